@@ -1,0 +1,7 @@
+"""Entry point for `python -m htmxchat`."""
+
+import sys
+
+from htmxchat.cli import main
+
+sys.exit(main())
