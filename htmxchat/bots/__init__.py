@@ -47,8 +47,6 @@ class Bot(Protocol):
         """The model replies are written with, if the bot has one."""
         ...
 
-    def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
-    ) -> AsyncIterator[Piece]:
+    def stream(self, history: Sequence[Turn], *, model: str | None = None) -> AsyncIterator[Piece]:
         """Stream the reply to the last user turn of `history` (optionally with `model`)."""
         ...

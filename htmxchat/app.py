@@ -1,0 +1,103 @@
+"""The aiohttp application factory: wires settings, store, bot, chat core and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import WSCloseCode, web
+
+from htmxchat import views, ws
+from htmxchat.bots import Bot
+from htmxchat.bots.demo import DemoBot
+from htmxchat.chat import ChatService
+from htmxchat.config import Settings
+from htmxchat.fragments import setup_environment
+from htmxchat.keys import (
+    bot_key,
+    chat_key,
+    instance_key,
+    settings_key,
+    sockets_key,
+    store_key,
+)
+from htmxchat.store import DB_FILENAME, ChatStore
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    bot: Bot | None = None,
+    store: ChatStore | None = None,
+    coalesce_window: float = 0.04,
+    checkpoint_interval: float = 1.0,
+    instance_id: str = "",
+) -> web.Application:
+    """Build the web application. Tests inject a bot and a store; by default the demo bot
+    and the SQLite store in `settings.data_dir` are used."""
+    app = web.Application(middlewares=[views.error_middleware])
+    app[settings_key] = settings
+    app[bot_key] = bot or DemoBot(word_delay=settings.word_delay)
+    app[sockets_key] = set()
+    app[instance_key] = instance_id
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("htmxchat", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    setup_environment(env)
+    app.cleanup_ctx.append(
+        _chat_context(
+            store, coalesce_window=coalesce_window, checkpoint_interval=checkpoint_interval
+        )
+    )
+    app.on_shutdown.append(_close_sockets)
+    app.router.add_get("/", views.index, name="index")
+    app.router.add_get("/c/{conversation_id}", views.conversation_page, name="conversation")
+    app.router.add_get("/healthz", views.healthz, name="healthz")
+    app.router.add_get("/ws", ws.chat_ws, name="chat_ws")
+    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
+    return app
+
+
+def _chat_context(
+    injected_store: ChatStore | None, *, coalesce_window: float, checkpoint_interval: float
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[settings_key]
+        store = injected_store
+        if store is None:
+            store = await ChatStore.open(settings.data_dir / DB_FILENAME)
+        app[store_key] = store
+        chat = ChatService(
+            store,
+            app[bot_key],
+            coalesce_window=coalesce_window,
+            checkpoint_interval=checkpoint_interval,
+        )
+        app[chat_key] = chat
+        try:
+            yield
+        finally:
+            # Runs after on_shutdown closed the sockets: save in-flight replies, then close.
+            await chat.shutdown()
+            if injected_store is None:
+                await store.close()
+            close = getattr(app[bot_key], "close", None)
+            if close is not None:
+                await close()
+
+    return context
+
+
+async def _close_sockets(app: web.Application) -> None:
+    # 1012 (service restart) makes the htmx ws extension reconnect by itself (DESIGN.md).
+    for socket in app[sockets_key].copy():
+        await socket.close(code=WSCloseCode.SERVICE_RESTART, message=b"server restarting")

@@ -1,0 +1,130 @@
+"""The `htmxchat` command: parse options, check the data dir, start (or reuse) the server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import tempfile
+import time
+import webbrowser
+from collections.abc import Sequence
+from pathlib import Path
+
+from htmxchat import __version__
+from htmxchat.config import PREFERRED_PORT, SettingsError, resolve_settings
+from htmxchat.instance import InstanceLock, find_running_server
+from htmxchat.server import PortInUseError, open_in_browser, serve
+from htmxchat.store import StoreError
+
+log = logging.getLogger("htmxchat")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface (defaults are None so env vars can fill the gaps)."""
+    parser = argparse.ArgumentParser(
+        prog="htmxchat",
+        description="A lightweight local chat app: opens a chat page in your browser.",
+        epilog="Every option can also be set with an HTMXCHAT_<OPTION> environment variable, "
+        "e.g. HTMXCHAT_PORT=8000; a flag wins over the environment.",
+    )
+    parser.add_argument(
+        "--host",
+        help="address to listen on (default 127.0.0.1: only this computer can connect)",
+    )
+    parser.add_argument(
+        "--port",
+        help=f"port to listen on (default {PREFERRED_PORT}, or a free one if that is busy; "
+        "0 lets the system choose)",
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="do not open a browser, only print the URL"
+    )
+    parser.add_argument(
+        "--data-dir", help="where chats are saved (default: your user data directory)"
+    )
+    parser.add_argument(
+        "--word-delay",
+        metavar="SECONDS",
+        help="pause between the demo bot's words (default 0.1; 0 for no pause)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (to stderr)")
+    parser.add_argument("--version", action="version", version=f"htmxchat {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run htmxchat; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = resolve_settings(args, os.environ)
+    except SettingsError as exc:
+        parser.error(str(exc))
+    problem = check_data_dir(settings.data_dir)
+    if problem:
+        print(f"htmxchat: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+
+    lock = InstanceLock(settings.data_dir)
+    if not lock.acquire():
+        return _reuse_running_server(settings.data_dir, settings.open_browser)
+    try:
+        print(f"htmxchat {__version__}: chats are saved in {settings.data_dir}", flush=True)
+        asyncio.run(serve(settings))
+    except PortInUseError as exc:
+        print(f"htmxchat: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except StoreError as exc:
+        print(f"htmxchat: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # platforms without signal handlers in the loop
+        pass
+    finally:
+        lock.release()
+    return EXIT_OK
+
+
+def check_data_dir(path: Path) -> str | None:
+    """Create the data dir if needed; a one-line problem description if it is unusable."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except FileExistsError:
+        return f"the data dir {path} is a file, not a directory; choose another with --data-dir"
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return f"cannot use the data dir {path} ({reason}); choose another with --data-dir"
+    return None
+
+
+def _reuse_running_server(data_dir: Path, open_browser: bool) -> int:
+    # The other instance may still be starting: give it a moment to write its runtime file.
+    deadline = time.monotonic() + 5
+    while True:
+        server = find_running_server(data_dir)
+        if server is not None:
+            break
+        if time.monotonic() > deadline:
+            print(
+                f"htmxchat: another htmxchat is using {data_dir} but does not answer; "
+                "stop it, or use another --data-dir",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
+        time.sleep(0.2)
+    print(f"htmxchat is already running for {data_dir}", flush=True)
+    print(server.url, flush=True)
+    if open_browser:
+        open_in_browser(server.url, webbrowser.open)
+    return EXIT_OK

@@ -1,0 +1,40 @@
+"""Plain data records shared by the store, the chat core and the templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["system", "user", "assistant"]
+# complete: finished normally; streaming: being written now; stopped: the user pressed Stop;
+# interrupted: the server stopped or crashed mid-reply; error: the bot failed.
+Status = Literal["complete", "streaming", "stopped", "interrupted", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of a conversation, as stored."""
+
+    id: str
+    conversation_id: str
+    role: Role
+    content: str
+    status: Status = "complete"
+    reasoning: str = ""
+    error: str | None = None
+    bot: str | None = None
+    model: str | None = None
+    created_at: float = 0.0
+    finished_at: float | None = None
+    first_piece_ms: float | None = None
+    piece_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation's header (its messages are fetched separately)."""
+
+    id: str
+    title: str
+    created_at: float
+    updated_at: float

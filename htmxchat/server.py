@@ -1,0 +1,120 @@
+"""Run the app: bind, announce the URL, open the browser, shut down cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import webbrowser
+from collections.abc import Callable
+
+from aiohttp import web
+
+from htmxchat.app import create_app
+from htmxchat.config import PREFERRED_PORT, Settings
+from htmxchat.instance import RunningServer, remove_runtime_file, write_runtime_file
+
+log = logging.getLogger(__name__)
+
+# Ctrl+C must end the process within a few seconds even with replies in flight.
+SHUTDOWN_TIMEOUT = 2.0
+
+BrowserOpener = Callable[[str], bool]
+
+
+class PortInUseError(Exception):
+    """The port asked for with --port is taken."""
+
+
+def bind_socket(host: str, port: int | None) -> socket.socket:
+    """Bind a listening socket. `port=None`: the preferred port, else any free one."""
+    if port is not None:
+        return _bind(host, port)
+    try:
+        return _bind(host, PREFERRED_PORT)
+    except PortInUseError:
+        sock = _bind(host, 0)
+        print(
+            f"Port {PREFERRED_PORT} is busy; using port {sock.getsockname()[1]} instead.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return sock
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                f"Port {port} is already in use. Choose another with --port, "
+                "or use --port 0 to let the system pick a free one."
+            ) from None
+        raise
+    return sock
+
+
+def url_for(host: str, port: int) -> str:
+    """The URL people open (IPv6 hosts in brackets)."""
+    shown = f"[{host.strip('[]')}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def open_in_browser(url: str, opener: BrowserOpener = webbrowser.open) -> None:
+    """Open `url`; when no browser can be opened, say so (the server keeps serving)."""
+    try:
+        opened = opener(url)
+    except Exception as exc:  # any browser launcher failure is only worth a message
+        log.debug("browser launch failed: %r", exc)
+        opened = False
+    if not opened:
+        print(f"Could not open a browser; open {url} yourself.", file=sys.stderr, flush=True)
+
+
+async def serve(
+    settings: Settings,
+    *,
+    opener: BrowserOpener = webbrowser.open,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until `stop` is set (or SIGINT/SIGTERM), then close sockets and save replies."""
+    stop = stop or asyncio.Event()
+    sock = bind_socket(settings.host, settings.port)
+    instance = secrets.token_hex(16)
+    app = create_app(settings, instance_id=instance)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    loop = asyncio.get_running_loop()
+    try:
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        port = sock.getsockname()[1]
+        url = url_for(settings.host, port)
+        write_runtime_file(settings.data_dir, RunningServer(url, port, os.getpid(), instance))
+        print(url, flush=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):  # not on Windows: Ctrl+C still works
+                loop.add_signal_handler(signum, stop.set)
+        if settings.open_browser:
+            await asyncio.to_thread(open_in_browser, url, opener)
+        await stop.wait()
+        print("Stopping htmxchat…", file=sys.stderr, flush=True)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+        await runner.cleanup()
+        sock.close()
+        remove_runtime_file(settings.data_dir, instance)

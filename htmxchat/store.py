@@ -1,0 +1,291 @@
+"""SQLite chat log: conversations and messages, kept in the user data dir.
+
+All database work runs on one dedicated thread (one connection, writes serialized) so the
+event loop never blocks on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from htmxchat.models import Conversation, Message, Role, Status
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DB_FILENAME = "chats.sqlite3"
+TITLE_LENGTH = 80
+
+# Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+        content TEXT NOT NULL,
+        reasoning TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL
+            CHECK (status IN ('complete', 'streaming', 'stopped', 'interrupted', 'error')),
+        error TEXT,
+        bot TEXT,
+        model TEXT,
+        created_at REAL NOT NULL,
+        finished_at REAL,
+        first_piece_ms REAL,
+        piece_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX messages_by_conversation ON messages (conversation_id, seq);
+    CREATE INDEX messages_by_status ON messages (status);
+    CREATE INDEX conversations_by_update ON conversations (updated_at);
+    """,
+)
+
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, status, reasoning, error, bot, model, created_at, "
+    "finished_at, first_piece_ms, piece_count"
+)
+_PLACEHOLDERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
+
+
+class StoreError(Exception):
+    """The chat log could not be read or written; the message says what to do."""
+
+
+class ChatStore:
+    """Async facade over the SQLite chat log. Create with `await ChatStore.open(path)`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, executor: ThreadPoolExecutor):
+        self.path = path
+        self._db = connection
+        self._executor = executor
+        self.recovered_replies = 0
+
+    @classmethod
+    async def open(cls, path: Path) -> ChatStore:
+        """Open (creating or migrating) the database at `path`; mark crashed replies interrupted."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="htmxchat-store")
+        loop = asyncio.get_running_loop()
+        try:
+            connection = await loop.run_in_executor(executor, _connect, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        store = cls(path, connection, executor)
+        store.recovered_replies = await store._run(_recover_streaming)
+        if store.recovered_replies:
+            log.info("marked %d unfinished replies as interrupted", store.recovered_replies)
+        return store
+
+    async def close(self) -> None:
+        """Checkpoint the WAL and close the connection."""
+        await self._run(_close)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, self._db, *args)
+        except sqlite3.Error as exc:
+            log.exception("chat log operation %s failed", getattr(fn, "__name__", fn))
+            raise StoreError(f"Could not access the chat log at {self.path}: {exc}") from exc
+
+    async def add_message(self, message: Message) -> Message:
+        """Insert a message (creating its conversation on first use); committed on return."""
+        stamped = message if message.created_at else replace(message, created_at=time.time())
+        await self._run(_insert_message, stamped)
+        return stamped
+
+    async def update_reply(self, message: Message) -> None:
+        """Overwrite a reply's text, status and timings (checkpoints and the final save)."""
+        await self._run(_update_reply, message)
+
+    async def messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
+        """The conversation's messages, oldest first (only the newest `limit` if given)."""
+        return await self._run(_select_messages, conversation_id, limit)
+
+    async def get_message(self, message_id: str) -> Message | None:
+        """One message by id."""
+        return await self._run(_select_message, message_id)
+
+    async def conversation(self, conversation_id: str) -> Conversation | None:
+        """A conversation's header, or None when it does not exist (yet)."""
+        return await self._run(_select_conversation, conversation_id)
+
+    async def conversations(self) -> list[Conversation]:
+        """All conversations, most recently active first."""
+        return await self._run(_select_conversations)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False is safe: only the store's single worker thread uses it.
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA busy_timeout = 5000")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            log.warning("SQLite refused WAL mode (%s); continuing with it", mode)
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA secure_delete = ON")
+        _migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"the chat log has schema version {version}, newer than this htmxchat knows "
+            f"({len(MIGRATIONS)}); upgrade htmxchat"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        with _transaction(db):
+            for statement in _statements(MIGRATIONS[number]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number + 1}")
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _close(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def _recover_streaming(db: sqlite3.Connection) -> int:
+    cursor = db.execute(
+        "UPDATE messages SET status = 'interrupted', finished_at = coalesce(finished_at, ?) "
+        "WHERE status = 'streaming'",
+        (time.time(),),
+    )
+    return cursor.rowcount
+
+
+def _insert_message(db: sqlite3.Connection, m: Message) -> None:
+    title = " ".join(m.content.split())[:TITLE_LENGTH] if m.role == "user" else ""
+    with _transaction(db):
+        db.execute(
+            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, "
+            "title = CASE WHEN conversations.title = '' THEN excluded.title "
+            "ELSE conversations.title END",
+            (m.conversation_id, title, m.created_at, m.created_at),
+        )
+        db.execute(
+            f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+            (
+                m.id, m.conversation_id, m.role, m.content, m.status, m.reasoning, m.error,
+                m.bot, m.model, m.created_at, m.finished_at, m.first_piece_ms, m.piece_count,
+            ),
+        )  # fmt: skip
+
+
+def _update_reply(db: sqlite3.Connection, m: Message) -> None:
+    with _transaction(db):
+        db.execute(
+            "UPDATE messages SET content = ?, reasoning = ?, status = ?, error = ?, model = ?, "
+            "finished_at = ?, first_piece_ms = ?, piece_count = ? WHERE id = ?",
+            (
+                m.content, m.reasoning, m.status, m.error, m.model, m.finished_at,
+                m.first_piece_ms, m.piece_count, m.id,
+            ),
+        )  # fmt: skip
+        db.execute(
+            "UPDATE conversations SET updated_at = ? WHERE id = ?",
+            (m.finished_at or time.time(), m.conversation_id),
+        )
+
+
+class _transaction:
+    """BEGIN/COMMIT around a block (ROLLBACK on error); the connection is in autocommit."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _row_to_message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        role=cast(Role, row["role"]),
+        content=row["content"],
+        status=cast(Status, row["status"]),
+        reasoning=row["reasoning"],
+        error=row["error"],
+        bot=row["bot"],
+        model=row["model"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+        first_piece_ms=row["first_piece_ms"],
+        piece_count=row["piece_count"],
+    )
+
+
+def _select_messages(
+    db: sqlite3.Connection, conversation_id: str, limit: int | None
+) -> list[Message]:
+    rows = db.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
+        "ORDER BY seq DESC LIMIT ?",
+        (conversation_id, -1 if limit is None else limit),
+    ).fetchall()
+    return [_row_to_message(row) for row in reversed(rows)]
+
+
+def _select_message(db: sqlite3.Connection, message_id: str) -> Message | None:
+    row = db.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+    ).fetchone()
+    return None if row is None else _row_to_message(row)
+
+
+def _row_to_conversation(row: sqlite3.Row) -> Conversation:
+    return Conversation(
+        id=row["id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _select_conversation(db: sqlite3.Connection, conversation_id: str) -> Conversation | None:
+    row = db.execute(
+        "SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?",
+        (conversation_id,),
+    ).fetchone()
+    return None if row is None else _row_to_conversation(row)
+
+
+def _select_conversations(db: sqlite3.Connection) -> list[Conversation]:
+    rows = db.execute(
+        "SELECT id, title, created_at, updated_at FROM conversations ORDER BY updated_at DESC"
+    ).fetchall()
+    return [_row_to_conversation(row) for row in rows]

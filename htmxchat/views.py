@@ -1,0 +1,84 @@
+"""HTTP handlers: the chat page, a health probe, and friendly error pages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from htmxchat import __version__
+from htmxchat.ids import is_valid_id, new_id
+from htmxchat.keys import bot_key, chat_key, instance_key, store_key
+
+log = logging.getLogger(__name__)
+
+# The page renders only the newest messages; a long conversation opens as fast as a short one.
+PAGE_MESSAGES = 200
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    """Open the most recent conversation, or a fresh one when there is none."""
+    conversations = await request.app[store_key].conversations()
+    target = conversations[0].id if conversations else new_id()
+    raise web.HTTPFound(request.app.router["conversation"].url_for(conversation_id=target))
+
+
+async def conversation_page(request: web.Request) -> web.StreamResponse:
+    """The chat page for one conversation (which may not exist yet: it starts when used)."""
+    conversation_id = request.match_info["conversation_id"]
+    if not is_valid_id(conversation_id):
+        raise web.HTTPNotFound(text="There is no conversation at this address.")
+    chat = request.app[chat_key]
+    messages = await chat.transcript(conversation_id, limit=PAGE_MESSAGES)
+    context = {
+        "conversation_id": conversation_id,
+        "messages": messages,
+        "busy": chat.is_busy(conversation_id),
+        "bot_label": request.app[bot_key].label,
+        "oob": None,
+        "notice": None,
+    }
+    response = aiohttp_jinja2.render_template("chat.html", request, context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    """Tells a second `htmxchat` start that this server is the running instance."""
+    return web.json_response(
+        {"app": "htmxchat", "version": __version__, "instance": request.app[instance_key]}
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render HTTP errors as a small page instead of aiohttp's bare text."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not _wants_html(request):
+            raise
+        return _error_page(request, exc.status, exc.reason, exc.text or "")
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return _error_page(
+            request, 500, "Internal Server Error", "Something went wrong; the log has details."
+        )
+
+
+def _wants_html(request: web.Request) -> bool:
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def _error_page(request: web.Request, status: int, reason: str, message: str) -> web.Response:
+    # aiohttp prefixes its default texts with the status ("404: Not Found"); keep ours plain.
+    if message.startswith(f"{status}:"):
+        message = "That page does not exist." if status == 404 else reason
+    context = {"status": status, "reason": reason, "message": message}
+    response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,194 @@
+"""The chat WebSocket: parses browser frames, calls the chat core, sends fragments back.
+
+Frames from the page are the htmx ws extension's JSON: form fields plus `HEADERS`. The
+server answers with HTML fragments that htmx swaps in out of band.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp_jinja2
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from htmxchat.chat import ChatInputError, ChatService, Resync, Subscription
+from htmxchat.fragments import Fragments
+from htmxchat.ids import is_valid_id
+from htmxchat.keys import bot_key, chat_key, sockets_key
+from htmxchat.store import StoreError
+from htmxchat.views import PAGE_MESSAGES
+
+log = logging.getLogger(__name__)
+
+# Enough for the longest allowed message even if every character were JSON-escaped.
+MAX_FRAME_BYTES = 1024 * 1024
+HEARTBEAT_SECONDS = 30.0
+# A client that does not take a frame within this time is stuck: drop it (bounded memory).
+SEND_TIMEOUT_SECONDS = 15.0
+MAX_EVENTS_PER_FRAME = 64
+
+Action = Literal["send", "stop", "sync"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    """A validated frame from the page."""
+
+    action: Action
+    conversation_id: str
+    message: str = ""
+
+
+class FrameError(Exception):
+    """A frame the server cannot use; the message is shown to the user."""
+
+
+def parse_client_frame(raw: str) -> ClientFrame:
+    """Validate a frame's JSON and narrow it to a ClientFrame (or raise FrameError)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise FrameError("The page sent something that is not JSON; reload the page.") from None
+    if not isinstance(data, dict):
+        raise FrameError("The page sent a frame of the wrong shape; reload the page.")
+    action = data.get("action", "send")
+    if action not in ("send", "stop", "sync"):
+        raise FrameError("The page asked for something the server does not know; reload it.")
+    conversation_id = data.get("conversation")
+    if not is_valid_id(conversation_id):
+        raise FrameError("The page did not say which conversation this is for; reload it.")
+    message = data.get("message", "")
+    if not isinstance(message, str):
+        raise FrameError("The message must be text.")
+    return ClientFrame(action, str(conversation_id), message)
+
+
+async def chat_ws(request: web.Request) -> web.StreamResponse:
+    """One browser tab's socket: subscribe to its conversation, accept its input."""
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES)
+    await ws.prepare(request)
+    sockets = request.app[sockets_key]
+    sockets.add(ws)
+    fragments = Fragments(aiohttp_jinja2.get_env(request.app), bot_label=request.app[bot_key].label)
+    connection = _Connection(ws, request.app[chat_key], fragments)
+    try:
+        await connection.serve()
+    finally:
+        await connection.close()
+        sockets.discard(ws)
+    return ws
+
+
+class _Connection:
+    """Reader (the handler's own task) plus one writer task that forwards chat events."""
+
+    def __init__(self, ws: web.WebSocketResponse, chat: ChatService, fragments: Fragments):
+        self.ws = ws
+        self.chat = chat
+        self.fragments = fragments
+        self.conversation_id: str | None = None
+        self.writer: asyncio.Task[None] | None = None
+        self.shown: set[str] = set()
+        self._send_lock = asyncio.Lock()
+
+    async def serve(self) -> None:
+        try:
+            async for msg in self.ws:
+                if msg.type == WSMsgType.TEXT:
+                    await self._handle(msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    notice = "htmxchat only understands text frames."
+                    await self.send(self.fragments.notice(notice))
+                elif msg.type == WSMsgType.ERROR:
+                    log.info("websocket error: %s", self.ws.exception())
+        except (ConnectionError, TimeoutError) as exc:
+            log.info("websocket closed while answering: %r", exc)
+
+    async def _handle(self, raw: str) -> None:
+        try:
+            frame = parse_client_frame(raw)
+        except FrameError as exc:
+            await self.send(self.fragments.notice(str(exc)))
+            return
+        if frame.action == "sync" or frame.conversation_id != self.conversation_id:
+            await self.sync(frame.conversation_id)
+        if frame.action == "stop":
+            self.chat.stop(frame.conversation_id)
+        elif frame.action == "send":
+            await self._accept(frame)
+
+    async def _accept(self, frame: ClientFrame) -> None:
+        try:
+            user = await self.chat.send(frame.conversation_id, frame.message)
+        except (ChatInputError, StoreError) as exc:
+            await self.send(self.fragments.notice(str(exc)))
+            return
+        if user is not None:
+            await self.send(self.fragments.cleared_input() + self.fragments.notice(None))
+
+    async def sync(self, conversation_id: str) -> None:
+        """(Re)subscribe to a conversation and send its current state."""
+        await self._stop_writer()
+        self.conversation_id = conversation_id
+        subscription = await self._snapshot(conversation_id)
+        self.writer = asyncio.create_task(self._forward(subscription), name="ws-writer")
+
+    async def _snapshot(self, conversation_id: str) -> Subscription:
+        # Subscribe first, then read: events queued meanwhile are applied after the snapshot.
+        subscription = self.chat.subscribe(conversation_id)
+        try:
+            messages = await self.chat.transcript(
+                conversation_id, limit=PAGE_MESSAGES, live_reply=subscription.live_reply
+            )
+            self.shown = {m.id for m in messages}
+            busy = self.chat.is_busy(conversation_id)
+            await self.send(self.fragments.sync(messages, busy=busy))
+        except BaseException:
+            self.chat.unsubscribe(subscription)
+            raise
+        return subscription
+
+    async def _forward(self, subscription: Subscription) -> None:
+        try:
+            while True:
+                batch = [await subscription.queue.get()]
+                while not subscription.queue.empty() and len(batch) < MAX_EVENTS_PER_FRAME:
+                    batch.append(subscription.queue.get_nowait())
+                if any(isinstance(item, Resync) for item in batch):
+                    self.chat.unsubscribe(subscription)
+                    subscription = await self._snapshot(subscription.conversation_id)
+                    continue
+                html = "".join(
+                    self.fragments.event(item, shown=self.shown)
+                    for item in batch
+                    if not isinstance(item, Resync)
+                )
+                await self.send(html)
+        except (ConnectionError, TimeoutError, StoreError) as exc:
+            log.info("dropping a websocket that cannot be written to: %r", exc)
+            await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"please reconnect")
+        finally:
+            self.chat.unsubscribe(subscription)
+
+    async def send(self, html: str) -> None:
+        """Send one frame of fragments (never two writes at once)."""
+        if not html.strip():
+            return
+        async with self._send_lock:
+            await asyncio.wait_for(self.ws.send_str(html), SEND_TIMEOUT_SECONDS)
+
+    async def _stop_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.writer
+            self.writer = None
+
+    async def close(self) -> None:
+        """Stop forwarding events (the reply itself keeps running)."""
+        await self._stop_writer()
