@@ -1,0 +1,97 @@
+"""Shared fixtures: an isolated data dir for every test, the app with a scripted bot, a browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from htmxchat.app import create_app
+from htmxchat.config import Settings
+from htmxchat.store import DB_FILENAME, ChatStore
+from tests.helpers import ScriptedBot, ServerProcess
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own data dir; nothing touches the real home directory."""
+    path = tmp_path / "data"
+    path.mkdir()
+    monkeypatch.setenv("HTMXCHAT_DATA_DIR", str(path))
+    for name in list(os.environ):
+        if name.startswith("HTMXCHAT_") and name != "HTMXCHAT_DATA_DIR":
+            monkeypatch.delenv(name)
+    return path
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, open_browser=False, word_delay=0)
+
+
+@pytest.fixture
+async def store(data_dir: Path) -> AsyncIterator[ChatStore]:
+    chat_store = await ChatStore.open(data_dir / DB_FILENAME)
+    yield chat_store
+    await chat_store.close()
+
+
+@pytest.fixture
+def bot() -> ScriptedBot:
+    return ScriptedBot()
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client, settings: Settings, bot: ScriptedBot, store: ChatStore
+) -> TestClient:
+    app = create_app(settings, bot=bot, store=store, coalesce_window=0.0)
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[ServerProcess]:
+    """htmxchat as a real process on a free port (demo bot, small word delay)."""
+    process = ServerProcess(data_dir, "--port", "0", "--word-delay", "0.05")
+    yield process
+    process.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright. In CI a missing browser fails, never skips."""
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser context and page; records every request URL it makes."""
+    context = browser.new_context(viewport={"width": 1100, "height": 760})
+    new_page = context.new_page()
+    new_page.requested_urls = []  # type: ignore[attr-defined]
+    new_page.on("request", lambda request: new_page.requested_urls.append(request.url))
+    yield new_page
+    context.close()

@@ -1,0 +1,166 @@
+"""The streaming protocol over the WebSocket: fragments, order, ids, escaping, sync."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient
+
+from htmxchat.ids import new_id
+from htmxchat.store import ChatStore
+from tests.helpers import ScriptedBot, find, parse_frame
+
+XSS = '<script>alert(1)</script><img src=x onerror=alert(2)> hx-get="/x" <div hx-swap-oob="true" id="app">'
+
+
+async def receive_until(ws, predicate, timeout: float = 5.0) -> list[str]:
+    """Frames up to and including the first one for which predicate(frame) is true."""
+    frames: list[str] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await ws.receive()
+            assert message.type == WSMsgType.TEXT, message
+            frames.append(message.data)
+            if predicate(message.data):
+                return frames
+
+
+def is_finished(frame: str) -> bool:
+    return 'data-busy="false"' in frame and 'hx-swap-oob="true"' in frame and "<article" in frame
+
+
+async def open_conversation(client: TestClient, conversation: str):
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"action": "sync", "conversation": conversation})
+    sync = await receive_until(ws, lambda f: 'id="messages"' in f)
+    return ws, sync[-1]
+
+
+async def test_send_streams_fragments_in_order(client: TestClient, bot: ScriptedBot) -> None:
+    conversation = new_id()
+    bot.enqueue(["Hello ", "there, ", "friend."])
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "Hi bot"})
+    frames = await receive_until(ws, is_finished)
+    elements = [element for frame in frames for element in parse_frame(frame)]
+
+    # a. the input is cleared (a fresh empty textarea, focused, placeholder kept)
+    cleared = [e for e in elements if e.id == "composer-input"]
+    assert len(cleared) == 1
+    assert cleared[0].attrs.get("hx-swap-oob") == "true"
+    assert cleared[0].text == ""
+    assert "autofocus" in cleared[0].attrs and cleared[0].attrs.get("placeholder")
+
+    # b. the user message is appended to the transcript, then c. the reply element
+    appends = [e for e in elements if e.id == "messages"]
+    assert [a.attrs.get("hx-swap-oob") for a in appends] == ["beforeend", "beforeend"]
+    user, reply = (a.children[0] for a in appends)
+    assert "msg-user" in (user.attrs["class"] or "") and "Hi bot" in user.text
+    assert (
+        "msg-assistant" in (reply.attrs["class"] or "")
+        and reply.attrs["data-status"] == "streaming"
+    )
+    reply_id = reply.id
+    assert reply_id and reply_id.startswith("m-")
+
+    # d. deltas carry only the new text, appended to the reply body
+    deltas = [e for e in elements if e.id == f"{reply_id}-body" and e.attrs.get("hx-swap-oob")]
+    assert [d.attrs["hx-swap-oob"] for d in deltas] == ["beforeend"] * 3
+    assert [d.text for d in deltas] == ["Hello ", "there, ", "friend."]
+
+    # e. the final fragment replaces the whole reply with its finished render
+    final = [e for e in elements if e.id == reply_id and e.attrs.get("hx-swap-oob") == "true"]
+    assert len(final) == 1 and final[0].attrs["data-status"] == "complete"
+    assert "Hello there, friend." in final[0].text
+
+    order = [e.id for e in elements if e.id in {"messages", f"{reply_id}-body", reply_id}]
+    assert order == ["messages", "messages", *[f"{reply_id}-body"] * 3, reply_id]
+    await ws.close()
+
+
+async def test_final_fragment_is_what_a_reload_shows(client: TestClient, bot: ScriptedBot) -> None:
+    conversation = new_id()
+    bot.enqueue(["Line one\n\n", "line <two>"])
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "x"})
+    frames = await receive_until(ws, is_finished)
+    final_frame = frames[-1]
+    start = final_frame.index("<article")
+    final_html = final_frame[start : final_frame.index("</article>", start) + len("</article>")]
+    page = await (await client.get(f"/c/{conversation}")).text()
+    assert final_html.replace(' hx-swap-oob="true"', "") in page
+    await ws.close()
+
+
+async def test_user_and_bot_text_is_escaped(client: TestClient, bot: ScriptedBot) -> None:
+    conversation = new_id()
+    bot.enqueue([XSS])
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": XSS})
+    frames = await receive_until(ws, is_finished)
+    for frame in frames:
+        assert "<script>" not in frame and "<img" not in frame
+        assert 'hx-get="/x"' not in frame
+        # no fragment may target the page itself: only our own ids are swapped
+        for element in parse_frame(frame):
+            assert element.id != "app"
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in "".join(frames)
+    page = await (await client.get(f"/c/{conversation}")).text()
+    assert "<script>alert" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
+    await ws.close()
+
+
+async def test_blank_message_is_ignored_without_reply(client: TestClient, bot: ScriptedBot) -> None:
+    conversation = new_id()
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "  \n\t "})
+    await ws.send_json({"action": "sync", "conversation": conversation})
+    frames = await receive_until(ws, lambda f: 'id="messages"' in f)
+    assert len(frames) == 1, "a blank message must produce no fragments"
+    assert bot.histories == []
+    await ws.close()
+
+
+async def test_sync_shows_history_and_never_wipes_it(
+    client: TestClient, bot: ScriptedBot, store: ChatStore
+) -> None:
+    conversation = new_id()
+    bot.enqueue(["first answer"])
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "first"})
+    await receive_until(ws, is_finished)
+    await ws.close()
+    # a reconnect gets the conversation back, not a greeting that replaces it
+    ws2, sync = await open_conversation(client, conversation)
+    root = find(parse_frame(sync), "messages")
+    assert root is not None and root.attrs["hx-swap-oob"] == "innerHTML"
+    assert "first" in root.text and "first answer" in root.text
+    await ws2.close()
+
+
+async def test_ids_are_unique_across_conversations(client: TestClient, bot: ScriptedBot) -> None:
+    seen: set[str] = set()
+    for _ in range(3):
+        conversation = new_id()
+        ws, _ = await open_conversation(client, conversation)
+        await ws.send_json({"action": "send", "conversation": conversation, "message": "q"})
+        frames = await receive_until(ws, is_finished)
+        ids = {e.children[0].id for f in frames for e in parse_frame(f) if e.id == "messages"}
+        assert len(ids) == 2 and not ids & seen
+        seen |= ids
+        await ws.close()
+
+
+async def test_bad_frames_get_a_clear_message(client: TestClient) -> None:
+    ws = await client.ws_connect("/ws")
+    for bad in ("not json", "[1, 2]", json.dumps({"action": "dance", "conversation": new_id()})):
+        await ws.send_str(bad)
+        frame = (await ws.receive()).data
+        notice = find(parse_frame(frame), "notice")
+        assert notice is not None and notice.text.strip(), frame
+    await ws.send_bytes(b"\x00\x01")
+    notice = find(parse_frame((await ws.receive()).data), "notice")
+    assert notice is not None and "text" in notice.text
+    await ws.close()
