@@ -83,6 +83,12 @@ class ChatStore:
         loop = asyncio.get_running_loop()
         try:
             connection = await loop.run_in_executor(executor, _connect, path)
+        except sqlite3.Error as exc:
+            executor.shutdown(wait=False)
+            raise StoreError(
+                f"Cannot open the chat log {path}: {exc}. It was left untouched; move it away "
+                "or use another --data-dir."
+            ) from exc
         except BaseException:
             executor.shutdown(wait=False)
             raise

@@ -12,13 +12,16 @@ from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.helpers import ScriptedBot, find, parse_frame
 
-XSS = '<script>alert(1)</script><img src=x onerror=alert(2)> hx-get="/x" <div hx-swap-oob="true" id="app">'
+XSS = (
+    "<script>alert(1)</script><img src=x onerror=alert(2)> "
+    'hx-get="/x" <div hx-swap-oob="true" id="app">'
+)
 
 
-async def receive_until(ws, predicate, timeout: float = 5.0) -> list[str]:
+async def receive_until(ws, predicate, limit: float = 5.0) -> list[str]:
     """Frames up to and including the first one for which predicate(frame) is true."""
     frames: list[str] = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(limit):
         while True:
             message = await ws.receive()
             assert message.type == WSMsgType.TEXT, message
