@@ -71,9 +71,13 @@ def server(data_dir: Path) -> Iterator[ServerProcess]:
     process.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright. In CI a missing browser fails, never skips."""
+    """Debian's Chromium driven by Playwright. In CI a missing browser fails, never skips.
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, which asyncio tests in other modules cannot share.
+    """
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")

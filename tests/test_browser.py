@@ -1,0 +1,101 @@
+"""The chat in a real Chromium: type, stream, reload, all without leaving the machine."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.helpers import ServerProcess
+
+pytestmark = pytest.mark.browser
+
+# Records every text length the newest reply body goes through while it streams.
+WATCH_REPLY = """
+() => {
+  window.__lengths = [];
+  new MutationObserver(() => {
+    const bodies = document.querySelectorAll('.msg-assistant .msg-body');
+    const last = bodies[bodies.length - 1];
+    if (last) window.__lengths.push(last.textContent.length);
+  }).observe(document.getElementById('messages'),
+             {childList: true, subtree: true, characterData: true});
+}
+"""
+
+
+def test_type_enter_and_watch_the_reply_stream(server: ServerProcess, page) -> None:
+    page.goto(server.url)
+    page.wait_for_selector('#connection[data-state="open"]')
+    page.evaluate(WATCH_REPLY)
+    box = page.locator("#composer-input")
+    box.click()
+    box.type("Hello <b>bot</b> & friends")
+    box.press("Enter")
+
+    page.wait_for_selector(".msg-user")
+    assert page.locator(".msg-user .msg-body").inner_text() == "Hello <b>bot</b> & friends"
+    page.wait_for_selector('.msg-assistant[data-status="streaming"]')
+    # the input is cleared and keeps the focus (and its placeholder)
+    page.wait_for_function("document.getElementById('composer-input').value === ''")
+    assert page.evaluate("document.activeElement.id") == "composer-input"
+    assert box.get_attribute("placeholder")
+
+    page.wait_for_selector('.msg-assistant[data-status="complete"]', timeout=30_000)
+    lengths = [n for n in page.evaluate("window.__lengths") if n > 0]
+    distinct = sorted(set(lengths))
+    assert len(distinct) >= 3, f"the reply should grow in steps, saw lengths {lengths}"
+    assert lengths == sorted(lengths), "the reply text only ever grows while streaming"
+    final_text = page.locator(".msg-assistant .msg-body").inner_text()
+    assert len(final_text) == max(lengths)
+    assert page.evaluate("document.activeElement.id") == "composer-input"
+
+    # a reload shows the same conversation, once
+    page.reload()
+    page.wait_for_selector('#connection[data-state="open"]')
+    assert page.locator(".msg-user").count() == 1
+    assert page.locator(".msg-assistant .msg-body").inner_text() == final_text
+
+    # nothing was requested from anywhere but the server
+    own = urlsplit(server.url).netloc
+    hosts = {urlsplit(url).netloc for url in page.requested_urls}
+    assert hosts == {own}, hosts
+
+
+def test_blank_input_sends_nothing_and_shift_enter_makes_a_new_line(
+    server: ServerProcess, page
+) -> None:
+    page.goto(server.url)
+    page.wait_for_selector('#connection[data-state="open"]')
+    box = page.locator("#composer-input")
+    box.click()
+    box.type("   ")
+    box.press("Enter")
+    page.wait_for_timeout(300)
+    assert page.locator(".msg").count() == 0
+    box.fill("")
+    box.type("line one")
+    box.press("Shift+Enter")
+    box.type("line two")
+    assert box.input_value() == "line one\nline two"
+    box.press("Enter")
+    page.wait_for_selector(".msg-user")
+    assert page.locator(".msg-user .msg-body").inner_text() == "line one\nline two"
+
+
+def test_stop_button_ends_the_reply_and_keeps_the_text(data_dir, page) -> None:
+    slow = ServerProcess(data_dir, "--port", "0", "--word-delay", "0.3")
+    try:
+        page.goto(slow.url)
+        page.wait_for_selector('#connection[data-state="open"]')
+        page.fill("#composer-input", "talk slowly")
+        page.press("#composer-input", "Enter")
+        page.wait_for_function(
+            "document.querySelector('.msg-assistant .msg-body')?.textContent.length > 0"
+        )
+        page.click(".btn-stop")
+        page.wait_for_selector('.msg-assistant[data-status="stopped"]')
+        assert page.locator(".msg-assistant .msg-body").inner_text()
+        assert page.locator(".btn-send").is_visible()
+    finally:
+        slow.kill()
