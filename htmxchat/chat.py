@@ -180,7 +180,9 @@ class ChatService:
 
     # -- writing ---------------------------------------------------------------------
 
-    async def send(self, conversation_id: str, text: str) -> Message | None:
+    async def send(
+        self, conversation_id: str, text: str, *, model: str | None = None
+    ) -> Message | None:
         """Store the user's message, then start the reply. None when `text` is blank.
 
         Raises ChatInputError when the message is too long or a reply is still running.
@@ -192,40 +194,64 @@ class ChatService:
                 f"Your message is {len(text):,} characters long; the limit is "
                 f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
             )
-        live = self._live.setdefault(conversation_id, _Live())
-        if live.reply is not None or live.starting:
-            raise ChatInputError(
-                "A reply is still being written. Wait for it to finish or press Stop."
-            )
-        live.starting = True  # refuse concurrent sends while we await the store
+        live = self._reserve(conversation_id)
         try:
             user = await self.store.add_message(
                 Message(id=new_id(), conversation_id=conversation_id, role="user", content=text)
             )
             self._publish(conversation_id, MessageAdded(user))
             history = await self.store.messages(conversation_id)
-            reply = await self.store.add_message(
-                Message(
-                    id=new_id(),
-                    conversation_id=conversation_id,
-                    role="assistant",
-                    content="",
-                    status="streaming",
-                    bot=self.bot.label,
-                    model=self.bot.model,
-                )
+            await self._start_reply(live, conversation_id, history, model)
+        finally:
+            self._release(live, conversation_id)
+        return user
+
+    async def regenerate(self, conversation_id: str, *, model: str | None = None) -> None:
+        """Write a new answer to the last user message (the earlier answer stays visible)."""
+        live = self._reserve(conversation_id)
+        try:
+            history = await self.store.messages(conversation_id)
+            if not any(m.role == "user" for m in history):
+                raise ChatInputError("There is nothing to regenerate yet: send a message first.")
+            while history[-1].role != "user":
+                history.pop()
+            await self._start_reply(live, conversation_id, history, model)
+        finally:
+            self._release(live, conversation_id)
+
+    def _reserve(self, conversation_id: str) -> _Live:
+        live = self._live.setdefault(conversation_id, _Live())
+        if live.reply is not None or live.starting:
+            raise ChatInputError(
+                "A reply is still being written. Wait for it to finish or press Stop."
             )
-        except StoreError:
-            live.starting = False
-            self._forget_if_idle(conversation_id)
-            raise
+        live.starting = True  # refuse concurrent sends while we await the store
+        return live
+
+    def _release(self, live: _Live, conversation_id: str) -> None:
+        live.starting = False
+        self._forget_if_idle(conversation_id)
+
+    async def _start_reply(
+        self, live: _Live, conversation_id: str, history: list[Message], model: str | None
+    ) -> None:
+        reply = await self.store.add_message(
+            Message(
+                id=new_id(),
+                conversation_id=conversation_id,
+                role="assistant",
+                content="",
+                status="streaming",
+                bot=self.bot.label,
+                model=model or self.bot.model,
+            )
+        )
         state = _Reply(reply)
         live.reply = state
-        live.starting = False
         self._publish(conversation_id, MessageAdded(reply))
-        turns = [Turn(m.role, m.content) for m in history if m.content or m.role == "user"]
-        state.task = asyncio.create_task(self._run_reply(state, turns), name=f"reply-{reply.id}")
-        return user
+        state.task = asyncio.create_task(
+            self._run_reply(state, to_turns(history)), name=f"reply-{reply.id}"
+        )
 
     def stop(self, conversation_id: str) -> bool:
         """Stop the conversation's running reply, keeping its text. False if none runs."""
@@ -353,3 +379,21 @@ class _ReplyRunner:
         except StoreError as exc:
             final = self._current(status, f"{error + ' ' if error else ''}{exc}")
         self.service._publish(self.state.message.conversation_id, ReplyFinished(final))
+
+
+def to_turns(messages: list[Message]) -> list[Turn]:
+    """The conversation as a bot sees it.
+
+    Empty replies (failed before any text) are left out, and of several answers to the same
+    question (regenerated) only the latest is kept, so roles keep alternating as chat
+    templates of local models require.
+    """
+    turns: list[Turn] = []
+    for m in messages:
+        if m.role == "assistant" and not m.content:
+            continue
+        if m.role == "assistant" and turns and turns[-1].role == "assistant":
+            turns[-1] = Turn(m.role, m.content)
+        else:
+            turns.append(Turn(m.role, m.content))
+    return turns

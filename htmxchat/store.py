@@ -75,6 +75,7 @@ class ChatStore:
         self._db = connection
         self._executor = executor
         self.recovered_replies = 0
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path) -> ChatStore:
@@ -101,10 +102,13 @@ class ChatStore:
     async def close(self) -> None:
         """Checkpoint the WAL and close the connection."""
         await self._run(_close)
+        self._closed = True
         self._executor.shutdown(wait=True)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
+        if self._closed:
+            raise StoreError("The chat log is closed because htmxchat is stopping.")
         try:
             return await loop.run_in_executor(self._executor, fn, self._db, *args)
         except sqlite3.Error as exc:

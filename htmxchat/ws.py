@@ -32,7 +32,8 @@ HEARTBEAT_SECONDS = 30.0
 SEND_TIMEOUT_SECONDS = 15.0
 MAX_EVENTS_PER_FRAME = 64
 
-Action = Literal["send", "stop", "sync"]
+Action = Literal["send", "stop", "sync", "regenerate"]
+MAX_MODEL_NAME = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class ClientFrame:
     action: Action
     conversation_id: str
     message: str = ""
+    model: str | None = None
 
 
 class FrameError(Exception):
@@ -57,7 +59,7 @@ def parse_client_frame(raw: str) -> ClientFrame:
     if not isinstance(data, dict):
         raise FrameError("The page sent a frame of the wrong shape; reload the page.")
     action = data.get("action", "send")
-    if action not in ("send", "stop", "sync"):
+    if action not in ("send", "stop", "sync", "regenerate"):
         raise FrameError("The page asked for something the server does not know; reload it.")
     conversation_id = data.get("conversation")
     if not is_valid_id(conversation_id):
@@ -65,7 +67,10 @@ def parse_client_frame(raw: str) -> ClientFrame:
     message = data.get("message", "")
     if not isinstance(message, str):
         raise FrameError("The message must be text.")
-    return ClientFrame(action, str(conversation_id), message)
+    model = data.get("model") or None
+    if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_NAME):
+        raise FrameError("The model name must be text of at most 256 characters.")
+    return ClientFrame(action, str(conversation_id), message, model)
 
 
 async def chat_ws(request: web.Request) -> web.StreamResponse:
@@ -121,10 +126,15 @@ class _Connection:
             self.chat.stop(frame.conversation_id)
         elif frame.action == "send":
             await self._accept(frame)
+        elif frame.action == "regenerate":
+            try:
+                await self.chat.regenerate(frame.conversation_id, model=frame.model)
+            except (ChatInputError, StoreError) as exc:
+                await self.send(self.fragments.notice(str(exc)))
 
     async def _accept(self, frame: ClientFrame) -> None:
         try:
-            user = await self.chat.send(frame.conversation_id, frame.message)
+            user = await self.chat.send(frame.conversation_id, frame.message, model=frame.model)
         except (ChatInputError, StoreError) as exc:
             await self.send(self.fragments.notice(str(exc)))
             return

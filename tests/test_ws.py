@@ -167,3 +167,73 @@ async def test_bad_frames_get_a_clear_message(client: TestClient) -> None:
     notice = find(parse_frame((await ws.receive()).data), "notice")
     assert notice is not None and "text" in notice.text
     await ws.close()
+
+
+async def test_regenerate_writes_a_new_answer_to_the_last_question(
+    client: TestClient, bot: ScriptedBot, store: ChatStore
+) -> None:
+    conversation = new_id()
+    bot.enqueue(["first try"])
+    bot.enqueue(["second try"])
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "question"})
+    await receive_until(ws, is_finished)
+    await ws.send_json({"action": "regenerate", "conversation": conversation})
+    frames = await receive_until(ws, is_finished)
+    assert "second try" in "".join(frames)
+    # the model saw the question again, without the answer being replaced
+    assert [(t.role, t.content) for t in bot.histories[1]] == [("user", "question")]
+    stored = await store.messages(conversation)
+    assert [(m.role, m.content) for m in stored] == [
+        ("user", "question"),
+        ("assistant", "first try"),
+        ("assistant", "second try"),
+    ]
+    await ws.close()
+
+
+async def test_regenerate_with_nothing_to_answer_says_so(client: TestClient) -> None:
+    conversation = new_id()
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "regenerate", "conversation": conversation})
+    notice = find(parse_frame((await ws.receive()).data), "notice")
+    assert notice is not None and "nothing to regenerate" in notice.text
+    await ws.close()
+
+
+async def test_sends_during_a_reply_get_a_busy_answer(client: TestClient, bot: ScriptedBot) -> None:
+    conversation = new_id()
+    bot.gate = asyncio.Event()
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "one"})
+    await receive_until(ws, lambda f: 'data-busy="true"' in f)
+    for _ in range(20):
+        await ws.send_json({"action": "send", "conversation": conversation, "message": "more"})
+    refused = 0
+
+    def count(frame: str) -> bool:
+        nonlocal refused
+        refused += "still being written" in frame
+        return refused == 20
+
+    await receive_until(ws, count)
+    bot.gate.set()
+    await receive_until(ws, is_finished)
+    assert len(bot.histories) == 1, "refused messages never reach the bot"
+    await ws.close()
+
+
+async def test_stop_over_the_socket_keeps_partial_text(
+    client: TestClient, bot: ScriptedBot
+) -> None:
+    conversation = new_id()
+    bot.delay = 0.02
+    bot.enqueue(["word "] * 500)
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "go"})
+    await receive_until(ws, lambda f: any((e.id or "").endswith("-body") for e in parse_frame(f)))
+    await ws.send_json({"action": "stop", "conversation": conversation})
+    frames = await receive_until(ws, is_finished)
+    assert 'data-status="stopped"' in frames[-1]
+    assert bot.cancelled.is_set()
+    await ws.close()

@@ -1,0 +1,143 @@
+"""The chat core without a server: turns, coalescing, tabs sharing a reply."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from htmxchat.bots import Piece
+from htmxchat.chat import ChatService, MessageAdded, ReplyDelta, ReplyFinished, to_turns
+from htmxchat.ids import new_id
+from htmxchat.models import Message
+from htmxchat.store import ChatStore
+from tests.helpers import ScriptedBot
+
+
+def test_to_turns_keeps_only_the_latest_of_regenerated_answers() -> None:
+    c = new_id()
+    messages = [
+        Message("1", c, "user", "q1"),
+        Message("2", c, "assistant", "old"),
+        Message("3", c, "assistant", "new"),
+        Message("4", c, "user", "q2"),
+        Message("5", c, "assistant", "", status="error"),
+    ]
+    assert [(t.role, t.content) for t in to_turns(messages)] == [
+        ("user", "q1"),
+        ("assistant", "new"),
+        ("user", "q2"),
+    ]
+
+
+async def test_fast_pieces_are_coalesced_into_few_frames(store: ChatStore) -> None:
+    bot = ScriptedBot()
+
+    async def burst(history, *, model=None):
+        for _ in range(200):  # 200 pieces as fast as the loop allows
+            await asyncio.sleep(0)
+            yield Piece(text="x")
+
+    bot.stream = burst  # type: ignore[method-assign]
+    chat = ChatService(store, bot, coalesce_window=0.05)
+    conversation = new_id()
+    subscription = chat.subscribe(conversation)
+    await chat.send(conversation, "go")
+    deltas: list[ReplyDelta] = []
+    while True:
+        event = await asyncio.wait_for(subscription.queue.get(), 5)
+        if isinstance(event, ReplyDelta):
+            deltas.append(event)
+        if isinstance(event, ReplyFinished):
+            break
+    assert "".join(d.text for d in deltas) == "x" * 200
+    assert deltas[0].text == "x", "the first piece goes out at once"
+    assert len(deltas) < 20, f"{len(deltas)} frames for 200 pieces"
+
+
+async def test_slow_pieces_go_out_one_by_one(store: ChatStore) -> None:
+    bot = ScriptedBot(delay=0.06)
+    bot.enqueue(["a ", "b ", "c ", "d"])
+    chat = ChatService(store, bot, coalesce_window=0.04)
+    conversation = new_id()
+    subscription = chat.subscribe(conversation)
+    await chat.send(conversation, "go")
+    texts = []
+    while True:
+        event = await asyncio.wait_for(subscription.queue.get(), 5)
+        if isinstance(event, ReplyDelta):
+            texts.append(event.text)
+        if isinstance(event, ReplyFinished):
+            break
+    assert texts == ["a ", "b ", "c ", "d"]
+
+
+async def test_every_subscriber_gets_the_same_events(store: ChatStore) -> None:
+    bot = ScriptedBot()
+    bot.enqueue(["one ", "two"])
+    chat = ChatService(store, bot, coalesce_window=0.0)
+    conversation = new_id()
+    tabs = [chat.subscribe(conversation) for _ in range(3)]
+    await chat.send(conversation, "hello")
+    seen: list[list[str]] = []
+    for tab in tabs:
+        kinds = []
+        while True:
+            event = await asyncio.wait_for(tab.queue.get(), 5)
+            kinds.append(type(event).__name__)
+            if isinstance(event, ReplyFinished):
+                break
+        seen.append(kinds)
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0][:2] == ["MessageAdded", "MessageAdded"] and seen[0][-1] == "ReplyFinished"
+
+
+async def test_a_late_subscriber_gets_the_text_so_far_then_the_rest(store: ChatStore) -> None:
+    bot = ScriptedBot()
+    release = asyncio.Event()
+
+    async def stream(history, *, model=None):
+        yield Piece(text="early ")
+        await release.wait()
+        yield Piece(text="late")
+
+    bot.stream = stream  # type: ignore[method-assign]
+    chat = ChatService(store, bot, coalesce_window=0.0)
+    conversation = new_id()
+    first = chat.subscribe(conversation)
+    await chat.send(conversation, "hi")
+    while not isinstance(await first.queue.get(), ReplyDelta):
+        pass
+    late = chat.subscribe(conversation)
+    assert late.live_reply is not None and late.live_reply.content == "early "
+    transcript = await chat.transcript(conversation, live_reply=late.live_reply)
+    assert transcript[-1].content == "early "
+    release.set()
+    events = []
+    while not events or not isinstance(events[-1], ReplyFinished):
+        events.append(await asyncio.wait_for(late.queue.get(), 5))
+    deltas = "".join(e.text for e in events if isinstance(e, ReplyDelta))
+    assert transcript[-1].content + deltas == "early late"
+    assert not any(isinstance(e, MessageAdded) for e in events)
+
+
+async def test_a_subscriber_that_falls_behind_is_asked_to_resync(data_dir: Path) -> None:
+    store = await ChatStore.open(data_dir / "x.sqlite3")
+    bot = ScriptedBot()
+
+    async def flood(history, *, model=None):
+        for _ in range(2000):
+            await asyncio.sleep(0)
+            yield Piece(text="y")
+
+    bot.stream = flood  # type: ignore[method-assign]
+    chat = ChatService(store, bot, coalesce_window=0.0)
+    conversation = new_id()
+    stuck = chat.subscribe(conversation)  # never reads
+    await chat.send(conversation, "go")
+    async with asyncio.timeout(10):
+        while chat.is_busy(conversation):
+            await asyncio.sleep(0.01)
+    assert stuck.queue.qsize() <= stuck.queue.maxsize
+    items = [stuck.queue.get_nowait() for _ in range(stuck.queue.qsize())]
+    assert type(items[0]).__name__ == "Resync"
+    await store.close()
