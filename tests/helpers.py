@@ -115,11 +115,18 @@ def find(elements: Sequence[Element], element_id: str) -> Element | None:
 class ServerProcess:
     """`python -m htmxchat` in a subprocess, with its printed URL."""
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        open_browser: bool = False,
+    ) -> None:
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         full_env.pop("HTMXCHAT_PORT", None)
+        flags = [] if open_browser else ["--no-browser"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "htmxchat", "--no-browser", "--data-dir", str(data_dir), *args],
+            [sys.executable, "-m", "htmxchat", *flags, "--data-dir", str(data_dir), *args],
             cwd=ROOT,
             env=full_env,
             stdout=subprocess.PIPE,

@@ -239,3 +239,34 @@ def test_unusable_data_dir_is_a_one_line_error(tmp_path: Path, kind: str) -> Non
     )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "data dir" in result.stderr
+
+
+def test_opens_the_browser_on_the_printed_url(data_dir: Path, tmp_path: Path) -> None:
+    record = tmp_path / "opened.txt"
+    fake_browser = tmp_path / "browser.sh"
+    fake_browser.write_text(f'#!/bin/sh\necho "$1" >> {record}\n')
+    fake_browser.chmod(0o755)
+    server = ServerProcess(
+        data_dir, "--port", "0", env={"BROWSER": str(fake_browser)}, open_browser=True
+    )
+    try:
+        for _ in range(100):
+            if record.exists() and record.read_text().strip():
+                break
+            time.sleep(0.05)
+        assert record.read_text().split() == [server.url]
+    finally:
+        code, _, err = server.stop()
+    assert code == 0
+    assert "Could not open a browser" not in err
+
+
+def test_no_browser_available_is_said_and_serving_goes_on(data_dir: Path) -> None:
+    server = ServerProcess(data_dir, "--port", "0", env={"BROWSER": "false"}, open_browser=True)
+    try:
+        status, _ = fetch(server.url)
+        assert status == 200
+    finally:
+        code, _, err = server.stop()
+    assert code == 0
+    assert f"Could not open a browser; open {server.url} yourself." in err
