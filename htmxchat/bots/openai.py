@@ -1,0 +1,326 @@
+"""OpenAI-compatible chat backend (Ollama, llama.cpp, LM Studio, vLLM, OpenAI) on aiohttp."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from htmxchat.bots import BotError, Piece, Turn
+from htmxchat.bots import openai_errors as msg
+from htmxchat.bots.sse import MAX_EVENT_CHARS, SSEDecoder, SSEError, SSEEvent, loads_json
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STALL_TIMEOUT = 60.0
+CONNECT_TIMEOUT = 10.0
+LIST_MODELS_TIMEOUT = 30.0
+_ERROR_BODY_TIMEOUT = 5.0
+
+
+def normalize_base_url(base_url: str) -> str:
+    """Strip trailing slashes and add "/v1" when the URL has no path ("host:11434" works)."""
+    url = base_url.strip().rstrip("/")
+    return url if URL(url).path.strip("/") else url + "/v1"
+
+
+def resolve_api_key(base_url: str, environ: Mapping[str, str]) -> str | None:
+    """Pick the API key for `base_url`: HTMXCHAT_API_KEY if set, else OPENAI_API_KEY, else None.
+
+    OPENAI_API_KEY is used only for https://api.openai.com, so a key meant for OpenAI is never
+    sent to a local or third-party server the user merely pointed us at.
+    """
+    own = environ.get("HTMXCHAT_API_KEY", "").strip()
+    if own:
+        return own
+    url = URL(normalize_base_url(base_url))
+    if url.scheme == "https" and url.host == "api.openai.com" and url.port == 443:
+        return environ.get("OPENAI_API_KEY", "").strip() or None
+    return None
+
+
+async def list_models(
+    base_url: str,
+    *,
+    api_key: str | None = None,
+    session: aiohttp.ClientSession | None = None,
+    timeout: float = LIST_MODELS_TIMEOUT,  # noqa: ASYNC109 (aiohttp's per-request timeout)
+) -> list[str]:
+    """Return the model ids the server at `base_url` offers (GET {base}/models)."""
+    base = normalize_base_url(base_url)
+    client = session or aiohttp.ClientSession()
+    try:
+        async with client.get(
+            f"{base}/models",
+            headers=_auth_headers(api_key),
+            timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=CONNECT_TIMEOUT),
+            allow_redirects=False,
+        ) as resp:
+            body = await msg.read_limited(resp)
+            if resp.status != 200:
+                detail = msg.snippet(body, api_key)
+                raise BotError(msg.status_message(base, resp.status, detail, None))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise msg.transport_error(base, exc, answered=False) from exc
+    finally:
+        if session is None:
+            await client.close()
+    try:
+        return parse_model_ids(loads_json(body.decode("utf-8", "replace")))
+    except ValueError:
+        raise BotError(msg.not_compatible(base)) from None
+
+
+def parse_model_ids(payload: object) -> list[str]:
+    """Model ids from OpenAI's {"data": [{"id"}]} or Ollama/llama.cpp's {"models": [...]}."""
+    ids: list[str] = []
+    if isinstance(payload, dict):
+        for key, fields in (("data", ("id",)), ("models", ("id", "model", "name"))):
+            items = payload.get(key)
+            for item in items if isinstance(items, list) else ():
+                names = [item] if isinstance(item, str) else []
+                if isinstance(item, dict):
+                    names = [item[f] for f in fields if isinstance(item.get(f), str) and item[f]]
+                ids.extend(names[:1])
+    return list(dict.fromkeys(ids))
+
+
+class ReplyStream(AsyncIterator[Piece]):
+    """The pieces of one reply, plus how it ended (per reply, so concurrent replies don't mix).
+
+    After iteration ends normally, `finish_reason` is the server's last finish reason
+    ("stop", "length", ...) or None if it sent none before [DONE]. `truncated` is True when the
+    model hit its token limit: the reply ended normally but is cut short, offer "Continue".
+    Closing it (`aclose()`, `async with`, or cancelling the consumer) closes the HTTP response.
+    """
+
+    def __init__(self, pieces: AsyncGenerator[Piece, None], outcome: _Outcome) -> None:
+        self._pieces = pieces
+        self._outcome = outcome
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The finish reason the server reported, if any."""
+        return self._outcome.finish_reason
+
+    @property
+    def truncated(self) -> bool:
+        """True when the model stopped at its token limit (finish_reason "length")."""
+        return self._outcome.finish_reason == "length"
+
+    async def __anext__(self) -> Piece:
+        return await self._pieces.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the reply and close the upstream response."""
+        await self._pieces.aclose()
+
+    async def __aenter__(self) -> ReplyStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class _Outcome:
+    """State shared by a ReplyStream and its generator (kept apart to avoid a reference cycle)."""
+
+    __slots__ = ("done", "finish_reason")
+
+    def __init__(self) -> None:
+        self.finish_reason: str | None = None
+        self.done = False
+
+
+class OpenAICompatBot:
+    """A `Bot` that streams from any server speaking OpenAI's /chat/completions SSE protocol."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        system_prompt: str | None = None,
+        temperature: float | None = None,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+        label: str | None = None,
+    ) -> None:
+        self._base = normalize_base_url(base_url)
+        self._model = model
+        self._api_key = api_key
+        self._system_prompt = system_prompt
+        self._temperature = temperature
+        self._stall_timeout = stall_timeout
+        self._label = label or (URL(self._base).host_port_subcomponent or self._base)
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        key = "<set>" if self._api_key else None
+        return f"OpenAICompatBot(base_url={self._base!r}, model={self._model!r}, api_key={key})"
+
+    @property
+    def label(self) -> str:
+        """Short human name, e.g. "Ollama"; defaults to the server's host:port."""
+        return self._label
+
+    @property
+    def model(self) -> str | None:
+        """The default model (the server's first one once a reply needed it)."""
+        return self._model
+
+    @property
+    def base_url(self) -> str:
+        """The normalized base URL, e.g. "http://127.0.0.1:11434/v1"."""
+        return self._base
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Created on first use, inside the running loop; no total timeout because long
+        # generations on slow local models take minutes. sock_read is the stall timeout.
+        if self._session is None or self._session.closed:
+            timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=CONNECT_TIMEOUT, sock_read=self._stall_timeout
+            )
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        return self._session
+
+    async def close(self) -> None:
+        """Close the HTTP session (call at app shutdown)."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def list_models(self) -> list[str]:
+        """The model ids the server offers."""
+        return await list_models(self._base, api_key=self._api_key, session=self._client())
+
+    def stream(self, history: Sequence[Turn], *, model: str | None = None) -> ReplyStream:
+        """Stream the reply to `history` (the system prompt is sent first)."""
+        outcome = _Outcome()
+        return ReplyStream(self._generate(list(history), model, outcome), outcome)
+
+    async def _generate(
+        self, history: list[Turn], model: str | None, outcome: _Outcome
+    ) -> AsyncGenerator[Piece, None]:
+        model = model or self._model or await self._first_model()
+        stall = self._stall_timeout
+        log.debug(
+            "chat request to %s: model=%s, %d turns", msg.shown(self._base), model, len(history)
+        )
+        try:
+            resp = await self._client().post(
+                f"{self._base}/chat/completions",
+                json=self._request_body(history, model),
+                headers=_auth_headers(self._api_key),
+                allow_redirects=False,  # a redirect must not carry the key to another host
+            )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise msg.transport_error(self._base, exc, answered=False, stall=stall) from exc
+        finished = False
+        try:
+            if resp.status != 200 or resp.content_type in ("application/json", "text/html"):
+                raise await self._response_error(resp, model)
+            decoder = SSEDecoder(max_event_chars=MAX_EVENT_CHARS)
+            while not outcome.done:
+                data = await resp.content.readany()
+                for event in decoder.feed(data) if data else decoder.close():
+                    piece = self._on_event(event, outcome)
+                    if piece is not None:
+                        yield piece
+                    if outcome.done:
+                        break
+                if not data and not outcome.done:
+                    if outcome.finish_reason is None:
+                        raise BotError(msg.interrupted(self._base))
+                    outcome.done = True  # no [DONE] after a finish_reason is fine
+            finished = True
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise msg.transport_error(self._base, exc, answered=True, stall=stall) from exc
+        except SSEError as exc:
+            raise BotError(msg.too_large(self._base, MAX_EVENT_CHARS)) from exc
+        finally:
+            # close() drops the connection at once so the server stops generating (also on
+            # cancel); release() keeps it for reuse after a complete reply.
+            if finished:
+                resp.release()
+            else:
+                resp.close()
+        if outcome.finish_reason == "length":
+            log.info("reply from %s stopped at the model's token limit", msg.shown(self._base))
+
+    async def _first_model(self) -> str:
+        models = await self.list_models()
+        if not models:
+            raise BotError(msg.no_models(self._base))
+        self._model = models[0]
+        return self._model
+
+    def _request_body(self, history: list[Turn], model: str) -> dict[str, Any]:
+        turns = [Turn("system", self._system_prompt)] if self._system_prompt else []
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": t.role, "content": t.content} for t in turns + history],
+            "stream": True,
+        }
+        if self._temperature is not None:
+            body["temperature"] = self._temperature
+        return body
+
+    async def _response_error(self, resp: aiohttp.ClientResponse, model: str) -> BotError:
+        try:
+            async with asyncio.timeout(_ERROR_BODY_TIMEOUT):
+                body = await msg.read_limited(resp)
+        except (aiohttp.ClientError, TimeoutError):
+            body = b""  # the status alone still tells the user what happened
+        detail = msg.snippet(body, self._api_key)
+        if resp.status == 200 and resp.content_type == "application/json" and detail:
+            return BotError(msg.reported(detail))  # e.g. Ollama's {"error": "..."}
+        if resp.status == 200:
+            return BotError(msg.not_compatible(self._base))
+        return BotError(msg.status_message(self._base, resp.status, detail, model))
+
+    def _on_event(self, event: SSEEvent, outcome: _Outcome) -> Piece | None:
+        if event.event == "error":
+            raise BotError(msg.reported(msg.snippet(event.data.encode(), self._api_key)))
+        if event.data.strip() == "[DONE]":
+            outcome.done = True
+            return None
+        try:
+            chunk = loads_json(event.data)
+        except ValueError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            raise BotError(msg.malformed(self._base))
+        if chunk.get("error"):
+            raise BotError(msg.reported(msg.clean(msg.error_message(chunk), self._api_key)))
+        choices = chunk.get("choices")
+        # Empty choices: the usage chunk. Only choice 0 is ours (we never ask for n > 1).
+        choice = choices[0] if isinstance(choices, list) and choices else None
+        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+            return None
+        if isinstance(choice.get("finish_reason"), str):
+            outcome.finish_reason = choice["finish_reason"]
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return None
+        text = delta.get("content")
+        # llama.cpp/DeepSeek say reasoning_content, Ollama and newer vLLM say reasoning;
+        # some send both with the same text, so take one.
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+        text = text if isinstance(text, str) else ""
+        reasoning = reasoning if isinstance(reasoning, str) else ""
+        return Piece(text, reasoning) if text or reasoning else None
+
+
+def _auth_headers(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}

@@ -1,0 +1,263 @@
+"""A scripted fake OpenAI-compatible model server for tests.
+
+In tests: `fake = FakeOpenAI(); base_url = await fake.serve_with(aiohttp_server)`, then
+`fake.enqueue(Reply(chunks=[...]))` before each request. Each reply is a list of steps: bytes
+to write, a number of seconds to sleep, or `DISCONNECT` to drop the connection. With nothing
+queued, /v1/chat/completions streams a canned reply word by word and /v1/models lists
+`fake.models`. Requests are recorded in `fake.requests`; `fake.disconnected` is set when
+the client goes away mid-reply.
+
+Standalone (for browser tests): `python -m tests.fake_openai --port 8765` serves on
+127.0.0.1 until killed and prints its base URL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import enum
+import json
+import socket
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
+
+
+class Action(enum.Enum):
+    """Special script steps."""
+
+    DISCONNECT = "disconnect"
+
+
+DISCONNECT = Action.DISCONNECT
+Step = bytes | float | Action
+
+
+@dataclass
+class Reply:
+    """One scripted response. A reply with `chunks` streams; otherwise `body` is sent whole."""
+
+    status: int = 200
+    chunks: Sequence[Step] = ()
+    body: bytes = b""
+    content_type: str = "text/event-stream"
+    delay: float = 0.0  # seconds before the status line, e.g. 3600 for a server that hangs
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def error(cls, status: int, message: str, *, type_: str = "api_error") -> Reply:
+        """An OpenAI-style error response."""
+        payload = {"error": {"message": message, "type": type_, "param": None, "code": None}}
+        return cls(status, body=json.dumps(payload).encode(), content_type="application/json")
+
+    @classmethod
+    def json(cls, payload: object, status: int = 200, *, delay: float = 0.0) -> Reply:
+        """A JSON response, e.g. a /v1/models list."""
+        body = json.dumps(payload).encode()
+        return cls(status, body=body, content_type="application/json", delay=delay)
+
+
+@dataclass
+class Received:
+    """A request as the fake saw it."""
+
+    method: str
+    path: str
+    json: Any
+    headers: CIMultiDict[str]
+
+
+def chunk(
+    content: str | None = None,
+    *,
+    reasoning: str | None = None,
+    reasoning_key: str = "reasoning_content",
+    finish: str | None = None,
+) -> dict[str, Any]:
+    """A `chat.completion.chunk` with the given delta and finish reason."""
+    delta: dict[str, Any] = {}
+    if content is not None:
+        delta["content"] = content
+    if reasoning is not None:
+        delta[reasoning_key] = reasoning
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "fake-model",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+
+
+def sse(*payloads: dict[str, Any] | str, newline: str = "\n") -> bytes:
+    """SSE events: dicts become `data: <json>`, strings (e.g. "[DONE]") go in as they are."""
+    out = []
+    for payload in payloads:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        out.append(f"data: {data}{newline}{newline}")
+    return "".join(out).encode()
+
+
+def split(data: bytes, size: int | None) -> list[bytes]:
+    """Cut `data` into pieces of `size` bytes (None: one piece)."""
+    if size is None:
+        return [data]
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def words_reply(text: str, *, delay: float = 0.0, done: bool = True) -> list[Step]:
+    """Steps streaming `text` word by word, then a stop chunk and (optionally) [DONE]."""
+    steps: list[Step] = [
+        sse({**chunk(""), "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+    ]
+    for i, word in enumerate(text.split(" ")):
+        if delay:
+            steps.append(delay)
+        steps.append(sse(chunk(word if i == 0 else " " + word)))
+    steps.append(sse(chunk(finish="stop")))
+    if done:
+        steps.append(sse("[DONE]"))
+    return steps
+
+
+class FakeOpenAI:
+    """The scripted server (see the module docstring)."""
+
+    CANNED = "Hello! I am the fake model server, streaming this reply one word at a time."
+
+    def __init__(self, models: Sequence[str] = ("fake-model",), word_delay: float = 0.0) -> None:
+        self.models = list(models)
+        self.word_delay = word_delay
+        self.requests: list[Received] = []
+        self.disconnected = asyncio.Event()
+        self.disconnected_at: float | None = None  # time.monotonic() when noticed
+        self._queues: dict[str, deque[Reply]] = {"chat": deque(), "models": deque()}
+        self.app = web.Application()
+        self.app.router.add_get("/v1/models", self._models)
+        self.app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""  # set by serve_with() / start()
+
+    def enqueue(self, reply: Reply, *, endpoint: str = "chat") -> None:
+        """Queue `reply` for the next request to `endpoint` ("chat" or "models")."""
+        self._queues[endpoint].append(reply)
+
+    @property
+    def chat_requests(self) -> list[Received]:
+        """Recorded POSTs to /v1/chat/completions."""
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    async def serve_with(self, aiohttp_server: Callable[..., Awaitable[TestServer]]) -> str:
+        """Serve through pytest-aiohttp's `aiohttp_server`; returns the base URL (.../v1)."""
+        # aiohttp's TestServer turns on handler_cancellation: a client disconnect cancels the
+        # handler at once, which is how the fake notices it while sleeping between chunks.
+        server = await aiohttp_server(self.app, host="127.0.0.1")
+        self.base_url = str(server.make_url("/v1"))
+        return self.base_url
+
+    async def start(self, port: int = 0) -> str:
+        """Serve on 127.0.0.1:`port` without pytest; returns the base URL."""
+        sock = socket.create_server(("127.0.0.1", port))  # bind first: port 0 -> real port
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+        self.base_url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        return self.base_url
+
+    async def stop(self) -> None:
+        """Stop a server started with `start()`."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        default = Reply.json(
+            {"object": "list", "data": [self._model_entry(m) for m in self.models]}
+        )
+        return await self._respond(request, "models", default)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        return await self._respond(
+            request, "chat", Reply(chunks=words_reply(self.CANNED, delay=self.word_delay))
+        )
+
+    @staticmethod
+    def _model_entry(name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+
+    async def _respond(
+        self, request: web.Request, endpoint: str, default: Reply
+    ) -> web.StreamResponse:
+        try:
+            payload = await request.json() if request.can_read_body else None
+        except ValueError:
+            payload = None  # recorded as None; the test asserting on it will say so
+        self.requests.append(
+            Received(request.method, request.path, payload, CIMultiDict(request.headers))
+        )
+        queue = self._queues[endpoint]
+        reply = queue.popleft() if queue else default
+        try:
+            if reply.delay:
+                await asyncio.sleep(reply.delay)
+            if not reply.chunks:
+                return web.Response(
+                    status=reply.status,
+                    body=reply.body,
+                    content_type=reply.content_type,
+                    headers=reply.headers,
+                )
+            resp = web.StreamResponse(status=reply.status, headers=reply.headers)
+            resp.content_type = reply.content_type
+            await resp.prepare(request)
+            for step in reply.chunks:
+                if step is DISCONNECT:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return resp
+                if isinstance(step, bytes):
+                    await resp.write(step)
+                elif isinstance(step, float | int):
+                    await asyncio.sleep(step)
+            await resp.write_eof()
+            return resp
+        except asyncio.CancelledError:
+            self._mark_disconnected()
+            raise
+        except ConnectionResetError:
+            self._mark_disconnected()
+            return web.Response(status=499)  # never sent: the client is gone
+
+    def _mark_disconnected(self) -> None:
+        if self.disconnected_at is None:
+            self.disconnected_at = time.monotonic()
+        self.disconnected.set()
+
+
+async def _serve_forever(port: int) -> None:
+    fake = FakeOpenAI(word_delay=0.05)
+    base_url = await fake.start(port)
+    print(f"fake OpenAI-compatible server at {base_url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await fake.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the fake on 127.0.0.1 until killed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    args = parser.parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how this is meant to stop
+        asyncio.run(_serve_forever(args.port))
+
+
+if __name__ == "__main__":
+    main()
