@@ -12,13 +12,14 @@ from aiohttp import WSCloseCode, web
 
 from htmxchat import views, ws
 from htmxchat.bots import Bot
-from htmxchat.bots.demo import DemoBot
+from htmxchat.bots.select import ChosenBot, choose_bot
 from htmxchat.chat import ChatService
 from htmxchat.config import Settings
 from htmxchat.fragments import setup_environment
 from htmxchat.keys import (
     bot_key,
     chat_key,
+    choice_key,
     instance_key,
     settings_key,
     sockets_key,
@@ -43,7 +44,6 @@ def create_app(
     and the SQLite store in `settings.data_dir` are used."""
     app = web.Application(middlewares=[views.error_middleware])
     app[settings_key] = settings
-    app[bot_key] = bot or DemoBot(word_delay=settings.word_delay)
     app[sockets_key] = set()
     app[instance_key] = instance_id
     env = aiohttp_jinja2.setup(
@@ -55,7 +55,7 @@ def create_app(
     setup_environment(env)
     app.cleanup_ctx.append(
         _chat_context(
-            store, coalesce_window=coalesce_window, checkpoint_interval=checkpoint_interval
+            bot, store, coalesce_window=coalesce_window, checkpoint_interval=checkpoint_interval
         )
     )
     app.on_shutdown.append(_close_sockets)
@@ -68,10 +68,21 @@ def create_app(
 
 
 def _chat_context(
-    injected_store: ChatStore | None, *, coalesce_window: float, checkpoint_interval: float
+    injected_bot: Bot | None,
+    injected_store: ChatStore | None,
+    *,
+    coalesce_window: float,
+    checkpoint_interval: float,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[settings_key]
+        if injected_bot is None:
+            choice = await choose_bot(settings)
+        else:
+            models = (injected_bot.model,) if injected_bot.model else ()
+            choice = ChosenBot(injected_bot, models, f"Replies come from {injected_bot.label}.")
+        app[choice_key] = choice
+        app[bot_key] = choice.bot
         store = injected_store
         if store is None:
             store = await ChatStore.open(settings.data_dir / DB_FILENAME)
@@ -90,7 +101,7 @@ def _chat_context(
             await chat.shutdown()
             if injected_store is None:
                 await store.close()
-            close = getattr(app[bot_key], "close", None)
+            close = getattr(choice.bot, "close", None)
             if close is not None:
                 await close()
 

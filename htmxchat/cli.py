@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from htmxchat import __version__
-from htmxchat.config import PREFERRED_PORT, SettingsError, resolve_settings
+from htmxchat.config import BOT_CHOICES, PREFERRED_PORT, SettingsError, resolve_settings
 from htmxchat.instance import InstanceLock, find_running_server
 from htmxchat.server import PortInUseError, open_in_browser, serve
 from htmxchat.store import StoreError
@@ -51,6 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--word-delay",
         metavar="SECONDS",
         help="pause between the demo bot's words (default 0.1; 0 for no pause)",
+    )
+    bots = parser.add_argument_group(
+        "bots",
+        "Chat with any server speaking the OpenAI-compatible API (Ollama, llama.cpp, vLLM, "
+        "LM Studio, OpenAI). The API key is read only from HTMXCHAT_API_KEY (or "
+        "OPENAI_API_KEY, for api.openai.com only).",
+    )
+    bots.add_argument(
+        "--bot",
+        choices=BOT_CHOICES,
+        help="auto (default): a local model server if one runs, else the demo bot; "
+        "demo: the built-in demo bot; openai: the server at --base-url (default OpenAI)",
+    )
+    bots.add_argument("--base-url", help="the server's API URL, e.g. http://127.0.0.1:11434/v1")
+    bots.add_argument("--model", help="model to use (default: the server's first)")
+    bots.add_argument("--system-prompt", help="instructions sent before every conversation")
+    bots.add_argument("--temperature", help="sampling temperature, 0 to 2")
+    bots.add_argument(
+        "--stall-timeout",
+        metavar="SECONDS",
+        help="give a reply up after this long without a byte from the server (default 60)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (to stderr)")
     parser.add_argument("--version", action="version", version=f"htmxchat {__version__}")

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
+
+from htmxchat.bots.openai import resolve_api_key
 
 DEFAULT_HOST = "127.0.0.1"
 # An uncommon fixed port: open tabs find the server again after a restart.
 PREFERRED_PORT = 47913
 ENV_PREFIX = "HTMXCHAT_"
+
+
+BOT_CHOICES = ("auto", "demo", "openai")
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,15 @@ class Settings:
     port: int | None = None  # None: the preferred port, else any free one
     open_browser: bool = True
     word_delay: float = 0.1
+    bot: str = "auto"  # auto: a local model server if one answers, else the demo bot
+    base_url: str | None = None
+    model: str | None = None
+    system_prompt: str | None = None
+    temperature: float | None = None
+    stall_timeout: float = 60.0
+    # Secrets come only from the environment, never from a flag (visible in `ps`).
+    api_key: str | None = field(default=None, repr=False)
+    demo_seed: int | None = None  # makes the demo bot's picks repeatable (tests, demos)
 
 
 class SettingsError(Exception):
@@ -51,12 +66,29 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     data_dir = pick("data_dir")
     port = pick("port")
     word_delay = pick("word_delay")
+    bot = (pick("bot") or "auto").lower()
+    if bot not in BOT_CHOICES:
+        raise SettingsError(f"bot must be one of {', '.join(BOT_CHOICES)}, not {bot!r}")
+    base_url = pick("base_url")
+    if bot == "openai" and not base_url:
+        base_url = OPENAI_BASE_URL
+    temperature = pick("temperature")
+    stall = pick("stall_timeout")
+    seed = environ.get(ENV_PREFIX + "DEMO_SEED")
     return Settings(
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
         host=pick("host") or DEFAULT_HOST,
         port=None if port is None else parse_port(port),
         open_browser=not getattr(args, "no_browser", False),
         word_delay=0.1 if word_delay is None else parse_delay(word_delay),
+        bot=bot,
+        base_url=base_url,
+        model=pick("model"),
+        system_prompt=pick("system_prompt"),
+        temperature=None if temperature is None else parse_temperature(temperature),
+        stall_timeout=60.0 if stall is None else parse_stall_timeout(stall),
+        api_key=resolve_api_key(base_url or "", environ) if base_url else None,
+        demo_seed=int(seed) if seed and seed.isdigit() else None,
     )
 
 
@@ -80,3 +112,25 @@ def parse_delay(value: str) -> float:
     if not 0 <= delay <= 10:
         raise SettingsError(f"word delay must be between 0 and 10 seconds, not {value}")
     return delay
+
+
+def parse_temperature(value: str) -> float:
+    """A sampling temperature, 0 to 2 (the OpenAI API's range)."""
+    try:
+        temperature = float(value)
+    except ValueError:
+        raise SettingsError(f"temperature must be a number, not {value!r}") from None
+    if not 0 <= temperature <= 2:
+        raise SettingsError(f"temperature must be between 0 and 2, not {value}")
+    return temperature
+
+
+def parse_stall_timeout(value: str) -> float:
+    """Seconds without a byte from the model server before a reply is given up."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise SettingsError(f"stall timeout must be a number of seconds, not {value!r}") from None
+    if not 1 <= seconds <= 3600:
+        raise SettingsError(f"stall timeout must be between 1 and 3600 seconds, not {value}")
+    return seconds

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from htmxchat.bots import Bot
+from htmxchat.bots.select import ChosenBot
 from htmxchat.chat import ChatService
 from htmxchat.config import Settings
 from htmxchat.store import ChatStore
@@ -16,3 +17,4 @@ chat_key = web.AppKey("chat_key", ChatService)
 # Open sockets, closed with 1012 at shutdown; handlers remove theirs when they end.
 sockets_key = web.AppKey("sockets_key", set[web.WebSocketResponse[bool]])
 instance_key = web.AppKey("instance_key", str)  # identifies this server in /healthz
+choice_key = web.AppKey("choice_key", ChosenBot)  # the bot in use, its models, why it

@@ -19,6 +19,7 @@ from aiohttp import web
 from htmxchat.app import create_app
 from htmxchat.config import PREFERRED_PORT, Settings
 from htmxchat.instance import RunningServer, remove_runtime_file, write_runtime_file
+from htmxchat.keys import choice_key
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,10 @@ async def serve(
         port = sock.getsockname()[1]
         url = url_for(settings.host, port)
         write_runtime_file(settings.data_dir, RunningServer(url, port, os.getpid(), instance))
+        choice = app[choice_key]
+        print(choice.description, flush=True)
+        if choice.problem:
+            print(f"Warning: {choice.problem}", file=sys.stderr, flush=True)
         print(url, flush=True)
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):  # not on Windows: Ctrl+C still works

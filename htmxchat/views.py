@@ -10,7 +10,8 @@ from aiohttp import web
 
 from htmxchat import __version__
 from htmxchat.ids import is_valid_id, new_id
-from htmxchat.keys import bot_key, chat_key, instance_key, store_key
+from htmxchat.keys import bot_key, chat_key, choice_key, instance_key, store_key
+from htmxchat.models import Message
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +35,30 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="There is no conversation at this address.")
     chat = request.app[chat_key]
     messages = await chat.transcript(conversation_id, limit=PAGE_MESSAGES)
+    choice = request.app[choice_key]
     context = {
         "conversation_id": conversation_id,
         "messages": messages,
         "busy": chat.is_busy(conversation_id),
         "bot_label": request.app[bot_key].label,
+        "models": choice.models,
+        "selected_model": _selected_model(messages, choice.models, choice.bot.model),
         "oob": None,
         "notice": None,
     }
     response = aiohttp_jinja2.render_template("chat.html", request, context)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _selected_model(
+    messages: list[Message], models: tuple[str, ...], default: str | None
+) -> str | None:
+    """The model this conversation last used, if still offered, else the bot's default."""
+    for message in reversed(messages):
+        if message.role == "assistant" and message.model in models:
+            return message.model
+    return default
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

@@ -57,8 +57,9 @@ def bot() -> ScriptedBot:
 
 @pytest.fixture
 async def client(
-    aiohttp_client, settings: Settings, bot: ScriptedBot, store: ChatStore
+    store: ChatStore, settings: Settings, bot: ScriptedBot, aiohttp_client
 ) -> TestClient:
+    # `store` comes first so it is set up before, and closed after, the app that uses it.
     app = create_app(settings, bot=bot, store=store, coalesce_window=0.0)
     return await aiohttp_client(app)
 

@@ -29,6 +29,7 @@ class ScriptedBot:
         self.model = model
         self.scripts: list[tuple[list[str], Exception | None]] = []
         self.histories: list[list[Turn]] = []
+        self.models_used: list[str | None] = []
         self.cancelled = asyncio.Event()
         self.gate: asyncio.Event | None = None  # when set, pieces wait for it
 
@@ -39,6 +40,7 @@ class ScriptedBot:
         self, history: Sequence[Turn], *, model: str | None = None
     ) -> AsyncIterator[Piece]:
         self.histories.append(list(history))
+        self.models_used.append(model)
         pieces, failure = self.scripts.pop(0) if self.scripts else (["ok"], None)
         try:
             for text in pieces:
@@ -122,7 +124,10 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         open_browser: bool = False,
     ) -> None:
-        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # The demo bot with repeatable picks (seed 12: the long reply first), unless a test
+        # asks otherwise, so a model server running on this machine cannot change results.
+        defaults = {"HTMXCHAT_BOT": "demo", "HTMXCHAT_DEMO_SEED": "12"}
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **defaults, **(env or {})}
         full_env.pop("HTMXCHAT_PORT", None)
         flags = [] if open_browser else ["--no-browser"]
         self.process = subprocess.Popen(

@@ -133,10 +133,11 @@ async def test_a_subscriber_that_falls_behind_is_asked_to_resync(data_dir: Path)
     chat = ChatService(store, bot, coalesce_window=0.0)
     conversation = new_id()
     stuck = chat.subscribe(conversation)  # never reads
+    reader = chat.subscribe(conversation)  # reads everything, to know when the reply ends
     await chat.send(conversation, "go")
     async with asyncio.timeout(10):
-        while chat.is_busy(conversation):
-            await asyncio.sleep(0.01)
+        while not isinstance(await reader.queue.get(), ReplyFinished):
+            pass
     assert stuck.queue.qsize() <= stuck.queue.maxsize
     items = [stuck.queue.get_nowait() for _ in range(stuck.queue.qsize())]
     assert type(items[0]).__name__ == "Resync"
