@@ -305,8 +305,9 @@ class _ReplyRunner:
         status: Status = "complete"
         error: str | None = None
         last_checkpoint = self.started
+        stream = service.bot.stream(history, model=state.message.model)
         try:
-            async for piece in service.bot.stream(history, model=state.message.model):
+            async for piece in stream:
                 if not piece.text and not piece.reasoning:
                     continue
                 now = service._clock()
@@ -327,6 +328,11 @@ class _ReplyRunner:
             log.exception("bot %s failed", service.bot.label)
             status = "error"
             error = "The bot failed unexpectedly; the server log has the details."
+        if status == "complete" and getattr(stream, "truncated", False):
+            error = (
+                "The model stopped at its length limit, so this reply may be cut short. "
+                "Ask it to continue, or raise the limit in the model server's settings."
+            )
         await self._finish(status, error)
 
     def _add(self, text: str, reasoning: str, now: float) -> None:

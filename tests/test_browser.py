@@ -98,3 +98,37 @@ def test_stop_button_ends_the_reply_and_keeps_the_text(data_dir, page) -> None:
         assert page.locator(".btn-send").is_visible()
     finally:
         slow.kill()
+
+
+def test_chat_with_a_model_server_end_to_end(data_dir, page) -> None:
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    fake = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert fake.stdout is not None
+        base_url = fake.stdout.readline().split()[-1]
+        env = {"HTMXCHAT_BOT": "openai", "HTMXCHAT_BASE_URL": base_url}
+        server = ServerProcess(data_dir, "--port", "0", env=env)
+        try:
+            page.goto(server.url)
+            page.wait_for_selector('#connection[data-state="open"]')
+            assert page.locator("#model").input_value() == "fake-model"
+            page.evaluate(WATCH_REPLY)
+            page.fill("#composer-input", "Hello model")
+            page.press("#composer-input", "Enter")
+            page.wait_for_selector('.msg-assistant[data-status="complete"]', timeout=30_000)
+            text = page.locator(".msg-assistant .msg-body").inner_text()
+            assert text.startswith("Hello! I am the fake model server")
+            assert len(set(page.evaluate("window.__lengths"))) >= 3
+            assert "fake-model" in page.locator(".msg-assistant .msg-stats").inner_text()
+        finally:
+            server.kill()
+    finally:
+        fake.terminate()
+        fake.communicate(timeout=10)
