@@ -96,6 +96,17 @@ def test_stop_button_ends_the_reply_and_keeps_the_text(data_dir, page) -> None:
         page.wait_for_selector('.msg-assistant[data-status="stopped"]')
         assert page.locator(".msg-assistant .msg-body").inner_text()
         assert page.locator(".btn-send").is_visible()
+
+        # Regenerate writes a second answer; Esc stops it too.
+        page.click(".msg-assistant .regenerate")
+        page.wait_for_selector('.msg-assistant:nth-child(3)[data-status="streaming"]')
+        page.wait_for_function(
+            "document.querySelectorAll('.msg-assistant .msg-body')[1]?.textContent.length > 0"
+        )
+        page.keyboard.press("Escape")
+        page.wait_for_selector('.msg-assistant:nth-child(3)[data-status="stopped"]')
+        assert page.locator(".msg-assistant").count() == 2
+        assert page.locator(".msg-user").count() == 1
     finally:
         slow.kill()
 
@@ -132,3 +143,20 @@ def test_chat_with_a_model_server_end_to_end(data_dir, page) -> None:
     finally:
         fake.terminate()
         fake.communicate(timeout=10)
+
+
+def test_offline_the_message_stays_in_the_box_with_a_notice(data_dir, page) -> None:
+    server = ServerProcess(data_dir, "--port", "0")
+    try:
+        page.goto(server.url)
+        page.wait_for_selector('#connection[data-state="open"]')
+        server.stop()
+        page.wait_for_selector('#connection[data-state="closed"]')
+        page.fill("#composer-input", "typed while offline")
+        page.press("#composer-input", "Enter")
+        page.wait_for_function("document.getElementById('notice').textContent.length > 0")
+        assert "Not connected" in page.locator("#notice").inner_text()
+        assert page.locator("#composer-input").input_value() == "typed while offline"
+        assert page.locator(".msg").count() == 0
+    finally:
+        server.kill()

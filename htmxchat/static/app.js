@@ -24,6 +24,11 @@
     }
   }
 
+  function showNotice(text) {
+    const notice = $("notice");
+    if (notice) notice.textContent = text;
+  }
+
   function nearBottom() {
     const t = $("transcript");
     return !t || t.scrollHeight - t.scrollTop - t.clientHeight < 80;
@@ -69,6 +74,9 @@
     const text = typeof params.message === "string" ? params.message : "";
     if (!text.trim() || !online() || busy()) {
       e.preventDefault();
+      if (text.trim() && !online()) {
+        showNotice("Not connected to htmxchat right now. Your message stays here; send it once the connection is back.");
+      }
       return;
     }
     lastSent = text;
