@@ -94,43 +94,30 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
 
 def parse_port(value: str) -> int:
     """A TCP port number 0-65535 (0: let the system choose)."""
-    try:
-        port = int(value)
-    except ValueError:
-        raise SettingsError(f"port must be a number from 0 to 65535, not {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise SettingsError(f"port must be a number from 0 to 65535, not {port}")
-    return port
+    return int(_number(value, "port", int, 0, 65535))
 
 
 def parse_delay(value: str) -> float:
     """A word delay in seconds, 0 to 10."""
-    try:
-        delay = float(value)
-    except ValueError:
-        raise SettingsError(f"word delay must be a number of seconds, not {value!r}") from None
-    if not 0 <= delay <= 10:
-        raise SettingsError(f"word delay must be between 0 and 10 seconds, not {value}")
-    return delay
+    return _number(value, "word delay (seconds)", float, 0, 10)
 
 
 def parse_temperature(value: str) -> float:
     """A sampling temperature, 0 to 2 (the OpenAI API's range)."""
-    try:
-        temperature = float(value)
-    except ValueError:
-        raise SettingsError(f"temperature must be a number, not {value!r}") from None
-    if not 0 <= temperature <= 2:
-        raise SettingsError(f"temperature must be between 0 and 2, not {value}")
-    return temperature
+    return _number(value, "temperature", float, 0, 2)
 
 
 def parse_stall_timeout(value: str) -> float:
     """Seconds without a byte from the model server before a reply is given up."""
+    return _number(value, "stall timeout (seconds)", float, 1, 3600)
+
+
+def _number(value: str, name: str, kind: type[int] | type[float], low: float, high: float) -> float:
+    """`value` as `kind` within [low, high], or a SettingsError naming the setting."""
     try:
-        seconds = float(value)
+        number = kind(value)
     except ValueError:
-        raise SettingsError(f"stall timeout must be a number of seconds, not {value!r}") from None
-    if not 1 <= seconds <= 3600:
-        raise SettingsError(f"stall timeout must be between 1 and 3600 seconds, not {value}")
-    return seconds
+        number = None
+    if number is None or not low <= number <= high:
+        raise SettingsError(f"{name} must be a number from {low:g} to {high:g}, not {value!r}")
+    return number

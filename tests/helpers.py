@@ -170,3 +170,24 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.communicate(timeout=10)
+
+
+class FakeModelServer:
+    """`python -m tests.fake_openai` in a subprocess: a model server for end-to-end tests."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.base_url = self.process.stdout.readline().split()[-1]
+
+    def __enter__(self) -> FakeModelServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=10)

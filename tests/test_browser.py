@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import ServerProcess
+from tests.helpers import FakeModelServer, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -112,19 +112,8 @@ def test_stop_button_ends_the_reply_and_keeps_the_text(data_dir, page) -> None:
 
 
 def test_chat_with_a_model_server_end_to_end(data_dir, page) -> None:
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT
-
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert fake.stdout is not None
-        base_url = fake.stdout.readline().split()[-1]
-        env = {"HTMXCHAT_BOT": "openai", "HTMXCHAT_BASE_URL": base_url}
+    with FakeModelServer() as fake:
+        env = {"HTMXCHAT_BOT": "openai", "HTMXCHAT_BASE_URL": fake.base_url}
         server = ServerProcess(data_dir, "--port", "0", env=env)
         try:
             page.goto(server.url)
@@ -140,9 +129,6 @@ def test_chat_with_a_model_server_end_to_end(data_dir, page) -> None:
             assert "fake-model" in page.locator(".msg-assistant .msg-stats").inner_text()
         finally:
             server.kill()
-    finally:
-        fake.terminate()
-        fake.communicate(timeout=10)
 
 
 def test_offline_the_message_stays_in_the_box_with_a_notice(data_dir, page) -> None:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from htmxchat.cli import build_parser
 from htmxchat.config import OPENAI_BASE_URL, Settings, SettingsError, resolve_settings
 from htmxchat.ids import new_id
 from tests.fake_openai import FakeOpenAI
-from tests.helpers import ROOT, ScriptedBot, ServerProcess
+from tests.helpers import FakeModelServer, ScriptedBot, ServerProcess
 
 
 def closed_port() -> int:
@@ -116,35 +115,18 @@ async def test_the_picked_model_goes_with_the_reply(client: TestClient, bot: Scr
     await ws.close()
 
 
-def test_the_page_offers_the_servers_models(data_dir: Path, tmp_path: Path) -> None:
-    fake = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert fake.stdout is not None
-        base_url = fake.stdout.readline().split()[-1]
-        server = ServerProcess(
-            data_dir,
-            "--port",
-            "0",
-            env={
-                "HTMXCHAT_BOT": "auto",
-                "HTMXCHAT_BASE_URL": base_url,
-                "HTMXCHAT_API_KEY": "sk-secret-1",
-            },
-        )
+def test_the_page_offers_the_servers_models(data_dir: Path) -> None:
+    with FakeModelServer() as fake:
+        env = {"HTMXCHAT_BOT": "auto", "HTMXCHAT_BASE_URL": fake.base_url,
+               "HTMXCHAT_API_KEY": "sk-secret-1"}  # fmt: skip
+        server = ServerProcess(data_dir, "--port", "0", "-v", env=env)
         try:
-            import urllib.request
-
             with urllib.request.urlopen(server.url, timeout=10) as response:
                 page = response.read().decode()
             assert '<select id="model"' in page and "fake-model" in page
         finally:
             code, out, err = server.stop()
         assert code == 0
-        assert f"Replies come from 127.0.0.1:{base_url.split(':')[2].split('/')[0]}" in out
+        host = fake.base_url.split("/")[2]
+        assert f"Replies come from {host} at {fake.base_url} using fake-model." in out
         assert "sk-secret-1" not in out + err
-    finally:
-        fake.terminate()
-        fake.communicate(timeout=10)
