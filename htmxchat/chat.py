@@ -48,11 +48,16 @@ class ReplyFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyNotStarted:
+    """A send or regenerate was refused or failed before its reply began: nothing runs."""
+
+
+@dataclass(frozen=True, slots=True)
 class Resync:
     """The subscriber fell too far behind; its queue was dropped and it must re-sync."""
 
 
-Event = MessageAdded | ReplyDelta | ReplyFinished
+Event = MessageAdded | ReplyDelta | ReplyFinished | ReplyNotStarted
 QueueItem = Event | Resync
 
 
@@ -91,6 +96,8 @@ class _Reply:
     reasoning: list[str] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
     end_status: Status | None = None  # set by stop()/shutdown() before cancelling
+    saving: bool = False  # the stream is over and the final state is being saved: no cancel
+    finished: bool = False  # ReplyFinished has been published
 
     def snapshot(self) -> Message:
         return replace(self.message, content="".join(self.text), reasoning="".join(self.reasoning))
@@ -103,6 +110,7 @@ class _Live:
     subscribers: set[Subscription] = field(default_factory=set)
     reply: _Reply | None = None
     starting: bool = False  # a send is between its first await and the reply task
+    stop_pending: bool = False  # Stop arrived while starting: stop the reply once it exists
 
 
 class ChatService:
@@ -123,6 +131,7 @@ class ChatService:
         self.checkpoint_interval = checkpoint_interval
         self._clock = clock
         self._live: dict[str, _Live] = {}
+        self._saves: set[asyncio.Task[None]] = set()  # final saves of replies that never ran
 
     # -- subscriptions ---------------------------------------------------------------
 
@@ -230,6 +239,10 @@ class ChatService:
 
     def _release(self, live: _Live, conversation_id: str) -> None:
         live.starting = False
+        live.stop_pending = False
+        if live.reply is None:
+            # Tabs that showed "busy" while this start was pending must learn it is off.
+            self._publish(conversation_id, ReplyNotStarted())
         self._forget_if_idle(conversation_id)
 
     async def _start_reply(
@@ -252,38 +265,65 @@ class ChatService:
         state.task = asyncio.create_task(
             self._run_reply(state, to_turns(history)), name=f"reply-{reply.id}"
         )
+        state.task.add_done_callback(lambda _: self._reply_task_done(state))
+        if live.stop_pending:
+            self.stop(conversation_id)
 
     def stop(self, conversation_id: str) -> bool:
         """Stop the conversation's running reply, keeping its text. False if none runs."""
         live = self._live.get(conversation_id)
-        if live is None or live.reply is None or live.reply.task is None:
+        if live is None:
             return False
-        if live.reply.end_status is None:
-            live.reply.end_status = "stopped"
-            live.reply.task.cancel()
+        if live.reply is None:
+            live.stop_pending = live.starting
+            return live.starting
+        self._cancel(live.reply, "stopped")
         return True
+
+    def _cancel(self, reply: _Reply, status: Status) -> None:
+        # Only once, and never during the final save: that would lose the reply's end.
+        if reply.task is not None and reply.end_status is None and not reply.saving:
+            reply.end_status = status
+            reply.task.cancel()
 
     async def shutdown(self) -> None:
         """Interrupt every running reply, saving what it has written so far."""
         tasks = []
         for live in self._live.values():
             if live.reply and live.reply.task:
-                if live.reply.end_status is None:
-                    live.reply.end_status = "interrupted"
-                    live.reply.task.cancel()
+                self._cancel(live.reply, "interrupted")
                 tasks.append(live.reply.task)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._saves:
+            await asyncio.gather(*self._saves, return_exceptions=True)
+
+    def _reply_task_done(self, state: _Reply) -> None:
+        """Runs however the reply task ended, even if it was cancelled before it started."""
+        conversation_id = state.message.conversation_id
+        if not state.finished:
+            final = replace(
+                state.snapshot(),
+                status=state.end_status or "interrupted",
+                finished_at=time.time(),
+            )
+            state.finished = True
+            self._publish(conversation_id, ReplyFinished(final))
+            save = asyncio.create_task(self.store.update_reply(final), name="save-unstarted")
+            self._saves.add(save)
+            save.add_done_callback(self._save_done)
+        live = self._live.get(conversation_id)
+        if live is not None and live.reply is state:
+            live.reply = None
+            self._forget_if_idle(conversation_id)
+
+    def _save_done(self, task: asyncio.Task[None]) -> None:
+        self._saves.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("could not save a stopped reply: %s", task.exception())
 
     async def _run_reply(self, state: _Reply, history: list[Turn]) -> None:
-        runner = _ReplyRunner(self, state)
-        try:
-            await runner.run(history)
-        finally:
-            live = self._live.get(state.message.conversation_id)
-            if live is not None and live.reply is state:
-                live.reply = None
-                self._forget_if_idle(state.message.conversation_id)
+        await _ReplyRunner(self, state).run(history)
 
 
 class _ReplyRunner:
@@ -305,8 +345,9 @@ class _ReplyRunner:
         status: Status = "complete"
         error: str | None = None
         last_checkpoint = self.started
-        stream = service.bot.stream(history, model=state.message.model)
+        stream: object = None
         try:
+            stream = service.bot.stream(history, model=state.message.model)
             async for piece in stream:
                 if not piece.text and not piece.reasoning:
                     continue
@@ -379,11 +420,13 @@ class _ReplyRunner:
         return message
 
     async def _finish(self, status: Status, error: str | None) -> None:
+        self.state.saving = True
         self._flush()
         try:
             final = await self._save(status, error)
         except StoreError as exc:
             final = self._current(status, f"{error + ' ' if error else ''}{exc}")
+        self.state.finished = True
         self.service._publish(self.state.message.conversation_id, ReplyFinished(final))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import jinja2
 
 from htmxchat import __version__
-from htmxchat.chat import Event, MessageAdded, ReplyDelta, ReplyFinished
+from htmxchat.chat import Event, MessageAdded, ReplyDelta, ReplyFinished, ReplyNotStarted
 from htmxchat.models import Message
 
 STATIC_PREFIX = "/static/"
@@ -84,6 +84,8 @@ class Fragments:
             return self.delta(event)
         if isinstance(event, ReplyFinished):
             return self.message(event.message, oob="true") + self.composer_actions(busy=False)
+        if isinstance(event, ReplyNotStarted):
+            return self.composer_actions(busy=False)
         raise TypeError(f"unknown event {event!r}")
 
     def delta(self, delta: ReplyDelta) -> str:

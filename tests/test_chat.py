@@ -5,8 +5,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from htmxchat.bots import Piece
-from htmxchat.chat import ChatService, MessageAdded, ReplyDelta, ReplyFinished, to_turns
+from htmxchat.chat import (
+    ChatInputError,
+    ChatService,
+    MessageAdded,
+    ReplyDelta,
+    ReplyFinished,
+    to_turns,
+)
 from htmxchat.ids import new_id
 from htmxchat.models import Message
 from htmxchat.store import ChatStore
@@ -142,3 +151,78 @@ async def test_a_subscriber_that_falls_behind_is_asked_to_resync(data_dir: Path)
     items = [stuck.queue.get_nowait() for _ in range(stuck.queue.qsize())]
     assert type(items[0]).__name__ == "Resync"
     await store.close()
+
+
+async def drain(subscription) -> list[str]:
+    names = []
+    while not subscription.queue.empty():
+        names.append(type(subscription.queue.get_nowait()).__name__)
+    return names
+
+
+async def test_stop_before_the_reply_task_ran_still_ends_the_reply(store: ChatStore) -> None:
+    chat = ChatService(store, ScriptedBot())
+    conversation = new_id()
+    tab = chat.subscribe(conversation)
+    await chat.send(conversation, "hi")
+    assert chat.stop(conversation)  # in the same loop turn: the task has not started yet
+    await asyncio.sleep(0.05)
+    assert not chat.is_busy(conversation)
+    assert (await drain(tab))[-1] == "ReplyFinished"
+    await chat.shutdown()
+    assert (await store.messages(conversation))[-1].status == "stopped"
+    assert await chat.send(conversation, "again") is not None  # the chat goes on
+
+
+async def test_stop_during_the_final_save_does_not_lose_the_end(store: ChatStore) -> None:
+    bot = ScriptedBot()
+    bot.enqueue(["hello ", "world"])
+    chat = ChatService(store, bot, coalesce_window=0.0)
+    saved = asyncio.Event()
+    release = asyncio.Event()
+    original = store.update_reply
+
+    async def slow_final_save(message):
+        if message.status != "streaming":
+            saved.set()
+            await release.wait()
+        await original(message)
+
+    store.update_reply = slow_final_save  # type: ignore[method-assign]
+    conversation = new_id()
+    tab = chat.subscribe(conversation)
+    await chat.send(conversation, "hi")
+    await asyncio.wait_for(saved.wait(), 5)
+    chat.stop(conversation)  # arrives while the finished reply is being saved
+    release.set()
+    await asyncio.sleep(0.05)
+    assert (await drain(tab))[-1] == "ReplyFinished"
+    assert not chat.is_busy(conversation)
+    stored = (await store.messages(conversation))[-1]
+    assert (stored.status, stored.content) == ("complete", "hello world")
+
+
+async def test_a_bot_that_fails_at_once_gives_an_error_reply(store: ChatStore) -> None:
+    bot = ScriptedBot()
+
+    def broken(history, *, model=None):
+        raise RuntimeError("boom")
+
+    bot.stream = broken  # type: ignore[method-assign]
+    chat = ChatService(store, bot)
+    conversation = new_id()
+    tab = chat.subscribe(conversation)
+    await chat.send(conversation, "hi")
+    await asyncio.sleep(0.05)
+    assert (await drain(tab))[-1] == "ReplyFinished"
+    assert not chat.is_busy(conversation)
+    assert (await store.messages(conversation))[-1].status == "error"
+
+
+async def test_a_refused_regenerate_tells_tabs_nothing_runs(store: ChatStore) -> None:
+    chat = ChatService(store, ScriptedBot())
+    conversation = new_id()
+    tab = chat.subscribe(conversation)
+    with pytest.raises(ChatInputError, match="nothing to regenerate"):
+        await chat.regenerate(conversation)
+    assert await drain(tab) == ["ReplyNotStarted"]
