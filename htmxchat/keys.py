@@ -16,3 +16,4 @@ chat_key = web.AppKey("chat_key", ChatService)
 # Open sockets, closed with 1012 at shutdown; handlers remove theirs when they end.
 sockets_key = web.AppKey("sockets_key", set[web.WebSocketResponse[bool]])
 instance_key = web.AppKey("instance_key", str)  # identifies this server in /healthz
+token_key = web.AppKey("token_key", str)  # the access token (security.py)

@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient
 
 from htmxchat.app import create_app
 from htmxchat.config import Settings
+from htmxchat.security import load_or_create_token
 from htmxchat.store import DB_FILENAME, ChatStore
-from tests.helpers import ScriptedBot, ServerProcess
+from tests.helpers import ScriptedBot, ServerProcess, logged_in_client
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,11 +57,18 @@ def bot() -> ScriptedBot:
 
 
 @pytest.fixture
+def token(data_dir: Path) -> str:
+    """The data dir's access token (what the launcher puts in the URL)."""
+    return load_or_create_token(data_dir)
+
+
+@pytest.fixture
 async def client(
-    aiohttp_client, settings: Settings, bot: ScriptedBot, store: ChatStore
+    aiohttp_client, aiohttp_server, settings: Settings, bot: ScriptedBot, store: ChatStore
 ) -> TestClient:
+    """A client that logged in with the token (cookie) and sends the page's own Origin."""
     app = create_app(settings, bot=bot, store=store, coalesce_window=0.0)
-    return await aiohttp_client(app)
+    return await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
 
 
 @pytest.fixture
