@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ class Settings:
     port: int | None = None  # None: the preferred port, else any free one
     open_browser: bool = True
     word_delay: float = 0.1
+    allow_remote: bool = False  # listen on a non-loopback --host (the token still guards it)
 
 
 class SettingsError(Exception):
@@ -51,13 +53,34 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     data_dir = pick("data_dir")
     port = pick("port")
     word_delay = pick("word_delay")
+    host = pick("host") or DEFAULT_HOST
+    allow_remote = bool(getattr(args, "allow_remote", False)) or environ.get(
+        ENV_PREFIX + "ALLOW_REMOTE", ""
+    ).lower() in ("1", "true", "yes")
+    if not allow_remote and not is_loopback_host(host):
+        raise SettingsError(
+            f"--host {host} would let other computers reach your chats; "
+            "add --allow-remote if that is what you want"
+        )
     return Settings(
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
-        host=pick("host") or DEFAULT_HOST,
+        host=host,
         port=None if port is None else parse_port(port),
         open_browser=not getattr(args, "no_browser", False),
         word_delay=0.1 if word_delay is None else parse_delay(word_delay),
+        allow_remote=allow_remote,
     )
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for loopback addresses (127.0.0.0/8, ::1) and the name localhost."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_port(value: str) -> int:

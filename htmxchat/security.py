@@ -148,17 +148,6 @@ def same_secret(given: str, expected: str) -> bool:
 # -- the request guard -----------------------------------------------------------------------
 
 
-def is_loopback(host: str) -> bool:
-    """True for loopback addresses and the name localhost."""
-    name = host.strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def _is_unspecified(host: str) -> bool:
     try:
         return ipaddress.ip_address(host.strip("[]")).is_unspecified
