@@ -43,9 +43,10 @@ _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32,128}")
 # Methods that change nothing; every other method must carry our own Origin.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-# Strict SameSite works for the first load through the launcher's file:// redirect page in
-# Chromium (tests/test_browser_security.py checks it): the token request itself sets the cookie
-# and the redirect that follows is same-origin.
+# Strict SameSite: other sites cannot even navigate the user to a logged-in page. The first
+# load through the launcher's file:// page still works (checked in Chromium by
+# tests/test_browser_security.py) because that case gets a same-origin meta refresh instead
+# of an HTTP redirect (see _login).
 COOKIE_SAMESITE = "Strict"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -273,8 +274,19 @@ def _login(request: web.Request, port: int, token: str) -> web.StreamResponse:
     # (GHSA-r726-vmfq-j9j3 in Jupyter).
     path = "/" + request.rel_url.path.lstrip("/\\")
     query = [(k, v) for k, v in request.rel_url.query.items() if k != TOKEN_PARAM]
-    target = URL.build(path=path, query=query)
-    response = web.Response(status=303, headers={hdrs.LOCATION: str(target)})
+    target = str(URL.build(path=path, query=query))
+    if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+        # Arriving from elsewhere (the launcher's file:// page counts as cross-site): a
+        # browser would not send the Strict cookie on an HTTP redirect in that chain, but it
+        # does on a navigation started by our own page.
+        quoted = html.escape(target, quote=True)
+        response = web.Response(
+            text=f'<!doctype html><meta http-equiv="refresh" content="0;url={quoted}">'
+            f'<title>htmxchat</title><a href="{quoted}">Continue to htmxchat</a>',
+            content_type="text/html",
+        )
+    else:
+        response = web.Response(status=303, headers={hdrs.LOCATION: target})
     response.set_cookie(
         cookie_name(port),
         cookie_value(token),

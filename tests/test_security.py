@@ -399,3 +399,21 @@ def test_open_file_redirects_without_a_command_line_token(data_dir: Path, token:
     path = write_open_file(data_dir, url)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert f'content="0;url={url}"' in path.read_text()
+
+
+async def test_login_arriving_from_another_site_refreshes_from_our_own_page(
+    anonymous: TestClient, token: str
+) -> None:
+    # The launcher's file:// page is another site: a Strict cookie would not survive an HTTP
+    # redirect in that navigation, so the answer is a page of ours that moves on by itself.
+    response = await anonymous.get(
+        f"/?token={token}&x=<b>",
+        headers={"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"},
+        allow_redirects=False,
+    )
+    assert response.status == 200 and "Location" not in response.headers
+    assert response.cookies[cookie_name(anonymous.port)].value == cookie_value(token)
+    text = await response.text()
+    assert '<meta http-equiv="refresh" content="0;url=/?x=%3Cb%3E">' in text
+    assert token not in text
+    assert response.headers["Cache-Control"] == "no-store"
