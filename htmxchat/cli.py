@@ -101,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"htmxchat: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # e.g. --host with an address this machine does not have
+        print(f"htmxchat: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:  # platforms without signal handlers in the loop
         pass
     finally:

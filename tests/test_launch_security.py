@@ -225,3 +225,15 @@ async def test_remote_server_still_requires_the_token(
     assert (await client.get("/healthz", headers=cookie)).status == 200
     other = {"Host": f"192.0.2.11:{server.port}", **cookie}
     assert (await client.get("/healthz", headers=other)).status == 403
+
+
+def test_an_address_that_cannot_be_used_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def fake_serve(settings: Settings) -> None:
+        raise OSError(99, "Cannot assign requested address")
+
+    monkeypatch.setattr(cli, "serve", fake_serve)
+    assert cli.main(["--no-browser", "--host", "192.0.2.10", "--allow-remote"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot start: Cannot assign requested address" in err and "Traceback" not in err

@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
+from htmxchat.keys import settings_key
 from htmxchat.security import (
     TOKEN_FILENAME,
     ScrubbedAccessLogger,
@@ -417,3 +418,23 @@ async def test_login_arriving_from_another_site_refreshes_from_our_own_page(
     assert '<meta http-equiv="refresh" content="0;url=/?x=%3Cb%3E">' in text
     assert token not in text
     assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/../pyproject.toml", "/static/%2e%2e/pyproject.toml", "/static/..%5cpyproject.toml"],
+)
+async def test_static_files_never_escape_their_folder(client: TestClient, path: str) -> None:
+    cookie = f"{cookie_name(client.port)}={cookie_value(load_or_create_token(client_dir(client)))}"
+    status, answer = await raw_request(
+        client.port,
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{client.port}\r\nCookie: {cookie}\r\n"
+        "Connection: close\r\n\r\n",
+    )
+    assert status in (403, 404) and "[project]" not in answer
+
+
+def client_dir(client: TestClient) -> Path:
+    app = client.app
+    assert app is not None
+    return app[settings_key].data_dir

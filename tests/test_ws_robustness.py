@@ -282,3 +282,10 @@ async def test_dead_peer_is_closed_by_the_heartbeat(
             message = await ws.receive()
             if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR):
                 break
+
+
+async def test_no_compression_is_negotiated(client: TestClient) -> None:
+    # permessage-deflate costs memory per socket and buys nothing on loopback.
+    ws = await client.ws_connect("/ws", compress=15)
+    assert ws.compress == 0
+    await ws.close()
