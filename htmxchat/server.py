@@ -62,7 +62,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
-        sock.listen(128)
+        sock.listen(1024)  # a burst of tabs (or a load test) must not see refused SYNs
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
