@@ -76,7 +76,10 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def url_for(host: str, port: int) -> str:
-    """The URL people open (IPv6 hosts in brackets)."""
+    """The URL people open (IPv6 hosts in brackets; loopback for an every-interface bind,
+    since browsers block 0.0.0.0 and the Host check refuses it)."""
+    if host.strip("[]") in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     return f"http://{shown}:{port}/"
 

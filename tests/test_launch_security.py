@@ -20,7 +20,7 @@ from htmxchat import cli
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.security import OPEN_FILENAME, TOKEN_FILENAME, Policy, cookie_name, cookie_value
-from htmxchat.server import serve
+from htmxchat.server import serve, url_for
 from htmxchat.store import ChatStore
 from tests.helpers import ROOT, ScriptedBot, ServerProcess
 
@@ -237,3 +237,11 @@ def test_an_address_that_cannot_be_used_is_a_clear_error(
     assert cli.main(["--no-browser", "--host", "192.0.2.10", "--allow-remote"]) == 1
     err = capsys.readouterr().err
     assert "cannot start: Cannot assign requested address" in err and "Traceback" not in err
+
+
+def test_every_interface_bind_announces_a_loopback_url() -> None:
+    assert url_for("0.0.0.0", 8000) == "http://127.0.0.1:8000/"
+    assert url_for("::", 8000) == "http://[::1]:8000/"
+    assert url_for("192.0.2.10", 8000) == "http://192.0.2.10:8000/"
+    # and that URL passes the Host check of such a server
+    assert Policy(8000, "0.0.0.0").host_ok("127.0.0.1:8000")
