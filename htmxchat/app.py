@@ -10,7 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from htmxchat import views, ws
+from htmxchat import security, views, ws
 from htmxchat.bots import Bot
 from htmxchat.bots.select import ChosenBot, choose_bot
 from htmxchat.chat import ChatService
@@ -39,10 +39,12 @@ def create_app(
     coalesce_window: float = 0.04,
     checkpoint_interval: float = 1.0,
     instance_id: str = "",
+    token: str | None = None,
 ) -> web.Application:
     """Build the web application. Tests inject a bot and a store; by default the demo bot
-    and the SQLite store in `settings.data_dir` are used."""
+    and the SQLite store in `settings.data_dir` are used, and the data dir's access token."""
     app = web.Application(middlewares=[views.error_middleware])
+    security.setup(app, token or security.load_or_create_token(settings.data_dir))
     app[settings_key] = settings
     app[sockets_key] = set()
     app[instance_key] = instance_id

@@ -358,7 +358,12 @@ class _ReplyRunner:
                 self._add(piece.text, piece.reasoning, now)
                 if now - last_checkpoint >= service.checkpoint_interval:
                     last_checkpoint = now
-                    await self._save("streaming", None)
+                    try:
+                        await self._save("streaming", None)
+                    except StoreError as exc:
+                        # Keep streaming: the next checkpoint or the final save tries again,
+                        # and a failed final save is reported in the message itself.
+                        log.warning("checkpoint of reply %s failed: %s", state.message.id, exc)
         except asyncio.CancelledError:
             status = state.end_status or "interrupted"
             await self._finish(status, None)

@@ -14,9 +14,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from htmxchat import __version__
-from htmxchat.config import BOT_CHOICES, PREFERRED_PORT, SettingsError, resolve_settings
+from htmxchat.config import (
+    BOT_CHOICES,
+    PREFERRED_PORT,
+    SettingsError,
+    is_loopback_host,
+    resolve_settings,
+)
 from htmxchat.instance import InstanceLock, find_running_server
-from htmxchat.server import PortInUseError, open_in_browser, serve
+from htmxchat.security import load_or_create_token, login_url
+from htmxchat.server import PortInUseError, open_login, serve
 from htmxchat.store import StoreError
 
 log = logging.getLogger("htmxchat")
@@ -35,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--host",
         help="address to listen on (default 127.0.0.1: only this computer can connect)",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other computers can reach (every request still needs the token)",
     )
     parser.add_argument(
         "--port",
@@ -95,6 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         print(f"htmxchat: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    if not is_loopback_host(settings.host):
+        print(
+            f"htmxchat: warning: listening on {settings.host}, which other computers can reach; "
+            "anyone with the link (it holds the access token) can read your chats, and "
+            "traffic is not encrypted.",
+            file=sys.stderr,
+            flush=True,
+        )
 
     lock = InstanceLock(settings.data_dir)
     if not lock.acquire():
@@ -108,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         print(f"htmxchat: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # e.g. --host with an address this machine does not have
+        print(f"htmxchat: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:  # platforms without signal handlers in the loop
         pass
     finally:
@@ -118,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def check_data_dir(path: Path) -> str | None:
     """Create the data dir if needed; a one-line problem description if it is unusable."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # chat logs are private
         with tempfile.TemporaryFile(dir=path):
             pass
     except FileExistsError:
@@ -145,7 +168,8 @@ def _reuse_running_server(data_dir: Path, open_browser: bool) -> int:
             return EXIT_FAILURE
         time.sleep(0.2)
     print(f"htmxchat is already running for {data_dir}", flush=True)
-    print(server.url, flush=True)
+    url = login_url(server.url, load_or_create_token(data_dir))
+    print(url, flush=True)
     if open_browser:
-        open_in_browser(server.url, webbrowser.open)
+        open_login(data_dir, url, webbrowser.open)
     return EXIT_OK

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class Settings:
     # Secrets come only from the environment, never from a flag (visible in `ps`).
     api_key: str | None = field(default=None, repr=False)
     demo_seed: int | None = None  # makes the demo bot's picks repeatable (tests, demos)
+    allow_remote: bool = False  # listen on a non-loopback --host (the token still guards it)
 
 
 class SettingsError(Exception):
@@ -75,9 +77,18 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     temperature = pick("temperature")
     stall = pick("stall_timeout")
     seed = environ.get(ENV_PREFIX + "DEMO_SEED")
+    host = pick("host") or DEFAULT_HOST
+    allow_remote = bool(getattr(args, "allow_remote", False)) or environ.get(
+        ENV_PREFIX + "ALLOW_REMOTE", ""
+    ).lower() in ("1", "true", "yes")
+    if not allow_remote and not is_loopback_host(host):
+        raise SettingsError(
+            f"--host {host} would let other computers reach your chats; "
+            "add --allow-remote if that is what you want"
+        )
     return Settings(
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(),
-        host=pick("host") or DEFAULT_HOST,
+        host=host,
         port=None if port is None else parse_port(port),
         open_browser=not getattr(args, "no_browser", False),
         word_delay=0.1 if word_delay is None else parse_delay(word_delay),
@@ -89,7 +100,19 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
         stall_timeout=60.0 if stall is None else parse_stall_timeout(stall),
         api_key=resolve_api_key(base_url or "", environ) if base_url else None,
         demo_seed=int(seed) if seed and seed.isdigit() else None,
+        allow_remote=allow_remote,
     )
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for loopback addresses (127.0.0.0/8, ::1) and the name localhost."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def parse_port(value: str) -> int:

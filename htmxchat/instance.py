@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from htmxchat.security import read_token
+
 log = logging.getLogger(__name__)
 
 LOCK_FILENAME = "htmxchat.lock"
@@ -109,7 +111,13 @@ def find_running_server(data_dir: Path, *, timeout: float = 1.0) -> RunningServe
     server = read_runtime_file(data_dir)
     if server is None or not _pid_alive(server.pid):
         return None
-    health = server.url.rstrip("/") + "/healthz"
+    token = read_token(data_dir)
+    if token is None:
+        return None
+    # /healthz needs the token like every route; only the owner of the data dir can read it.
+    health = urllib.request.Request(
+        server.url.rstrip("/") + "/healthz", headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         with urllib.request.urlopen(health, timeout=timeout) as response:
             data = json.loads(response.read())

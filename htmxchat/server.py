@@ -13,6 +13,7 @@ import socket
 import sys
 import webbrowser
 from collections.abc import Callable
+from pathlib import Path
 
 from aiohttp import web
 
@@ -20,6 +21,13 @@ from htmxchat.app import create_app
 from htmxchat.config import PREFERRED_PORT, Settings
 from htmxchat.instance import RunningServer, remove_runtime_file, write_runtime_file
 from htmxchat.keys import choice_key
+from htmxchat.security import (
+    OPEN_FILENAME,
+    ScrubbedAccessLogger,
+    load_or_create_token,
+    login_url,
+    write_open_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +63,7 @@ def _bind(host: str, port: int) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))
-        sock.listen(128)
+        sock.listen(1024)  # a burst of tabs (or a load test) must not see refused SYNs
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
@@ -69,20 +77,34 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def url_for(host: str, port: int) -> str:
-    """The URL people open (IPv6 hosts in brackets)."""
+    """The URL people open (IPv6 hosts in brackets; loopback for an every-interface bind,
+    since browsers block 0.0.0.0 and the Host check refuses it)."""
+    if host.strip("[]") in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
     shown = f"[{host.strip('[]')}]" if ":" in host else host
     return f"http://{shown}:{port}/"
 
 
-def open_in_browser(url: str, opener: BrowserOpener = webbrowser.open) -> None:
-    """Open `url`; when no browser can be opened, say so (the server keeps serving)."""
+def open_in_browser(
+    url: str, opener: BrowserOpener = webbrowser.open, *, shown: str | None = None
+) -> None:
+    """Open `url`; when no browser can be opened, say so, naming `shown` (or `url`)."""
     try:
         opened = opener(url)
     except Exception as exc:  # any browser launcher failure is only worth a message
         log.debug("browser launch failed: %r", exc)
         opened = False
     if not opened:
-        print(f"Could not open a browser; open {url} yourself.", file=sys.stderr, flush=True)
+        print(
+            f"Could not open a browser; open {shown or url} yourself.", file=sys.stderr, flush=True
+        )
+
+
+def open_login(data_dir: Path, url: str, opener: BrowserOpener = webbrowser.open) -> None:
+    """Open the tokenized `url` through a 0600 redirect file, never on a command line
+    (browser launchers pass the URL as an argument, which `ps` shows to every user)."""
+    target = write_open_file(data_dir, url).as_uri()
+    open_in_browser(target, opener, shown=url)
 
 
 async def serve(
@@ -95,8 +117,16 @@ async def serve(
     stop = stop or asyncio.Event()
     sock = bind_socket(settings.host, settings.port)
     instance = secrets.token_hex(16)
-    app = create_app(settings, instance_id=instance)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    token = load_or_create_token(settings.data_dir)
+    app = create_app(settings, instance_id=instance, token=token)
+    # Requests are logged only with -v, and never with their query (it may hold the token).
+    access_log = logging.getLogger("aiohttp.access") if log.isEnabledFor(logging.DEBUG) else None
+    runner = web.AppRunner(
+        app,
+        access_log=access_log,
+        access_log_class=ScrubbedAccessLogger,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     loop = asyncio.get_running_loop()
     try:
         await runner.setup()
@@ -108,12 +138,12 @@ async def serve(
         print(choice.description, flush=True)
         if choice.problem:
             print(f"Warning: {choice.problem}", file=sys.stderr, flush=True)
-        print(url, flush=True)
+        print(login_url(url, token), flush=True)
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):  # not on Windows: Ctrl+C still works
                 loop.add_signal_handler(signum, stop.set)
         if settings.open_browser:
-            await asyncio.to_thread(open_in_browser, url, opener)
+            await asyncio.to_thread(open_login, settings.data_dir, login_url(url, token), opener)
         await stop.wait()
         print("Stopping htmxchat…", file=sys.stderr, flush=True)
     finally:
@@ -123,3 +153,5 @@ async def serve(
         await runner.cleanup()
         sock.close()
         remove_runtime_file(settings.data_dir, instance)
+        with contextlib.suppress(FileNotFoundError):
+            (settings.data_dir / OPEN_FILENAME).unlink()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DB_FILENAME = "chats.sqlite3"
+# A failed write is retried once after this pause (a full disk or a long lock often clears).
+WRITE_RETRY_DELAY = 0.2
 TITLE_LENGTH = 80
 
 # Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
@@ -84,11 +87,12 @@ class ChatStore:
         loop = asyncio.get_running_loop()
         try:
             connection = await loop.run_in_executor(executor, _connect, path)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             executor.shutdown(wait=False)
+            # Never recreate or repair it ourselves: the file may hold the only copy of chats.
             raise StoreError(
-                f"Cannot open the chat log {path}: {exc}. It was left untouched; move it away "
-                "or use another --data-dir."
+                f"cannot open the chat log {path}: {exc}. The file was left as it is; "
+                "move it away to start a new chat log, or use another --data-dir."
             ) from exc
         except BaseException:
             executor.shutdown(wait=False)
@@ -115,15 +119,24 @@ class ChatStore:
             log.exception("chat log operation %s failed", getattr(fn, "__name__", fn))
             raise StoreError(f"Could not access the chat log at {self.path}: {exc}") from exc
 
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a write transaction, retrying it once if it fails (then StoreError)."""
+        try:
+            return await self._run(fn, *args)
+        except StoreError:
+            # Each write is one transaction that was rolled back, so running it again is safe.
+            await asyncio.sleep(WRITE_RETRY_DELAY)
+            return await self._run(fn, *args)
+
     async def add_message(self, message: Message) -> Message:
         """Insert a message (creating its conversation on first use); committed on return."""
         stamped = message if message.created_at else replace(message, created_at=time.time())
-        await self._run(_insert_message, stamped)
+        await self._write(_insert_message, stamped)
         return stamped
 
     async def update_reply(self, message: Message) -> None:
         """Overwrite a reply's text, status and timings (checkpoints and the final save)."""
-        await self._run(_update_reply, message)
+        await self._write(_update_reply, message)
 
     async def messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
         """The conversation's messages, oldest first (only the newest `limit` if given)."""
@@ -143,6 +156,10 @@ class ChatStore:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    # Chat logs are private: create the file 0600 (SQLite gives -wal and -shm the same mode).
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    if os.name == "posix":
+        os.chmod(path, 0o600)
     # check_same_thread=False is safe: only the store's single worker thread uses it.
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     try:

@@ -54,7 +54,7 @@ def parse_client_frame(raw: str) -> ClientFrame:
     """Validate a frame's JSON and narrow it to a ClientFrame (or raise FrameError)."""
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the limit
         raise FrameError("The page sent something that is not JSON; reload the page.") from None
     if not isinstance(data, dict):
         raise FrameError("The page sent a frame of the wrong shape; reload the page.")
@@ -70,17 +70,30 @@ def parse_client_frame(raw: str) -> ClientFrame:
     model = data.get("model") or None
     if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_NAME):
         raise FrameError("The model name must be text of at most 256 characters.")
-    return ClientFrame(action, str(conversation_id), message, model)
+    if model is not None:
+        model = _valid_unicode(model)
+    return ClientFrame(action, str(conversation_id), _valid_unicode(message), model)
+
+
+def _valid_unicode(text: str) -> str:
+    """Join surrogate pairs and replace lone halves: JSON allows "\\ud800", but neither
+    SQLite nor a WebSocket text frame can carry it (UnicodeEncodeError)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 async def chat_ws(request: web.Request) -> web.StreamResponse:
     """One browser tab's socket: subscribe to its conversation, accept its input."""
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES)
+    # compress=False: deflate buys nothing on loopback and costs ~100 KB per connection.
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES, compress=False
+    )
     await ws.prepare(request)
     sockets = request.app[sockets_key]
     sockets.add(ws)
     fragments = Fragments(aiohttp_jinja2.get_env(request.app), bot_label=request.app[bot_key].label)
-    connection = _Connection(ws, request.app[chat_key], fragments)
+    connection = _Connection(ws, request.app[chat_key], fragments, request.transport)
     try:
         await connection.serve()
     finally:
@@ -92,8 +105,15 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
 class _Connection:
     """Reader (the handler's own task) plus one writer task that forwards chat events."""
 
-    def __init__(self, ws: web.WebSocketResponse, chat: ChatService, fragments: Fragments):
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        chat: ChatService,
+        fragments: Fragments,
+        transport: asyncio.Transport | None = None,
+    ):
         self.ws = ws
+        self.transport = transport
         self.chat = chat
         self.fragments = fragments
         self.conversation_id: str | None = None
@@ -190,7 +210,15 @@ class _Connection:
         if not html.strip():
             return
         async with self._send_lock:
-            await asyncio.wait_for(self.ws.send_str(html), SEND_TIMEOUT_SECONDS)
+            try:
+                await asyncio.wait_for(self.ws.send_str(html), SEND_TIMEOUT_SECONDS)
+            except TimeoutError:
+                # The peer stopped reading. Abort rather than close: a close frame could not
+                # get through either, and a plain close keeps the unsent bytes in memory
+                # until the peer reads them, which it may never do.
+                if self.transport is not None:
+                    self.transport.abort()
+                raise ConnectionResetError("the client stopped reading") from None
 
     async def _stop_writer(self) -> None:
         if self.writer is not None:

@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestClient
 
 from htmxchat.app import create_app
 from htmxchat.config import Settings
+from htmxchat.security import load_or_create_token
 from htmxchat.store import DB_FILENAME, ChatStore
-from tests.helpers import ScriptedBot, ServerProcess
+from tests.helpers import ScriptedBot, ServerProcess, logged_in_client
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -24,6 +25,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: the session-wide sync Playwright keeps an event loop running
+    in the main thread, and asyncio tests collected after it would fail to start theirs."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 
 @pytest.fixture(autouse=True)
@@ -56,12 +63,19 @@ def bot() -> ScriptedBot:
 
 
 @pytest.fixture
+def token(data_dir: Path) -> str:
+    """The data dir's access token (what the launcher puts in the URL)."""
+    return load_or_create_token(data_dir)
+
+
+@pytest.fixture
 async def client(
-    store: ChatStore, settings: Settings, bot: ScriptedBot, aiohttp_client
+    store: ChatStore, settings: Settings, bot: ScriptedBot, aiohttp_client, aiohttp_server
 ) -> TestClient:
+    """A client that logged in with the token (cookie) and sends the page's own Origin."""
     # `store` comes first so it is set up before, and closed after, the app that uses it.
     app = create_app(settings, bot=bot, store=store, coalesce_window=0.0)
-    return await aiohttp_client(app)
+    return await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
 
 
 @pytest.fixture

@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
 from htmxchat.bots import Piece, Turn
+from htmxchat.security import load_or_create_token
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,6 +118,23 @@ def find(elements: Sequence[Element], element_id: str) -> Element | None:
     return None
 
 
+async def logged_in_client(
+    aiohttp_client, aiohttp_server, app: web.Application, data_dir: Path
+) -> TestClient:
+    """Serve `app`, then exchange the token for the cookie as a browser's first visit does.
+
+    The client sends the page's own Origin on every request (browsers do on the WebSocket
+    handshake and on POSTs; the server refuses those without it).
+    """
+    server = await aiohttp_server(app)
+    origin = f"http://127.0.0.1:{server.port}"
+    client = await aiohttp_client(server, headers={"Origin": origin})
+    token = load_or_create_token(data_dir)
+    response = await client.get(f"/?token={token}", allow_redirects=False)
+    assert response.status == 303, await response.text()
+    return client
+
+
 class ServerProcess:
     """`python -m htmxchat` in a subprocess, with its printed URL."""
 
@@ -139,7 +160,9 @@ class ServerProcess:
             text=True,
         )
         self.output: list[str] = []
+        # The login URL as printed, with ?token=… (a browser's first visit sets the cookie).
         self.url = self._wait_for_url()
+        self.base_url, _, self.token = self.url.partition("?token=")
 
     def _wait_for_url(self, timeout: float = 15.0) -> str:
         assert self.process.stdout is not None
@@ -149,7 +172,7 @@ class ServerProcess:
             if not line:
                 break
             self.output.append(line)
-            if re.fullmatch(r"http://\S+/\n", line):
+            if re.fullmatch(r"http://\S+/(\?token=[\w-]+)?\n", line):
                 return line.strip()
         self.process.kill()
         _, err = self.process.communicate(timeout=5)
@@ -157,7 +180,12 @@ class ServerProcess:
 
     @property
     def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1].strip("/"))
+        return int(self.base_url.rsplit(":", 1)[1].strip("/"))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a non-browser client sends: the token, and the page's own Origin."""
+        return {"Authorization": f"Bearer {self.token}", "Origin": self.base_url.rstrip("/")}
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> tuple[int, str, str]:
         """Send `sig`, wait, and return (exit code, rest of stdout, stderr)."""

@@ -36,7 +36,7 @@ def test_type_enter_and_watch_the_reply_stream(server: ServerProcess, page) -> N
     page.wait_for_selector(".msg-user")
     assert page.locator(".msg-user .msg-body").inner_text() == "Hello <b>bot</b> & friends"
     # the input is cleared and keeps the focus (and its placeholder)
-    page.wait_for_function("document.getElementById('composer-input').value === ''")
+    page.wait_for_function("() => document.getElementById('composer-input').value === ''")
     assert page.evaluate("document.activeElement.id") == "composer-input"
     assert box.get_attribute("placeholder")
 
@@ -90,7 +90,7 @@ def test_stop_button_ends_the_reply_and_keeps_the_text(data_dir, page) -> None:
         page.fill("#composer-input", "talk slowly")
         page.press("#composer-input", "Enter")
         page.wait_for_function(
-            "document.querySelector('.msg-assistant .msg-body')?.textContent.length > 0"
+            "() => document.querySelector('.msg-assistant .msg-body')?.textContent.length > 0"
         )
         page.click(".btn-stop")
         page.wait_for_selector('.msg-assistant[data-status="stopped"]')
@@ -101,7 +101,7 @@ def test_stop_button_ends_the_reply_and_keeps_the_text(data_dir, page) -> None:
         page.click(".msg-assistant .regenerate")
         page.wait_for_selector('.msg-assistant:nth-child(3)[data-status="streaming"]')
         page.wait_for_function(
-            "document.querySelectorAll('.msg-assistant .msg-body')[1]?.textContent.length > 0"
+            "() => document.querySelectorAll('.msg-assistant .msg-body')[1]?.textContent.length > 0"
         )
         page.keyboard.press("Escape")
         page.wait_for_selector('.msg-assistant:nth-child(3)[data-status="stopped"]')
@@ -140,7 +140,7 @@ def test_offline_the_message_stays_in_the_box_with_a_notice(data_dir, page) -> N
         page.wait_for_selector('#connection[data-state="closed"]')
         page.fill("#composer-input", "typed while offline")
         page.press("#composer-input", "Enter")
-        page.wait_for_function("document.getElementById('notice').textContent.length > 0")
+        page.wait_for_function("() => document.getElementById('notice').textContent.length > 0")
         assert "Not connected" in page.locator("#notice").inner_text()
         assert page.locator("#composer-input").input_value() == "typed while offline"
         assert page.locator(".msg").count() == 0

@@ -22,12 +22,18 @@ from htmxchat.store import DB_FILENAME
 from tests.helpers import ROOT, ServerProcess, parse_frame
 
 
-def fetch(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=10) as response:
+def fetch(server: ServerProcess, path: str = "") -> tuple[int, bytes]:
+    """GET a path of a running server, with its token (as a logged-in browser would)."""
+    request = urllib.request.Request(server.base_url + path, headers=server.headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read()
 
 
-def chat_once(url: str, conversation: str, text: str) -> None:
+def ws_url(server: ServerProcess) -> str:
+    return server.base_url.replace("http", "ws", 1) + "ws"
+
+
+def chat_once(server: ServerProcess, conversation: str, text: str) -> None:
     """Send one message over the WebSocket and wait until the reply has finished."""
     import asyncio
 
@@ -35,7 +41,7 @@ def chat_once(url: str, conversation: str, text: str) -> None:
 
     async def run() -> None:
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(url.replace("http", "ws", 1) + "ws") as ws:
+            async with session.ws_connect(ws_url(server), headers=server.headers) as ws:
                 await ws.send_json(
                     {"action": "send", "conversation": conversation, "message": text}
                 )
@@ -79,7 +85,7 @@ def test_bad_option_values_are_usage_errors(
 
 def test_serves_page_and_vendored_files_then_exits_0_on_sigint(server: ServerProcess) -> None:
     assert server.url.startswith("http://127.0.0.1:") and server.port != 0
-    status, body = fetch(server.url)
+    status, body = fetch(server)
     assert status == 200 and b'ws-connect="/ws"' in body
     for path in (
         "static/vendor/htmx-2.0.11.min.js",
@@ -87,7 +93,7 @@ def test_serves_page_and_vendored_files_then_exits_0_on_sigint(server: ServerPro
         "static/app.js",
         "static/app.css",
     ):
-        status, content = fetch(server.url + path)
+        status, content = fetch(server, path)
         assert status == 200 and len(content) > 1000
     started = time.monotonic()
     code, _, err = server.stop(signal.SIGINT)
@@ -105,7 +111,7 @@ def test_signal_mid_reply_saves_it_and_exits_0(data_dir: Path, sig: int) -> None
 
     async def start_reply() -> None:
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(server.url.replace("http", "ws", 1) + "ws") as ws:
+            async with session.ws_connect(ws_url(server), headers=server.headers) as ws:
                 await ws.send_json(
                     {"action": "send", "conversation": conversation, "message": "hi"}
                 )
@@ -193,7 +199,7 @@ def test_second_start_reuses_the_running_instance(data_dir: Path) -> None:
             timeout=30,
         )
         assert result.returncode == 0, result.stderr
-        assert server.url in result.stdout.splitlines()
+        assert server.url in result.stdout.splitlines()  # the URL with the token
         assert server.process.poll() is None
     finally:
         server.kill()
@@ -214,11 +220,13 @@ def test_stale_runtime_file_from_a_crash_is_ignored(data_dir: Path) -> None:
 def test_conversation_survives_a_restart(data_dir: Path) -> None:
     conversation = "00000000000000000000bb"
     server = ServerProcess(data_dir, "--port", "0", "--word-delay", "0")
-    chat_once(server.url, conversation, "remember me")
-    assert server.stop()[0] == 0
+    try:
+        chat_once(server, conversation, "remember me")
+    finally:
+        assert server.stop()[0] == 0
     again = ServerProcess(data_dir, "--port", "0")
     try:
-        _, body = fetch(f"{again.url}c/{conversation}")
+        _, body = fetch(again, f"c/{conversation}")
         assert b"remember me" in body
         assert body.count(b'class="msg msg-assistant"') == 1
     finally:
@@ -254,7 +262,10 @@ def test_opens_the_browser_on_the_printed_url(data_dir: Path, tmp_path: Path) ->
             if record.exists() and record.read_text().strip():
                 break
             time.sleep(0.05)
-        assert record.read_text().split() == [server.url]
+        (opened,) = record.read_text().split()
+        # The browser gets a private redirect file, never the token on its command line.
+        assert opened.startswith("file://") and server.token not in opened
+        assert server.url in Path(opened.removeprefix("file://")).read_text()
     finally:
         code, _, err = server.stop()
     assert code == 0
@@ -264,7 +275,7 @@ def test_opens_the_browser_on_the_printed_url(data_dir: Path, tmp_path: Path) ->
 def test_no_browser_available_is_said_and_serving_goes_on(data_dir: Path) -> None:
     server = ServerProcess(data_dir, "--port", "0", env={"BROWSER": "false"}, open_browser=True)
     try:
-        status, _ = fetch(server.url)
+        status, _ = fetch(server)
         assert status == 200
     finally:
         code, _, err = server.stop()

@@ -15,7 +15,7 @@ from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.fake_openai import DISCONNECT, FakeOpenAI, Reply, chunk, sse, words_reply
-from tests.helpers import parse_frame
+from tests.helpers import logged_in_client, parse_frame
 
 
 @pytest.fixture
@@ -27,14 +27,18 @@ async def fake(aiohttp_server) -> AsyncIterator[tuple[FakeOpenAI, str]]:
 
 @pytest.fixture
 async def llm_client(
-    store: ChatStore, settings: Settings, fake: tuple[FakeOpenAI, str], aiohttp_client
+    store: ChatStore,
+    settings: Settings,
+    fake: tuple[FakeOpenAI, str],
+    aiohttp_client,
+    aiohttp_server,
 ) -> TestClient:
     _, base_url = fake
     bot = OpenAICompatBot(
         base_url, "fake-model", system_prompt="Be brief.", stall_timeout=1.0, label="Fake"
     )
     app = create_app(settings, bot=bot, store=store, coalesce_window=0.0)
-    return await aiohttp_client(app)
+    return await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
 
 
 async def chat(client: TestClient, conversation: str, text: str, **extra: str) -> list[str]:
@@ -140,10 +144,11 @@ async def test_failures_show_in_the_bubble_and_the_chat_goes_on(
 
 
 async def test_server_down_is_explained(
-    store: ChatStore, settings: Settings, aiohttp_client
+    store: ChatStore, settings: Settings, aiohttp_client, aiohttp_server
 ) -> None:
     bot = OpenAICompatBot("http://127.0.0.1:9/v1", "m", label="Nowhere")
-    client = await aiohttp_client(create_app(settings, bot=bot, store=store))
+    app = create_app(settings, bot=bot, store=store)
+    client = await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
     frames = await chat(client, new_id(), "anyone?")
     bubble = final_reply(frames)
     assert bubble.attrs["data-status"] == "error" and "127.0.0.1:9" in bubble.text

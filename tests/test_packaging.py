@@ -93,10 +93,12 @@ def test_wheel_installs_and_serves(tmp_path: Path) -> None:
                 url = line.strip()
                 break
         assert url.startswith("http://127.0.0.1:"), process.stderr
-        with urllib.request.urlopen(url, timeout=10) as response:
-            assert b'hx-ext="ws"' in response.read()
-        with urllib.request.urlopen(url + "static/vendor/htmx-ext-ws-2.0.4.js", timeout=10) as r:
-            assert r.status == 200
+        base, _, token = url.partition("?token=")
+        headers = {"Authorization": f"Bearer {token}"}
+        for path, expected in (("", b'hx-ext="ws"'), ("static/vendor/htmx-ext-ws-2.0.4.js", b"")):
+            request = urllib.request.Request(base + path, headers=headers)
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert response.status == 200 and expected in response.read()
     finally:
         process.terminate()
         _, err = process.communicate(timeout=10)

@@ -121,7 +121,8 @@ def test_the_page_offers_the_servers_models(data_dir: Path) -> None:
                "HTMXCHAT_API_KEY": "sk-secret-1"}  # fmt: skip
         server = ServerProcess(data_dir, "--port", "0", "-v", env=env)
         try:
-            with urllib.request.urlopen(server.url, timeout=10) as response:
+            request = urllib.request.Request(server.base_url, headers=server.headers)
+            with urllib.request.urlopen(request, timeout=10) as response:
                 page = response.read().decode()
             assert '<select id="model"' in page and "fake-model" in page
         finally:

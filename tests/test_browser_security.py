@@ -1,0 +1,179 @@
+"""In a real browser: the launcher's first load with a Strict cookie, and inert hostile text."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from htmxchat.app import create_app
+from htmxchat.bots import Piece, Turn
+from htmxchat.config import Settings
+from htmxchat.ids import new_id
+from htmxchat.security import load_or_create_token, login_url, write_open_file
+from tests.helpers import ServerProcess
+
+pytestmark = pytest.mark.browser
+
+# Each string tries a different way to make htmx or the browser act on chat text.
+PAYLOADS = [
+    '<script>window.__pwned = "script"</script>',
+    '<img src="/pwned-img" onerror="window.__pwned = \'img\'">',
+    '<div hx-get="/pwned-get" hx-trigger="load">load me</div>',
+    '<span hx-trigger="load" hx-get="/pwned-trigger" hx-swap="outerHTML">x</span>',
+    '<div id="composer" hx-swap-oob="true">composer replaced</div>',
+    '<button hx-on:click="window.__pwned = \'hx-on\'" hx-on::load="window.__pwned = 1">b</button>',
+    '"><svg onload="window.__pwned = \'svg\'">',
+]
+
+# Collects CSP violations from the first moment of every page.
+WATCH_CSP = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(
+    `${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber} ${e.sample}`);
+});
+"""
+
+
+class EchoBot:
+    """A "model" that repeats the user's text in small pieces: hostile model output."""
+
+    label = "Echo bot"
+    model: str | None = None
+
+    async def stream(
+        self, history: Sequence[Turn], *, model: str | None = None
+    ) -> AsyncIterator[Piece]:
+        text = history[-1].content
+        for start in range(0, len(text), 5):  # split tags across pieces, like tokens
+            await asyncio.sleep(0)
+            yield Piece(text=text[start : start + 5])
+
+
+@pytest.fixture
+def echo_server(data_dir: Path) -> Iterator[str]:
+    """The app with the echo bot, served from a thread; yields the login URL."""
+    loop = asyncio.new_event_loop()
+    started: dict[str, object] = {}
+    ready = threading.Event()
+
+    async def start() -> None:
+        settings = Settings(data_dir=data_dir, open_browser=False, word_delay=0)
+        runner = web.AppRunner(create_app(settings, bot=EchoBot()))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        started["runner"] = runner
+        started["port"] = runner.addresses[0][1]
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    base = f"http://127.0.0.1:{started['port']}/"
+    yield login_url(base, load_or_create_token(data_dir))
+    runner = started["runner"]
+    assert isinstance(runner, web.AppRunner)
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def wait_connected(page) -> None:
+    page.wait_for_selector('#connection[data-state="open"]', timeout=10_000)
+
+
+def test_first_load_through_the_launcher_file_works_with_a_strict_cookie(
+    page, echo_server: str, data_dir: Path
+) -> None:
+    base = echo_server.split("?")[0]
+    opener = write_open_file(data_dir, echo_server)
+    page.goto(opener.as_uri())
+    page.wait_for_url(re.compile(re.escape(base) + r"c/[0-9a-z]+$"), timeout=10_000)
+    wait_connected(page)
+    assert "token" not in page.url
+    (cookie,) = page.context.cookies(base)
+    assert cookie["sameSite"] == "Strict" and cookie["httpOnly"]
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read it
+    # other pages of the same server keep working with the cookie alone
+    page.goto(base + f"c/{new_id()}")
+    wait_connected(page)
+
+
+def test_hostile_user_and_model_text_stays_inert(page, echo_server: str) -> None:
+    page.add_init_script(WATCH_CSP)
+    page.goto(echo_server)
+    wait_connected(page)
+    page.evaluate("window.__pwned = undefined")
+    before = len(page.requested_urls)
+    for payload in PAYLOADS:
+        replies = page.locator('article.msg-assistant[data-status="complete"]').count()
+        page.fill("#composer-input", payload)
+        page.press("#composer-input", "Enter")
+        page.wait_for_function(
+            "n => document.querySelectorAll("
+            "'article.msg-assistant[data-status=\"complete\"]').length > n",
+            arg=replies,
+            timeout=10_000,
+        )
+        user = page.locator("article.msg-user .msg-body").last.text_content()
+        reply = page.locator("article.msg-assistant .msg-body").last.text_content()
+        assert user == payload and reply == payload  # shown as text, exactly
+    page.wait_for_timeout(300)  # give any load trigger time to fire
+    assert_inert(page)
+    page.reload()  # the same text rendered by the page instead of streamed fragments
+    wait_connected(page)
+    page.wait_for_timeout(300)
+    assert_inert(page)
+    assert page.locator("article.msg-assistant .msg-body").last.text_content() == PAYLOADS[-1]
+    requested = page.requested_urls[before:]
+    assert not [url for url in requested if "pwned" in url], requested
+
+
+def assert_inert(page) -> None:
+    assert page.evaluate("window.__pwned") is None
+    assert page.evaluate("window.__violations") == []
+    injected = (
+        "#messages script, #messages img, #messages svg, #messages [hx-get], "
+        "#messages button:not(.regenerate)"
+    )
+    assert page.evaluate(f"document.querySelectorAll({injected!r}).length") == 0
+    assert page.locator("form#composer").count() == 1
+
+
+def test_the_policy_blocks_inline_script_in_the_browser(page, echo_server: str) -> None:
+    page.add_init_script(WATCH_CSP)
+    page.goto(echo_server)
+    wait_connected(page)
+    page.evaluate(
+        """() => {
+          const s = document.createElement("script");
+          s.textContent = "window.__inline = 1";
+          document.body.append(s);
+        }"""
+    )
+    # A function, not an expression: Playwright evals expression strings, which the CSP blocks.
+    page.wait_for_function("() => window.__violations.length > 0", timeout=5_000)
+    assert page.evaluate("window.__inline") is None
+    violations = page.evaluate("window.__violations")
+    assert any(v.startswith("script-src-elem") for v in violations), violations
+
+
+def test_goto_printed_url_then_other_pages(page, server: ServerProcess) -> None:
+    page.goto(server.url)
+    wait_connected(page)
+    assert page.url.startswith(server.base_url + "c/") and "token" not in page.url
+    page.goto(server.base_url + f"c/{new_id()}")
+    wait_connected(page)
