@@ -12,10 +12,10 @@ from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.helpers import ScriptedBot, find, parse_frame
 
-XSS = '<script>alert(1)</script><img src=x onerror=alert(2)> hx-get="/x" <div hx-swap-oob="true" id="app">'
+XSS = '<script>alert(1)</script><img src=x onerror=alert(2)> hx-get="/x" <div hx-swap-oob="true" id="app">'  # noqa: E501
 
 
-async def receive_until(ws, predicate, timeout: float = 5.0) -> list[str]:
+async def receive_until(ws, predicate, timeout: float = 5.0) -> list[str]:  # noqa: ASYNC109
     """Frames up to and including the first one for which predicate(frame) is true."""
     frames: list[str] = []
     async with asyncio.timeout(timeout):
