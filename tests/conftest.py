@@ -95,3 +95,9 @@ def page(browser):
     new_page.on("request", lambda request: new_page.requested_urls.append(request.url))
     yield new_page
     context.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run browser tests last: Playwright's sync API keeps an event loop running in the main
+    thread for the rest of the session, and async tests after it would fail to start."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

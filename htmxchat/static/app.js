@@ -12,6 +12,7 @@
   let stickToBottom = true;
   let focusId = null;     // a message to show (search result) instead of the bottom
   let focusPending = false;
+  let awaitingSync = null; // after asking for a sync, frames before its answer are stale
 
   const $ = (id) => document.getElementById(id);
   const input = () => $("composer-input");
@@ -44,6 +45,33 @@
     if (t) t.scrollTop = t.scrollHeight;
   }
 
+  // The message at the top of the view and where it is, to put it back after a swap
+  // rebuilt or extended the list above it (a re-sync, older messages loading).
+  // Several candidates: a re-sync may drop older messages the reader had loaded.
+  function viewAnchor() {
+    const t = $("transcript");
+    if (!t) return null;
+    const top = t.getBoundingClientRect().top;
+    const found = [];
+    for (const m of document.querySelectorAll("#messages > .msg")) {
+      const r = m.getBoundingClientRect();
+      if (r.bottom > top) found.push({ id: m.id, offset: r.top });
+      if (found.length === 4) break;
+    }
+    return found;
+  }
+
+  function restoreAnchor(anchors) {
+    const t = $("transcript");
+    for (const anchor of anchors || []) {
+      const el = $(anchor.id);
+      if (t && el) {
+        t.scrollTop += el.getBoundingClientRect().top - anchor.offset;
+        return;
+      }
+    }
+  }
+
   function autoGrow(el) {
     el.style.height = "auto";
     el.style.height = Math.min(el.scrollHeight, window.innerHeight * 0.4) + "px";
@@ -58,7 +86,10 @@
   function send(action) {
     if (!socket) return;
     const frame = { action: action, conversation: conversation };
-    if (action === "sync") frame.since = oldestShown();
+    if (action === "sync") {
+      frame.since = oldestShown();
+      awaitingSync = conversation;
+    }
     socket.send(JSON.stringify(frame));
   }
 
@@ -99,7 +130,6 @@
     focusId = pane.dataset.focus || null;
     focusPending = Boolean(focusId);
     if (!showFocus()) scrollToBottom();
-    stickToBottom = !focusId;
     if (id === conversation) return;
     conversation = id;
     app.dataset.conversation = id;
@@ -138,14 +168,32 @@
     if (document.visibilityState === "visible" && socket && !online()) socket.reconnect();
   });
 
-  // Remember whether the reader was at the bottom before a frame lands, follow if so.
-  app.addEventListener("htmx:wsBeforeMessage", () => { stickToBottom = nearBottom(); });
+  // Remember whether the reader was at the bottom before a frame lands, follow if so;
+  // otherwise keep what they are reading where it is.
+  let frameAnchor = null;
+  app.addEventListener("htmx:wsBeforeMessage", (e) => {
+    // Frames still in flight for the conversation shown before a switch must not land in
+    // the new one: drop everything until the new conversation's sync arrives.
+    if (awaitingSync !== null) {
+      const message = typeof e.detail.message === "string" ? e.detail.message : "";
+      if (!message.includes('data-sync="' + awaitingSync + '"')) {
+        e.preventDefault();
+        return;
+      }
+      awaitingSync = null;
+    }
+    stickToBottom = nearBottom() && !focusPending;
+    frameAnchor = stickToBottom || focusPending ? null : viewAnchor();
+  });
   app.addEventListener("htmx:wsAfterMessage", (e) => {
-    if (focusId && showFocus()) {
-      // a search hit is being shown: do not jump to the bottom
+    if (focusPending && showFocus()) {
+      // a search hit was opened: it is now in view
     } else if (stickToBottom) {
       scrollToBottom();
+    } else {
+      restoreAnchor(frameAnchor);
     }
+    showFocus();
     // A user message appeared (sent here or in another tab, or a re-sync): the list order
     // and the title may have changed.
     if (typeof e.detail.message === "string" && e.detail.message.includes("msg-user")) {
@@ -184,13 +232,8 @@
   document.body.addEventListener("htmx:beforeSwap", (e) => {
     const loader = e.detail.target;
     if (!loader || !loader.classList || !loader.classList.contains("older")) return;
-    const t = $("transcript");
-    const anchor = loader.nextElementSibling;
-    if (!t || !anchor) return;
-    const offset = anchor.getBoundingClientRect().top;
-    queueMicrotask(() => {
-      t.scrollTop += anchor.getBoundingClientRect().top - offset;
-    });
+    const anchor = viewAnchor();
+    queueMicrotask(() => restoreAnchor(anchor)); // runs right after htmx's synchronous swap
   });
 
   document.addEventListener("keydown", (e) => {
