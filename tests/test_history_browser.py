@@ -126,7 +126,16 @@ def test_switching_conversations_and_back_forward(server: ServerProcess, page, d
         "a => document.querySelector('#app').dataset.conversation !== a", arg=beta
     )
     assert page.is_visible(".empty-state")
-    assert page.url.endswith("/c/" + page.get_attribute("#app", "data-conversation"))
+    fresh = page.get_attribute("#app", "data-conversation")
+    assert page.url.endswith(f"/c/{fresh}")
+    # its first message names it: the sidebar lists it first and the title follows
+    send(page, "A brand new topic")
+    page.wait_for_selector(f"#conv-{fresh}:first-child .conv-link[aria-current=page]")
+    assert page.text_content(f"#conv-{fresh} .conv-link") == "A brand new topic"
+    page.wait_for_function(
+        "document.querySelector('#conversation-title').textContent === 'A brand new topic'"
+    )
+    wait_reply_done(page, 1)
 
     # no full page load happened and the one socket stayed open throughout
     assert page.evaluate("window.__samePage") is True
