@@ -153,19 +153,21 @@
     setConnection("open", "Connected");
     send("sync"); // the server answers with the conversation as it has it now
   });
+  let retryTimer = null;
   app.addEventListener("htmx:wsClose", (e) => {
     const code = e.detail.event.code;
     setConnection("closed", "Reconnecting…");
-    // The extension retries by itself only after 1006/1011/1012/1013; do it for the rest.
-    if (![1006, 1011, 1012, 1013].includes(code)) {
+    // The extension retries by itself only after 1006/1011/1012/1013. A server closing with
+    // 1000/1001 (e.g. behind a proxy) should not strand the page either. Other codes (1005)
+    // come from the extension closing a socket it replaced: never retry those, or two
+    // sockets would keep closing each other.
+    if ((code === 1000 || code === 1001) && retryTimer === null) {
       const wrapper = e.detail.socketWrapper;
-      window.setTimeout(() => wrapper.reconnect(), 2000);
+      retryTimer = window.setTimeout(() => {
+        retryTimer = null;
+        wrapper.reconnect();
+      }, 2000);
     }
-  });
-
-  // A laptop waking up may hold a dead socket that never reported closing.
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible" && socket && !online()) socket.reconnect();
   });
 
   // Remember whether the reader was at the bottom before a frame lands, follow if so;
