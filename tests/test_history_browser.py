@@ -300,31 +300,60 @@ def test_reload_mid_reply_shows_text_so_far_then_the_rest(browser, data_dir) -> 
         server.kill()
 
 
-def test_page_recovers_from_a_server_restart(server: ServerProcess, page, data_dir) -> None:
-    page.goto(server.url)
-    wait_connected(page)
-    page.evaluate("window.__samePage = true")
-    conversation = page.get_attribute("#app", "data-conversation")
-    send(page, "Before the restart")
-    wait_reply_done(page, 1)
-
-    port = server.port
-    code, _, err = server.stop(signal.SIGTERM)
-    assert code == 0, err
-    page.wait_for_selector('#connection[data-state="closed"]', timeout=TIMEOUT)
-    assert page.is_visible(".offline-banner")
-
-    restarted = ServerProcess(data_dir, "--port", str(port), "--word-delay", "0.05")
+def test_page_recovers_from_a_server_restart(browser, data_dir) -> None:
+    """SIGTERM mid-reply, start again on the same port and data dir: the open page
+    reconnects by itself, shows the saved partial reply, and keeps working."""
+    server = ServerProcess(data_dir, "--port", "0", "--word-delay", "0.25")
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    restarted: ServerProcess | None = None
     try:
+        page = context.new_page()
+        page.goto(server.url)
+        wait_connected(page)
+        page.evaluate("window.__samePage = true")
+        conversation = page.get_attribute("#app", "data-conversation")
+        for attempt in range(8):  # catch a demo reply mid-stream (some are two words long)
+            send(page, f"Before the restart {attempt}")
+            page.wait_for_function(
+                "n => (document.querySelector('article[data-status=streaming] .msg-body')"
+                " || {textContent: ''}).textContent.trim() !== '' ||"
+                " document.querySelectorAll('article.msg-assistant[data-status=complete]')"
+                ".length >= n",
+                arg=attempt + 1,
+                timeout=TIMEOUT,
+            )
+            if page.query_selector("article[data-status=streaming]") is not None:
+                break
+            wait_reply_done(page, attempt + 1)
+        shown = page.text_content("article[data-status=streaming] .msg-body")
+        port = server.port
+        code, _, err = server.stop(signal.SIGTERM)
+        assert code == 0, err
+        page.wait_for_selector('#connection[data-state="closed"]', timeout=TIMEOUT)
+        assert page.is_visible(".offline-banner")
+
+        restarted = ServerProcess(data_dir, "--port", str(port), "--word-delay", "0.01")
         wait_connected(page)  # by itself: no reload
         assert not page.is_visible(".offline-banner")
+        # the reply cut short by the restart was saved and is shown as interrupted
+        cut = page.wait_for_selector("article[data-status=interrupted]", timeout=TIMEOUT)
+        saved = stored(restarted, conversation)[-1]
+        assert saved["status"] == "interrupted" and saved["content"].startswith(shown)
+        assert cut.query_selector(".msg-body").text_content() == saved["content"]
+
         send(page, "After the restart")
-        wait_reply_done(page, 2)
-        users = texts(page, "#messages .msg-user .msg-body")
-        assert users == ["Before the restart", "After the restart"]
+        page.wait_for_function(
+            "document.querySelector('#messages .msg:last-child')"
+            ".matches('.msg-assistant[data-status=complete]')"
+            " && document.querySelector('#composer-actions').dataset.busy === 'false'",
+            timeout=TIMEOUT,
+        )
+        assert texts(page, "#messages .msg-user .msg-body")[-1] == "After the restart"
         assert page.evaluate("window.__samePage") is True
         contents = [m["content"] for m in stored(restarted, conversation)]
-        assert contents[0] == "Before the restart" and contents[2] == "After the restart"
-        assert len(contents) == 4
+        assert contents[-2] == "After the restart" and contents[-1]
     finally:
-        restarted.kill()
+        context.close()
+        server.kill()
+        if restarted is not None:
+            restarted.kill()
