@@ -170,6 +170,11 @@
     }
   });
 
+  // Other tabs may have started, renamed or deleted conversations meanwhile.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") refreshSidebar();
+  });
+
   // Remember whether the reader was at the bottom before a frame lands, follow if so;
   // otherwise keep what they are reading where it is.
   let frameAnchor = null;
