@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.models import Conversation, Message, Role, SearchHit, Status
+from htmxchat.search import fts_query, select_hits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,8 +27,6 @@ DB_FILENAME = "chats.sqlite3"
 TITLE_LENGTH = 80
 # A sync may ask to keep older messages the page already shows, but never more than this.
 MAX_WINDOW = 1000
-# Snippet markers: control characters that do not occur in normal text.
-_MARK_START, _MARK_END = "\x02", "\x03"
 
 # Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -196,7 +195,7 @@ class ChatStore:
         match = fts_query(query)
         if not match:
             return []
-        return await self._run(_search, match, limit)
+        return await self._run(select_hits, match, limit)
 
     async def import_conversation(
         self, conversation: Conversation, messages: list[Message]
@@ -446,50 +445,6 @@ def _delete_conversation(db: sqlite3.Connection, conversation_id: str) -> bool:
     # Old page images stay in the WAL until a checkpoint copies and truncates it.
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return deleted > 0
-
-
-def fts_query(text: str) -> str:
-    """A safe FTS5 MATCH expression for what a person typed: every word must occur, the
-    last one as a prefix (results while typing). FTS5 operators in the input are quoted."""
-    words = text.split()[:20]
-    quoted = ['"' + word.replace('"', '""') + '"' for word in words]
-    if quoted:
-        quoted[-1] += "*"
-    return " ".join(quoted)
-
-
-def _search(db: sqlite3.Connection, match: str, limit: int) -> list[SearchHit]:
-    rows = db.execute(
-        "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, "
-        "snippet(messages_fts, 0, ?, ?, '…', 12) AS snippet "
-        "FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid "
-        "JOIN conversations c ON c.id = m.conversation_id "
-        "WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?",
-        (_MARK_START, _MARK_END, match, limit),
-    ).fetchall()
-    return [
-        SearchHit(
-            conversation_id=row["conversation_id"],
-            title=row["title"],
-            message_id=row["id"],
-            role=cast(Role, row["role"]),
-            created_at=row["created_at"],
-            snippet=_split_snippet(row["snippet"] or ""),
-        )
-        for row in rows
-    ]
-
-
-def _split_snippet(text: str) -> tuple[tuple[str, bool], ...]:
-    parts: list[tuple[str, bool]] = []
-    for index, chunk in enumerate(text.split(_MARK_START)):
-        if index == 0:
-            parts.append((chunk, False))
-            continue
-        matched, _, rest = chunk.partition(_MARK_END)
-        parts.append((matched, True))
-        parts.append((rest, False))
-    return tuple((part, matched) for part, matched in parts if part)
 
 
 def _import_conversation(

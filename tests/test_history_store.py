@@ -7,7 +7,8 @@ from pathlib import Path
 
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
-from htmxchat.store import DB_FILENAME, MIGRATIONS, ChatStore, fts_query
+from htmxchat.search import fts_query
+from htmxchat.store import DB_FILENAME, MIGRATIONS, ChatStore
 
 
 async def add_conversation(store: ChatStore, count: int, *, words: str = "hello") -> str:
