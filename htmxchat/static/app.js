@@ -130,14 +130,21 @@
     focusId = pane.dataset.focus || null;
     focusPending = Boolean(focusId);
     if (!showFocus()) scrollToBottom();
-    if (id === conversation) return;
+    // Re-sync even for the same conversation: the new pane was rendered over HTTP and a
+    // streaming reply may have moved on since; the sync frame plus its deltas are exact.
+    syncPane(id);
+  }
+
+  function syncPane(id) {
+    const switched = id !== conversation;
     conversation = id;
     app.dataset.conversation = id;
+    send("sync");
+    if (!switched) return;
     markCurrent();
     if (!document.querySelector('#conversation-list .conv-link[aria-current="page"]')) {
       refreshSidebar(); // e.g. after back/forward, which swaps #main only
     }
-    send("sync");
     input()?.focus();
   }
 
