@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # The page renders only the newest messages; a long conversation opens as fast as a short one.
 # Older ones load page by page as the reader scrolls up (issue 4).
 PAGE_MESSAGES = 50
+FOCUS_CONTEXT = 10  # messages shown above one opened from a search result
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,7 +39,11 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     focus = request.query.get("at")
     focus = focus if is_valid_id(focus) else None
     chat, store = request.app[chat_key], request.app[store_key]
-    messages = await chat.transcript(conversation_id, limit=PAGE_MESSAGES, since=focus)
+    since = focus
+    if focus:  # a few messages of context above it, so it can be scrolled to the middle
+        earlier, _ = await store.messages_before(conversation_id, focus, FOCUS_CONTEXT)
+        since = earlier[0].id if earlier else focus
+    messages = await chat.transcript(conversation_id, limit=PAGE_MESSAGES, since=since)
     context = {
         **await sidebar_context(request, conversation_id),
         "conversation_id": conversation_id,

@@ -179,9 +179,14 @@ async def test_page_opens_at_a_message(client: TestClient, store: ChatStore) -> 
     target = ids[20]
     page = await (await client.get(f"/c/{conversation}?at={target}")).text()
     shown = article_ids(page)
-    assert shown[0] == target and shown[-1] == ids[-1]
+    assert shown[0] == ids[10] and shown[-1] == ids[-1]  # with some context above it
     assert f'data-focus="{target}"' in page
-    assert loader_url(page) == f"/c/{conversation}/messages?before={target}"
+    assert loader_url(page) == f"/c/{conversation}/messages?before={ids[10]}"
+    # near the start there is less context; an unknown id opens the newest page
+    page = await (await client.get(f"/c/{conversation}?at={ids[3]}")).text()
+    assert article_ids(page)[0] == ids[0] and loader_url(page) is None
+    page = await (await client.get(f"/c/{conversation}?at={new_id()}")).text()
+    assert article_ids(page) == ids[-PAGE_MESSAGES:] and "data-focus" not in page
 
 
 async def test_export_downloads(client: TestClient, store: ChatStore) -> None:
