@@ -136,7 +136,8 @@ async def _logs(store: ChatStore, args: argparse.Namespace) -> None:
         return
     for c in conversations:
         updated = datetime.fromtimestamp(c.updated_at).strftime("%Y-%m-%d %H:%M")
-        print(f"{c.id}  {updated}  {counts.get(c.id, 0):>5} msgs  {c.title or '(untitled)'}")
+        title = " ".join(c.title.split()) or "(untitled)"  # one line per conversation
+        print(f"{c.id}  {updated}  {counts.get(c.id, 0):>5} msgs  {title}")
 
 
 async def _export(store: ChatStore, args: argparse.Namespace) -> None:
