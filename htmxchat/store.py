@@ -443,7 +443,9 @@ def _delete_conversation(db: sqlite3.Connection, conversation_id: str) -> bool:
         # now frees those pages, which secure_delete overwrites (DESIGN.md, Storage).
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
     # Old page images stay in the WAL until a checkpoint copies and truncates it.
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    if busy:  # another reader (e.g. `htmxchat logs`) holds the WAL; the next close retries
+        log.warning("could not truncate the write-ahead log after a delete; will retry")
     return deleted > 0
 
 
