@@ -10,7 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from htmxchat import security, views, ws
+from htmxchat import security, sidebar, views, ws
 from htmxchat.bots import Bot
 from htmxchat.bots.select import ChosenBot, choose_bot
 from htmxchat.chat import ChatService
@@ -63,6 +63,8 @@ def create_app(
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/", views.index, name="index")
     app.router.add_get("/c/{conversation_id}", views.conversation_page, name="conversation")
+    app.router.add_get("/c/{conversation_id}/messages", views.older_messages, name="older")
+    sidebar.add_routes(app.router)
     app.router.add_get("/healthz", views.healthz, name="healthz")
     app.router.add_get("/ws", ws.chat_ws, name="chat_ws")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)

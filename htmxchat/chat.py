@@ -173,13 +173,19 @@ class ChatService:
         return bool(live and (live.reply is not None or live.starting))
 
     async def transcript(
-        self, conversation_id: str, *, limit: int | None = None, live_reply: Message | None = None
+        self,
+        conversation_id: str,
+        *,
+        limit: int | None = None,
+        live_reply: Message | None = None,
+        since: str | None = None,
     ) -> list[Message]:
         """Stored messages with the streaming reply shown as far as it has been published.
 
-        Pass a subscription's `live_reply` to get the state that matches its event queue.
+        Pass a subscription's `live_reply` to get the state that matches its event queue;
+        `since` keeps older messages in the window (see `ChatStore.messages`).
         """
-        messages = await self.store.messages(conversation_id, limit=limit)
+        messages = await self.store.messages(conversation_id, limit=limit, since=since)
         if live_reply is None:
             live = self._live.get(conversation_id)
             live_reply = live.reply.snapshot() if live and live.reply else None

@@ -13,7 +13,7 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
-from htmxchat import __version__
+from htmxchat import __version__, commands
 from htmxchat.config import (
     BOT_CHOICES,
     PREFERRED_PORT,
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="htmxchat",
         description="A lightweight local chat app: opens a chat page in your browser.",
+        usage="%(prog)s [options]\n       %(prog)s {logs,export,import} …  (see htmxchat logs -h)",
         epilog="Every option can also be set with an HTMXCHAT_<OPTION> environment variable, "
         "e.g. HTMXCHAT_PORT=8000; a flag wins over the environment.",
     )
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run htmxchat; returns the process exit code."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if commands.is_command(words):  # `htmxchat logs …`; flags alone start the server
+        return commands.run(words)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -65,9 +65,20 @@ class Fragments:
         """One message; `oob` is the hx-swap-oob value (None for a page render)."""
         return self._render("_message.html", m=message, oob=oob)
 
-    def sync(self, messages: Iterable[Message], *, busy: bool) -> str:
-        """The whole visible conversation and composer state, for a (re)connected socket."""
-        return self._render("_sync.html", messages=list(messages), busy=busy)
+    def sync(
+        self, messages: Iterable[Message], *, busy: bool, conversation_id: str, older: bool
+    ) -> str:
+        """The whole visible conversation and composer state, for a (re)connected socket.
+
+        `older`: there are earlier messages, so the page gets a loader at the top.
+        """
+        return self._render(
+            "_sync.html",
+            messages=list(messages),
+            busy=busy,
+            conversation_id=conversation_id,
+            older=older,
+        )
 
     def event(self, event: Event, *, shown: set[str]) -> str:
         """The fragments for one chat event. `shown` holds ids already on the page."""

@@ -38,3 +38,18 @@ class Conversation:
     title: str
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A message matching a search, with its conversation's title and a short excerpt.
+
+    `snippet` alternates plain and matched text: (text, is_match) pairs, escaped when shown.
+    """
+
+    conversation_id: str
+    title: str
+    message_id: str
+    role: Role
+    created_at: float
+    snippet: tuple[tuple[str, bool], ...]

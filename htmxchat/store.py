@@ -17,7 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from htmxchat.models import Conversation, Message, Role, Status
+from htmxchat.ids import is_valid_id, new_id
+from htmxchat.models import Conversation, Message, Role, SearchHit, Status
+from htmxchat.search import fts_query, select_hits
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,6 +28,8 @@ DB_FILENAME = "chats.sqlite3"
 # A failed write is retried once after this pause (a full disk or a long lock often clears).
 WRITE_RETRY_DELAY = 0.2
 TITLE_LENGTH = 80
+# A sync may ask to keep older messages the page already shows, but never more than this.
+MAX_WINDOW = 1000
 
 # Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
 MIGRATIONS: tuple[str, ...] = (
@@ -57,6 +61,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_by_status ON messages (status);
     CREATE INDEX conversations_by_update ON conversations (updated_at);
     """,
+    # Full-text search over message text (issue 4). External content: the index stores
+    # only tokens; triggers keep it in step with `messages`, including checkpoints.
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content = 'messages', content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.seq, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.seq, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+    END;
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    """,
 )
 
 _MESSAGE_COLUMNS = (
@@ -81,8 +106,11 @@ class ChatStore:
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path) -> ChatStore:
-        """Open (creating or migrating) the database at `path`; mark crashed replies interrupted."""
+    async def open(cls, path: Path, *, recover: bool = True) -> ChatStore:
+        """Open (creating or migrating) the database at `path`; mark crashed replies interrupted.
+
+        The CLI passes `recover=False`: a server may be writing those replies right now.
+        """
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="htmxchat-store")
         loop = asyncio.get_running_loop()
         try:
@@ -98,6 +126,8 @@ class ChatStore:
             executor.shutdown(wait=False)
             raise
         store = cls(path, connection, executor)
+        if not recover:
+            return store
         store.recovered_replies = await store._run(_recover_streaming)
         if store.recovered_replies:
             log.info("marked %d unfinished replies as interrupted", store.recovered_replies)
@@ -138,9 +168,26 @@ class ChatStore:
         """Overwrite a reply's text, status and timings (checkpoints and the final save)."""
         await self._write(_update_reply, message)
 
-    async def messages(self, conversation_id: str, *, limit: int | None = None) -> list[Message]:
-        """The conversation's messages, oldest first (only the newest `limit` if given)."""
-        return await self._run(_select_messages, conversation_id, limit)
+    async def messages(
+        self, conversation_id: str, *, limit: int | None = None, since: str | None = None
+    ) -> list[Message]:
+        """The conversation's messages, oldest first (only the newest `limit` if given).
+
+        With `since` (a message id), the window reaches back to include that message when it
+        is at most MAX_WINDOW messages from the newest: a re-sync keeps what the page shows.
+        """
+        return await self._run(_select_messages, conversation_id, limit, since)
+
+    async def messages_before(
+        self, conversation_id: str, before: str, limit: int
+    ) -> tuple[list[Message], bool]:
+        """Up to `limit` messages older than message `before`, oldest first, and whether
+        there are even older ones."""
+        return await self._run(_select_messages_before, conversation_id, before, limit)
+
+    async def has_older(self, conversation_id: str, message_id: str) -> bool:
+        """True when the conversation has messages older than `message_id`."""
+        return await self._run(_has_older, conversation_id, message_id)
 
     async def get_message(self, message_id: str) -> Message | None:
         """One message by id."""
@@ -150,9 +197,35 @@ class ChatStore:
         """A conversation's header, or None when it does not exist (yet)."""
         return await self._run(_select_conversation, conversation_id)
 
-    async def conversations(self) -> list[Conversation]:
-        """All conversations, most recently active first."""
-        return await self._run(_select_conversations)
+    async def conversations(self, *, limit: int | None = None) -> list[Conversation]:
+        """All conversations (or the newest `limit`), most recently active first."""
+        return await self._run(_select_conversations, limit)
+
+    async def message_counts(self) -> dict[str, int]:
+        """Number of messages per conversation id."""
+        return await self._run(_message_counts)
+
+    async def rename_conversation(self, conversation_id: str, title: str) -> Conversation | None:
+        """Set a conversation's title; None when it does not exist."""
+        return await self._run(_rename_conversation, conversation_id, title)
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        """Delete a conversation and its messages for good (overwritten on disk)."""
+        return await self._run(_delete_conversation, conversation_id)
+
+    async def search(self, query: str, *, limit: int = 30) -> list[SearchHit]:
+        """Messages matching `query` (words, the last one as a prefix), best first."""
+        match = fts_query(query)
+        if not match:
+            return []
+        return await self._run(select_hits, match, limit)
+
+    async def import_conversation(
+        self, conversation: Conversation, messages: list[Message]
+    ) -> Conversation:
+        """Insert a whole conversation in one transaction. Ids already in use (or not
+        shaped like ours) are replaced by new ones; returns the conversation as stored."""
+        return await self._run(_import_conversation, conversation, messages)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -193,7 +266,18 @@ def _migrate(db: sqlite3.Connection) -> None:
 
 
 def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
+    # Split on the semicolons that end statements (not those inside a trigger's body).
+    statements: list[str] = []
+    current = ""
+    for part in script.split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \n;"):
+        statements.append(current.strip())
+    return statements
 
 
 def _close(db: sqlite3.Connection) -> None:
@@ -276,9 +360,26 @@ def _row_to_message(row: sqlite3.Row) -> Message:
     )
 
 
+def _seq_of(db: sqlite3.Connection, conversation_id: str, message_id: str) -> int | None:
+    row = db.execute(
+        "SELECT seq FROM messages WHERE id = ? AND conversation_id = ?",
+        (message_id, conversation_id),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
 def _select_messages(
-    db: sqlite3.Connection, conversation_id: str, limit: int | None
+    db: sqlite3.Connection, conversation_id: str, limit: int | None, since: str | None = None
 ) -> list[Message]:
+    if since is not None and limit is not None:
+        seq = _seq_of(db, conversation_id, since)
+        if seq is not None:
+            count = db.execute(
+                "SELECT count(*) FROM messages WHERE conversation_id = ? AND seq >= ?",
+                (conversation_id, seq),
+            ).fetchone()[0]
+            if count <= MAX_WINDOW:
+                limit = max(limit, count)
     rows = db.execute(
         f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? "
         "ORDER BY seq DESC LIMIT ?",
@@ -311,8 +412,92 @@ def _select_conversation(db: sqlite3.Connection, conversation_id: str) -> Conver
     return None if row is None else _row_to_conversation(row)
 
 
-def _select_conversations(db: sqlite3.Connection) -> list[Conversation]:
+def _select_conversations(db: sqlite3.Connection, limit: int | None = None) -> list[Conversation]:
     rows = db.execute(
-        "SELECT id, title, created_at, updated_at FROM conversations ORDER BY updated_at DESC"
+        "SELECT id, title, created_at, updated_at FROM conversations "
+        "ORDER BY updated_at DESC LIMIT ?",
+        (-1 if limit is None else limit,),
     ).fetchall()
     return [_row_to_conversation(row) for row in rows]
+
+
+def _select_messages_before(
+    db: sqlite3.Connection, conversation_id: str, before: str, limit: int
+) -> tuple[list[Message], bool]:
+    seq = _seq_of(db, conversation_id, before)
+    if seq is None:
+        return [], False
+    rows = db.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? "
+        "ORDER BY seq DESC LIMIT ?",
+        (conversation_id, seq, limit + 1),
+    ).fetchall()
+    more = len(rows) > limit
+    return [_row_to_message(row) for row in reversed(rows[:limit])], more
+
+
+def _has_older(db: sqlite3.Connection, conversation_id: str, message_id: str) -> bool:
+    seq = _seq_of(db, conversation_id, message_id)
+    if seq is None:
+        return False
+    row = db.execute(
+        "SELECT 1 FROM messages WHERE conversation_id = ? AND seq < ? LIMIT 1",
+        (conversation_id, seq),
+    ).fetchone()
+    return row is not None
+
+
+def _message_counts(db: sqlite3.Connection) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT conversation_id, count(*) FROM messages GROUP BY conversation_id"
+    ).fetchall()
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def _rename_conversation(
+    db: sqlite3.Connection, conversation_id: str, title: str
+) -> Conversation | None:
+    with _transaction(db):
+        db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+    return _select_conversation(db, conversation_id)
+
+
+def _delete_conversation(db: sqlite3.Connection, conversation_id: str) -> bool:
+    with _transaction(db):
+        db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+        deleted = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount
+        # The FTS index keeps deleted tokens in old segments until they are merged; merging
+        # now frees those pages, which secure_delete overwrites (DESIGN.md, Storage).
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+    # Old page images stay in the WAL until a checkpoint copies and truncates it.
+    busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    if busy:  # another reader (e.g. `htmxchat logs`) holds the WAL; the next close retries
+        log.warning("could not truncate the write-ahead log after a delete; will retry")
+    return deleted > 0
+
+
+def _import_conversation(
+    db: sqlite3.Connection, conversation: Conversation, messages: list[Message]
+) -> Conversation:
+    def unused(table: str, value: str) -> bool:
+        row = db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (value,)).fetchone()
+        return is_valid_id(value) and row is None
+
+    with _transaction(db):
+        cid = conversation.id if unused("conversations", conversation.id) else new_id()
+        db.execute(
+            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            (cid, conversation.title, conversation.created_at, conversation.updated_at),
+        )
+        seen: set[str] = set()
+        for m in messages:
+            mid = m.id if m.id not in seen and unused("messages", m.id) else new_id()
+            seen.add(mid)
+            db.execute(
+                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                (
+                    mid, cid, m.role, m.content, m.status, m.reasoning, m.error, m.bot,
+                    m.model, m.created_at, m.finished_at, m.first_piece_ms, m.piece_count,
+                ),
+            )  # fmt: skip
+    return replace(conversation, id=cid)

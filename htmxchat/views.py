@@ -12,11 +12,14 @@ from htmxchat import __version__
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.keys import bot_key, chat_key, choice_key, instance_key, store_key
 from htmxchat.models import Message
+from htmxchat.sidebar import sidebar_context
 
 log = logging.getLogger(__name__)
 
 # The page renders only the newest messages; a long conversation opens as fast as a short one.
-PAGE_MESSAGES = 200
+# Older ones load page by page as the reader scrolls up (issue 4).
+PAGE_MESSAGES = 50
+FOCUS_CONTEXT = 10  # messages shown above one opened from a search result
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -33,12 +36,23 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     conversation_id = request.match_info["conversation_id"]
     if not is_valid_id(conversation_id):
         raise web.HTTPNotFound(text="There is no conversation at this address.")
-    chat = request.app[chat_key]
-    messages = await chat.transcript(conversation_id, limit=PAGE_MESSAGES)
+    # ?at=<message id> opens the conversation at that message (search results).
+    focus = request.query.get("at")
+    focus = focus if is_valid_id(focus) else None
+    chat, store = request.app[chat_key], request.app[store_key]
+    since = focus
+    if focus:  # a few messages of context above it, so it can be scrolled to the middle
+        earlier, _ = await store.messages_before(conversation_id, focus, FOCUS_CONTEXT)
+        since = earlier[0].id if earlier else focus
+    messages = await chat.transcript(conversation_id, limit=PAGE_MESSAGES, since=since)
     choice = request.app[choice_key]
     context = {
+        **await sidebar_context(request, conversation_id),
         "conversation_id": conversation_id,
+        "conversation": await store.conversation(conversation_id),
         "messages": messages,
+        "older": bool(messages) and await store.has_older(conversation_id, messages[0].id),
+        "focus": focus if any(m.id == focus for m in messages) else None,
         "busy": chat.is_busy(conversation_id),
         "bot_label": request.app[bot_key].label,
         "models": choice.models,
@@ -59,6 +73,20 @@ def _selected_model(
         if message.role == "assistant" and message.model in models:
             return message.model
     return default
+
+
+async def older_messages(request: web.Request) -> web.StreamResponse:
+    """The page of messages before `?before=<message id>`, topped by the next loader."""
+    conversation_id = request.match_info["conversation_id"]
+    before = request.query.get("before")
+    if not is_valid_id(conversation_id) or not is_valid_id(before):
+        raise web.HTTPNotFound(text="There are no such messages.")
+    store = request.app[store_key]
+    messages, more = await store.messages_before(conversation_id, str(before), PAGE_MESSAGES)
+    context = {"conversation_id": conversation_id, "messages": messages, "more": more}
+    response = aiohttp_jinja2.render_template("_older_page.html", request, context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

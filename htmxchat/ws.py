@@ -44,6 +44,7 @@ class ClientFrame:
     conversation_id: str
     message: str = ""
     model: str | None = None
+    since: str | None = None  # sync: the oldest message the page shows (keep it shown)
 
 
 class FrameError(Exception):
@@ -72,7 +73,14 @@ def parse_client_frame(raw: str) -> ClientFrame:
         raise FrameError("The model name must be text of at most 256 characters.")
     if model is not None:
         model = _valid_unicode(model)
-    return ClientFrame(action, str(conversation_id), _valid_unicode(message), model)
+    since = data.get("since")
+    return ClientFrame(
+        action,
+        str(conversation_id),
+        _valid_unicode(message),
+        model,
+        since if is_valid_id(since) else None,
+    )
 
 
 def _valid_unicode(text: str) -> str:
@@ -119,6 +127,7 @@ class _Connection:
         self.conversation_id: str | None = None
         self.writer: asyncio.Task[None] | None = None
         self.shown: set[str] = set()
+        self.since: str | None = None
         self._send_lock = asyncio.Lock()
 
     async def serve(self) -> None:
@@ -141,7 +150,7 @@ class _Connection:
             await self.send(self.fragments.notice(str(exc)))
             return
         if frame.action == "sync" or frame.conversation_id != self.conversation_id:
-            await self.sync(frame.conversation_id)
+            await self.sync(frame.conversation_id, since=frame.since)
         if frame.action == "stop":
             self.chat.stop(frame.conversation_id)
         elif frame.action == "send":
@@ -161,10 +170,11 @@ class _Connection:
         if user is not None:
             await self.send(self.fragments.cleared_input() + self.fragments.notice(None))
 
-    async def sync(self, conversation_id: str) -> None:
+    async def sync(self, conversation_id: str, *, since: str | None = None) -> None:
         """(Re)subscribe to a conversation and send its current state."""
         await self._stop_writer()
         self.conversation_id = conversation_id
+        self.since = since
         subscription = await self._snapshot(conversation_id)
         self.writer = asyncio.create_task(self._forward(subscription), name="ws-writer")
 
@@ -173,11 +183,21 @@ class _Connection:
         subscription = self.chat.subscribe(conversation_id)
         try:
             messages = await self.chat.transcript(
-                conversation_id, limit=PAGE_MESSAGES, live_reply=subscription.live_reply
+                conversation_id,
+                limit=PAGE_MESSAGES,
+                live_reply=subscription.live_reply,
+                since=self.since,
             )
             self.shown = {m.id for m in messages}
             busy = self.chat.is_busy(conversation_id)
-            await self.send(self.fragments.sync(messages, busy=busy))
+            older = bool(messages) and await self.chat.store.has_older(
+                conversation_id, messages[0].id
+            )
+            await self.send(
+                self.fragments.sync(
+                    messages, busy=busy, conversation_id=conversation_id, older=older
+                )
+            )
         except BaseException:
             self.chat.unsubscribe(subscription)
             raise

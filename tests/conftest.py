@@ -28,8 +28,8 @@ CHROMIUM_ARGS = [
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run browser tests last: the session-wide sync Playwright keeps an event loop running
-    in the main thread, and asyncio tests collected after it would fail to start theirs."""
+    """Run browser tests last: while Playwright's sync API is open it keeps an event loop
+    running in the main thread, and asyncio tests cannot start theirs meanwhile."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
 
 

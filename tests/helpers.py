@@ -219,3 +219,12 @@ class FakeModelServer:
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
         self.process.communicate(timeout=10)
+
+
+async def eventually(check, timeout: float = 5.0, interval: float = 0.01) -> None:  # noqa: ASYNC109
+    """Wait until the async `check()` returns true (polling: the store has no events)."""
+    for _ in range(int(timeout / interval)):
+        if await check():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

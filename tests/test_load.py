@@ -1,10 +1,10 @@
-"""Scaled-down load and leak checks (the full run: `python -m benchmarks.ws_load`)."""
+"""Scaled-down load and leak checks (the full run: `python -m tests.benchmarks.ws_load`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.ws_load import cycles, load
+from tests.benchmarks.ws_load import cycles, load
 
 
 async def test_50_clients_chat_at_once_and_every_reply_is_complete_and_stored(

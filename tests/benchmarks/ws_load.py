@@ -2,8 +2,8 @@
 
 Run the full version with one command (about half a minute):
 
-    python -m benchmarks.ws_load                 # 500 clients, 1,000 connect/disconnect cycles
-    python -m benchmarks.ws_load --clients 50 --cycles 100
+    python -m tests.benchmarks.ws_load          # 500 clients, 1,000 connect/disconnect cycles
+    python -m tests.benchmarks.ws_load --clients 50 --cycles 100
 
 The server is the real app (demo bot, SQLite store in a temporary data dir) served the way
 `htmxchat` serves it, in this process on 127.0.0.1, so its tasks, memory and file handles can

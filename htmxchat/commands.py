@@ -1,0 +1,176 @@
+"""`htmxchat logs`, `htmxchat export` and `htmxchat import`: the chat log from the shell.
+
+They open the SQLite database directly; WAL mode lets them run while the server does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from htmxchat.config import SettingsError, resolve_settings
+from htmxchat.export import ImportFormatError, parse_export, to_json, to_markdown
+from htmxchat.models import Conversation, Message
+from htmxchat.store import DB_FILENAME, ChatStore, StoreError
+
+COMMANDS = ("logs", "export", "import")
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked; the message says why."""
+
+
+def is_command(words: Sequence[str]) -> bool:
+    """True for `[--data-dir DIR] COMMAND …`; anything else is the server's own flags."""
+    index = 0
+    while index < len(words) and words[index].startswith("--data-dir"):
+        index += 1 if "=" in words[index] else 2
+    return index < len(words) and words[index] in COMMANDS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Parser for the log subcommands (the server's own flags live in `cli.py`)."""
+    parser = argparse.ArgumentParser(prog="htmxchat", description="Read and move saved chats.")
+    parser.add_argument("--data-dir", help="where chats are saved (default: as the server)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    logs = sub.add_parser("logs", help="list conversations, or print one")
+    logs.add_argument("id", nargs="?", help="the conversation to print (default: list them)")
+    logs.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    logs.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    export = sub.add_parser("export", help="write one conversation to a file")
+    export.add_argument("id", help="the conversation to export")
+    export.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
+    export.add_argument(
+        "--format",
+        choices=("json", "md"),
+        help="file format (default: from the file name's extension, else JSON)",
+    )
+    export.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    imp = sub.add_parser("import", help="add a conversation from a JSON export")
+    imp.add_argument("file", help="a file written by `htmxchat export` or the page's JSON link")
+    imp.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+def run(argv: Sequence[str]) -> int:
+    """Run one subcommand; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = resolve_settings(
+            argparse.Namespace(data_dir=args.data_dir, no_browser=True), os.environ
+        )
+    except SettingsError as exc:
+        parser.error(str(exc))
+    path = settings.data_dir / DB_FILENAME
+    actions: dict[str, Callable[[ChatStore, argparse.Namespace], Awaitable[None]]] = {
+        "logs": _logs,
+        "export": _export,
+        "import": _import,
+    }
+    try:
+        if args.command != "import" and not path.exists():
+            raise CommandError(f"there are no saved chats in {settings.data_dir} yet")
+        asyncio.run(_with_store(path, actions[args.command], args))
+    except CommandError as exc:
+        print(f"htmxchat {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except StoreError as exc:
+        print(f"htmxchat {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+async def _with_store(
+    path: Path,
+    action: Callable[[ChatStore, argparse.Namespace], Awaitable[None]],
+    args: argparse.Namespace,
+) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # recover=False: a running server may be writing the replies still marked streaming.
+    store = await ChatStore.open(path, recover=False)
+    try:
+        await action(store, args)
+    finally:
+        await store.close()
+
+
+async def _document(store: ChatStore, conversation_id: str, as_json: bool) -> str:
+    conversation = await store.conversation(conversation_id)
+    if conversation is None:
+        raise CommandError(f"no conversation has the id {conversation_id!r} (see `htmxchat logs`)")
+    messages = await store.messages(conversation_id)
+    return (to_json if as_json else to_markdown)(conversation, messages)
+
+
+async def _logs(store: ChatStore, args: argparse.Namespace) -> None:
+    if args.id:
+        sys.stdout.write(await _document(store, args.id, args.json))
+        return
+    conversations = await store.conversations()
+    counts = await store.message_counts()
+    if args.json:
+        rows = [
+            {
+                "id": c.id,
+                "title": c.title,
+                "updated_at": c.updated_at,
+                "messages": counts.get(c.id, 0),
+            }
+            for c in conversations
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not conversations:
+        print("No conversations yet.")
+        return
+    for c in conversations:
+        updated = datetime.fromtimestamp(c.updated_at).strftime("%Y-%m-%d %H:%M")
+        title = " ".join(c.title.split()) or "(untitled)"  # one line per conversation
+        print(f"{c.id}  {updated}  {counts.get(c.id, 0):>5} msgs  {title}")
+
+
+async def _export(store: ChatStore, args: argparse.Namespace) -> None:
+    as_json = args.format == "json" or (args.format is None and not args.output.endswith(".md"))
+    text = await _document(store, args.id, as_json)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return
+    await asyncio.to_thread(_write, Path(args.output), text)
+    print(f"Wrote {args.output}", file=sys.stderr)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _read_export(path: Path) -> tuple[Conversation, list[Message]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise CommandError(f"cannot read {path}: {reason or exc}") from None
+    try:
+        return parse_export(text)
+    except ImportFormatError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+
+
+async def _import(store: ChatStore, args: argparse.Namespace) -> None:
+    conversation, messages = await asyncio.to_thread(_read_export, Path(args.file))
+    stored = await store.import_conversation(conversation, messages)
+    note = "" if stored.id == conversation.id else " (new id: the old one is in use)"
+    print(f"Imported {len(messages)} messages as conversation {stored.id}{note}")

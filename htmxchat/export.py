@@ -1,0 +1,181 @@
+"""Conversations as Markdown and JSON documents, and reading JSON exports back in.
+
+The page's download links and the `htmxchat logs/export/import` commands share this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from htmxchat.models import Conversation, Message, Role, Status
+from htmxchat.store import TITLE_LENGTH
+
+FORMAT_NAME = "htmxchat-conversation"
+FORMAT_VERSION = 1
+MAX_IMPORT_MESSAGES = 100_000
+
+_ROLES: tuple[Role, ...] = ("system", "user", "assistant")
+_STATUSES: tuple[Status, ...] = ("complete", "streaming", "stopped", "interrupted", "error")
+_AUTHORS = {"user": "You", "system": "System"}
+
+
+class ImportFormatError(Exception):
+    """The file is not a conversation htmxchat can import; the message says what is wrong."""
+
+
+def to_json(conversation: Conversation, messages: list[Message]) -> str:
+    """The conversation and all its messages as a JSON document (the import format)."""
+    document = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "conversation": asdict(conversation),
+        "messages": [_message_dict(m) for m in messages],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _message_dict(message: Message) -> dict[str, Any]:
+    data = asdict(message)
+    del data["conversation_id"]  # implied by the document
+    return data
+
+
+def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
+    """A readable transcript: a title, a few facts, then one section per message."""
+    lines = [
+        f"# {conversation.title or 'Untitled conversation'}",
+        "",
+        f"- id: `{conversation.id}`",
+        f"- started: {_when(conversation.created_at)}",
+        f"- messages: {len(messages)}",
+        "",
+    ]
+    for m in messages:
+        author = _AUTHORS.get(m.role) or m.bot or "Assistant"
+        if m.model:
+            author += f" ({m.model})"
+        lines += [f"## {author} · {_when(m.created_at)}", "", m.content.rstrip(), ""]
+        if m.status != "complete":
+            lines += [f"*{m.status.capitalize()}{': ' + m.error if m.error else ''}*", ""]
+    return "\n".join(lines)
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def filename(conversation: Conversation, extension: str) -> str:
+    """A safe download file name from the title, e.g. `trip-to-rome-0k2x….md`."""
+    slug = re.sub(r"[^a-z0-9]+", "-", conversation.title.lower()).strip("-")[:40].strip("-")
+    return f"{slug or 'conversation'}-{conversation.id}.{extension}"
+
+
+def parse_export(text: str) -> tuple[Conversation, list[Message]]:
+    """Validate a JSON export and turn it into records (ids are checked by the store)."""
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ImportFormatError(f"the file is not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise ImportFormatError("the file must hold a JSON object")
+    if document.get("format") != FORMAT_NAME:
+        raise ImportFormatError(
+            f'the file is not an htmxchat export ("format" must be "{FORMAT_NAME}")'
+        )
+    if document.get("version") != FORMAT_VERSION:
+        raise ImportFormatError(
+            f"export version {document.get('version')!r} is not supported "
+            f"(this htmxchat reads version {FORMAT_VERSION})"
+        )
+    header = _object(document.get("conversation"), "conversation")
+    raw_messages = document.get("messages")
+    if not isinstance(raw_messages, list):
+        raise ImportFormatError('"messages" must be a list')
+    if len(raw_messages) > MAX_IMPORT_MESSAGES:
+        raise ImportFormatError(f"at most {MAX_IMPORT_MESSAGES:,} messages can be imported")
+    now = time.time()
+    conversation_id = _text(header, "id", "conversation", default="")
+    messages = [
+        _message(_object(raw, f"messages[{i}]"), f"messages[{i}]", conversation_id, now)
+        for i, raw in enumerate(raw_messages)
+    ]
+    created = _number(header, "created_at", "conversation", default=now)
+    conversation = Conversation(
+        id=conversation_id,
+        title=_text(header, "title", "conversation", default="") or _title_from(messages),
+        created_at=created,
+        updated_at=_number(header, "updated_at", "conversation", default=created),
+    )
+    return conversation, messages
+
+
+def _title_from(messages: list[Message]) -> str:
+    first = next((m.content for m in messages if m.role == "user"), "")
+    return " ".join(first.split())[:TITLE_LENGTH] or "Imported conversation"
+
+
+def _message(data: dict[str, Any], where: str, conversation_id: str, now: float) -> Message:
+    role = data.get("role")
+    if role not in _ROLES:
+        raise ImportFormatError(f"{where}.role must be one of {', '.join(_ROLES)}, not {role!r}")
+    status = data.get("status", "complete")
+    if status not in _STATUSES:
+        raise ImportFormatError(f"{where}.status {status!r} is unknown")
+    if status == "streaming":  # nothing is writing it any more
+        status = "interrupted"
+    content = data.get("content")
+    if not isinstance(content, str):
+        raise ImportFormatError(f"{where}.content must be text")
+    known = {f.name for f in fields(Message)}
+    unknown = set(data) - known
+    if unknown:
+        raise ImportFormatError(f"{where} has unknown fields: {', '.join(sorted(unknown))}")
+    first_piece = data.get("first_piece_ms")
+    finished = data.get("finished_at")
+    return Message(
+        id=_text(data, "id", where, default=""),
+        conversation_id=conversation_id,
+        role=cast(Role, role),
+        content=content,
+        status=cast(Status, status),
+        reasoning=_text(data, "reasoning", where, default=""),
+        error=_optional_text(data, "error", where),
+        bot=_optional_text(data, "bot", where),
+        model=_optional_text(data, "model", where),
+        created_at=_number(data, "created_at", where, default=now),
+        finished_at=None if finished is None else _number(data, "finished_at", where),
+        first_piece_ms=None if first_piece is None else _number(data, "first_piece_ms", where),
+        piece_count=int(_number(data, "piece_count", where, default=0)),
+    )
+
+
+def _object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ImportFormatError(f'"{where}" must be a JSON object')
+    return cast(dict[str, Any], value)
+
+
+def _text(data: dict[str, Any], key: str, where: str, *, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise ImportFormatError(f"{where}.{key} must be text")
+    return value
+
+
+def _optional_text(data: dict[str, Any], key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ImportFormatError(f"{where}.{key} must be text or null")
+    return value
+
+
+def _number(data: dict[str, Any], key: str, where: str, *, default: float | None = None) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ImportFormatError(f"{where}.{key} must be a number of 0 or more")
+    return float(value)

@@ -1,0 +1,125 @@
+"""How long a conversation takes to open, for 10 and for 10,000 messages (issue 4, point 2).
+
+Run from the repository root:
+
+    python -m tests.benchmarks.bench_open            # server-side timings (HTTP page, socket sync)
+    python -m tests.benchmarks.bench_open --browser  # plus page-open time in Chromium
+
+Not part of the test suite: the numbers depend on the machine. A long conversation should
+open about as fast as a short one, because only the newest page of messages is rendered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from htmxchat.app import create_app
+from htmxchat.config import Settings
+from htmxchat.ids import new_id
+from htmxchat.models import Conversation, Message
+from htmxchat.store import DB_FILENAME, ChatStore
+
+SIZES = (10, 10_000)
+RUNS = 15
+
+
+async def seed(store: ChatStore, count: int) -> str:
+    """One conversation of `count` messages of ordinary length, written in one transaction."""
+    now = time.time() - count
+    conversation = Conversation(new_id(), f"{count} messages", now, now + count)
+    messages = [
+        Message(
+            new_id(),
+            conversation.id,
+            "user" if n % 2 == 0 else "assistant",
+            f"Message {n}. " + "Some ordinary words to make it a realistic length. " * 4,
+            created_at=now + n,
+        )
+        for n in range(count)
+    ]
+    return (await store.import_conversation(conversation, messages)).id
+
+
+async def server_side(data_dir: Path) -> dict[int, str]:
+    store = await ChatStore.open(data_dir / DB_FILENAME)
+    ids = {size: await seed(store, size) for size in SIZES}
+    app = create_app(Settings(data_dir=data_dir, open_browser=False), store=store)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        for size, conversation in ids.items():
+            page_ms, sync_ms, page_bytes = [], [], 0
+            for _ in range(RUNS):
+                start = time.perf_counter()
+                response = await client.get(f"/c/{conversation}")
+                page_bytes = len(await response.read())
+                page_ms.append((time.perf_counter() - start) * 1000)
+                ws = await client.ws_connect("/ws")
+                start = time.perf_counter()
+                await ws.send_json({"action": "sync", "conversation": conversation})
+                await ws.receive()
+                sync_ms.append((time.perf_counter() - start) * 1000)
+                await ws.close()
+            print(
+                f"{size:>6} messages: page {statistics.median(page_ms):6.1f} ms "
+                f"({page_bytes / 1024:.0f} KiB), socket sync {statistics.median(sync_ms):6.1f} ms"
+                f"  (median of {RUNS})"
+            )
+    finally:
+        await client.close()
+        await store.close()
+    return ids
+
+
+def browser_side(data_dir: Path, ids: dict[int, str]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers import ServerProcess
+
+    server = ServerProcess(data_dir, "--port", "0")
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+            )
+            page = browser.new_page(viewport={"width": 1100, "height": 760})
+            for size, conversation in ids.items():
+                times = []
+                for _ in range(5):
+                    start = time.perf_counter()
+                    page.goto(f"{server.url}c/{conversation}")
+                    page.wait_for_selector('#connection[data-state="open"]')
+                    page.wait_for_function("document.querySelectorAll('#messages .msg').length")
+                    times.append((time.perf_counter() - start) * 1000)
+                shown = page.eval_on_selector_all("#messages .msg", "e => e.length")
+                print(
+                    f"{size:>6} messages: browser open to connected and synced "
+                    f"{statistics.median(times):6.1f} ms ({shown} messages rendered)"
+                )
+            browser.close()
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--browser", action="store_true", help="also time Chromium")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        ids = asyncio.run(server_side(Path(tmp)))
+        if args.browser:
+            browser_side(Path(tmp), ids)
+
+
+if __name__ == "__main__":
+    main()
