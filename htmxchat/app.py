@@ -34,7 +34,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def create_app(
     settings: Settings,
     *,
-    bot: Bot | None = None,
+    bot: Bot | ChosenBot | None = None,
     store: ChatStore | None = None,
     coalesce_window: float = 0.04,
     checkpoint_interval: float = 1.0,
@@ -72,7 +72,7 @@ def create_app(
 
 
 def _chat_context(
-    injected_bot: Bot | None,
+    injected_bot: Bot | ChosenBot | None,
     injected_store: ChatStore | None,
     *,
     coalesce_window: float,
@@ -82,6 +82,8 @@ def _chat_context(
         settings = app[settings_key]
         if injected_bot is None:
             choice = await choose_bot(settings)
+        elif isinstance(injected_bot, ChosenBot):
+            choice = injected_bot
         else:
             models = (injected_bot.model,) if injected_bot.model else ()
             choice = ChosenBot(injected_bot, models, f"Replies come from {injected_bot.label}.")

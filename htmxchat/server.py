@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 import webbrowser
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +108,10 @@ def open_login(data_dir: Path, url: str, opener: BrowserOpener = webbrowser.open
     open_in_browser(target, opener, shown=url)
 
 
+def _still_stopping() -> None:
+    print("Still stopping: saving replies…", file=sys.stderr, flush=True)
+
+
 async def serve(
     settings: Settings,
     *,
@@ -143,14 +148,25 @@ async def serve(
             with contextlib.suppress(NotImplementedError):  # not on Windows: Ctrl+C still works
                 loop.add_signal_handler(signum, stop.set)
         if settings.open_browser:
-            await asyncio.to_thread(open_login, settings.data_dir, login_url(url, token), opener)
+            # A daemon thread, never awaited: a terminal browser (w3m over ssh) or a slow
+            # launcher must not hold up serving or shutting down.
+            threading.Thread(
+                target=open_login,
+                args=(settings.data_dir, login_url(url, token), opener),
+                name="open-browser",
+                daemon=True,
+            ).start()
         await stop.wait()
         print("Stopping htmxchat…", file=sys.stderr, flush=True)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # A second Ctrl+C while replies are being saved must not interrupt the saving.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, _still_stopping)
     finally:
+        await runner.cleanup()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
-        await runner.cleanup()
         sock.close()
         remove_runtime_file(settings.data_dir, instance)
         with contextlib.suppress(FileNotFoundError):

@@ -339,7 +339,21 @@ class _transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                # Leave no transaction open, or every later BEGIN would fail too.
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        elif self.db.in_transaction:
+            # SQLite may have rolled back by itself (disk full); then there is nothing to do,
+            # and the original error is the one to report.
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error as rollback_error:
+                log.warning("rollback after a failed write also failed: %s", rollback_error)
 
 
 def _row_to_message(row: sqlite3.Row) -> Message:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import aiohttp_jinja2
@@ -19,7 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from htmxchat.chat import ChatInputError, ChatService, Resync, Subscription
 from htmxchat.fragments import Fragments
 from htmxchat.ids import is_valid_id
-from htmxchat.keys import bot_key, chat_key, sockets_key
+from htmxchat.keys import bot_key, chat_key, choice_key, sockets_key
 from htmxchat.store import StoreError
 from htmxchat.views import PAGE_MESSAGES
 
@@ -101,9 +101,14 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     sockets = request.app[sockets_key]
     sockets.add(ws)
     fragments = Fragments(aiohttp_jinja2.get_env(request.app), bot_label=request.app[bot_key].label)
-    connection = _Connection(ws, request.app[chat_key], fragments, request.transport)
+    connection = _Connection(
+        ws, request.app[chat_key], fragments, request.transport, request.app[choice_key].models
+    )
     try:
         await connection.serve()
+    except Exception:
+        log.exception("websocket handler failed; closing the socket (the page reconnects)")
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"server error")
     finally:
         await connection.close()
         sockets.discard(ws)
@@ -119,8 +124,10 @@ class _Connection:
         chat: ChatService,
         fragments: Fragments,
         transport: asyncio.Transport | None = None,
+        models: tuple[str, ...] = (),
     ):
         self.ws = ws
+        self.models = models
         self.transport = transport
         self.chat = chat
         self.fragments = fragments
@@ -149,10 +156,23 @@ class _Connection:
         except FrameError as exc:
             await self.send(self.fragments.notice(str(exc)))
             return
+        if frame.model is not None and frame.model not in self.models:
+            if self.models:
+                # Only what the server offers: a forged name must not reach (and bill) the API.
+                notice = f"The model {frame.model!r} is not offered here; pick one from the list."
+                await self.send(self.fragments.notice(notice))
+                return
+            frame = replace(frame, model=None)  # this bot has no models to choose from
         if frame.action == "sync" or frame.conversation_id != self.conversation_id:
-            await self.sync(frame.conversation_id, since=frame.since)
+            try:
+                await self.sync(frame.conversation_id, since=frame.since)
+            except StoreError as exc:
+                await self.send(self.fragments.notice(str(exc)))
+                return
         if frame.action == "stop":
-            self.chat.stop(frame.conversation_id)
+            if not self.chat.stop(frame.conversation_id):
+                # Nothing runs (it just ended): make sure this tab shows Send again.
+                await self.send(self.fragments.composer_actions(busy=False))
         elif frame.action == "send":
             await self._accept(frame)
         elif frame.action == "regenerate":
@@ -231,7 +251,11 @@ class _Connection:
             return
         async with self._send_lock:
             try:
-                await asyncio.wait_for(self.ws.send_str(html), SEND_TIMEOUT_SECONDS)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                # cancellation that lands as the send completes, and the writer then never
+                # stops (the socket's handler hangs until the server's shutdown timeout).
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                    await self.ws.send_str(html)
             except TimeoutError:
                 # The peer stopped reading. Abort rather than close: a close frame could not
                 # get through either, and a plain close keeps the unsent bytes in memory

@@ -146,3 +146,24 @@ def test_offline_the_message_stays_in_the_box_with_a_notice(data_dir, page) -> N
         assert page.locator(".msg").count() == 0
     finally:
         server.kill()
+
+
+def test_text_typed_while_the_send_is_answered_is_kept_once(server: ServerProcess, page) -> None:
+    page.goto(server.url)
+    page.wait_for_selector('#connection[data-state="open"]')
+    box = page.locator("#composer-input")
+    box.fill("first message")
+    # Enter twice at once, then keep typing before the server's answer arrives.
+    page.evaluate(
+        """() => {
+          const box = document.getElementById('composer-input');
+          const enter = () => box.dispatchEvent(new KeyboardEvent('keydown',
+              {key: 'Enter', bubbles: true, cancelable: true}));
+          enter(); enter();
+          box.value += '\\nnext thought';
+        }"""
+    )
+    page.wait_for_selector('.msg-assistant[data-status="complete"]', timeout=30_000)
+    assert page.locator(".msg-user").count() == 1, "a double Enter sends once"
+    assert page.locator(".msg-user .msg-body").inner_text() == "first message"
+    assert box.input_value() == "next thought"

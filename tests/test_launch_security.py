@@ -125,10 +125,11 @@ def test_verbose_access_log_never_shows_the_token(data_dir: Path) -> None:
 async def test_browser_is_opened_on_a_private_redirect_file(data_dir: Path) -> None:
     opened: list[str] = []
     stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
 
-    def opener(url: str) -> bool:
+    def opener(url: str) -> bool:  # runs in the launcher's browser thread
         opened.append(url)
-        stop.set()
+        loop.call_soon_threadsafe(stop.set)
         return True
 
     settings = Settings(data_dir=data_dir, port=0, open_browser=True, word_delay=0)
@@ -145,11 +146,13 @@ async def test_redirect_file_is_0600_and_points_at_the_login_url(
     seen: dict[str, object] = {}
     stop = asyncio.Event()
 
-    def opener(url: str) -> bool:
+    loop = asyncio.get_running_loop()
+
+    def opener(url: str) -> bool:  # runs in the launcher's browser thread
         path = Path(url.removeprefix("file://"))
         seen["mode"] = stat.S_IMODE(path.stat().st_mode)
         seen["text"] = path.read_text()
-        stop.set()
+        loop.call_soon_threadsafe(stop.set)
         return True
 
     settings = Settings(data_dir=data_dir, port=0, open_browser=True, word_delay=0)

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from htmxchat.app import create_app
 from htmxchat.bots.openai import OpenAICompatBot
+from htmxchat.bots.select import ChosenBot
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
@@ -37,7 +38,8 @@ async def llm_client(
     bot = OpenAICompatBot(
         base_url, "fake-model", system_prompt="Be brief.", stall_timeout=1.0, label="Fake"
     )
-    app = create_app(settings, bot=bot, store=store, coalesce_window=0.0)
+    choice = ChosenBot(bot, ("fake-model", "other-model"), "Replies come from Fake.")
+    app = create_app(settings, bot=choice, store=store, coalesce_window=0.0)
     return await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
 
 

@@ -237,3 +237,29 @@ async def test_stop_over_the_socket_keeps_partial_text(
     assert 'data-status="stopped"' in frames[-1]
     assert bot.cancelled.is_set()
     await ws.close()
+
+
+async def test_stop_with_nothing_running_shows_send_again(client: TestClient) -> None:
+    conversation = new_id()
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "stop", "conversation": conversation})
+    actions = find(parse_frame((await ws.receive()).data), "composer-actions")
+    assert actions is not None and actions.attrs["data-busy"] == "false"
+    await ws.close()
+
+
+async def test_a_closed_socket_always_ends_its_handler(client: TestClient) -> None:
+    """Closing right as the server sends must not leave the handler hanging (a cancellation
+    swallowed by asyncio.wait_for on Python 3.11 once did, until the shutdown timeout)."""
+    from htmxchat.keys import sockets_key
+
+    sockets = client.server.app[sockets_key]
+    for _ in range(20):
+        conversation = new_id()
+        ws, _ = await open_conversation(client, conversation)
+        await ws.send_json({"action": "regenerate", "conversation": conversation})
+        await ws.receive()  # one of the two frames; the other is being sent as we close
+        await ws.close()
+    async with asyncio.timeout(5):
+        while sockets:  # noqa: ASYNC110 - the set has no change event to wait on
+            await asyncio.sleep(0.01)

@@ -169,6 +169,7 @@
   app.addEventListener("htmx:wsClose", (e) => {
     const code = e.detail.event.code;
     setConnection("closed", "Reconnecting…");
+    lastSent = null; // an answer will never come on this socket; the re-sync shows the truth
     // The extension retries by itself only after 1006/1011/1012/1013. A server closing with
     // 1000/1001 (e.g. behind a proxy) should not strand the page either. Other codes (1005)
     // come from the extension closing a socket it replaced: never retry those, or two
@@ -225,7 +226,8 @@
     const params = e.detail.parameters;
     if (params.action !== "send") return;
     const text = typeof params.message === "string" ? params.message : "";
-    if (!text.trim() || !online() || busy()) {
+    // lastSent !== null: the previous message has not been answered yet (a double Enter).
+    if (!text.trim() || !online() || busy() || lastSent !== null) {
       e.preventDefault();
       if (text.trim() && !online()) {
         showNotice("Not connected to htmxchat right now. Your message stays here; send it once the connection is back.");
@@ -237,17 +239,25 @@
     stickToBottom = true;
   });
 
-  // The server clears the box once it stored the message; keep anything typed since.
+  // The server clears the box once it stored the message; keep anything typed since
+  // (without the part that was sent, so it is not sent twice).
   document.body.addEventListener("htmx:oobBeforeSwap", (e) => {
     const target = e.detail.target;
-    if (target && target.id === "composer-input" && lastSent !== null && target.value !== lastSent) {
+    if (!target || target.id !== "composer-input" || lastSent === null) return;
+    if (target.value !== lastSent) {
       e.detail.shouldSwap = false;
+      if (target.value.startsWith(lastSent)) {
+        target.value = target.value.slice(lastSent.length).replace(/^\s*\n/, "");
+        autoGrow(target);
+      }
+      lastSent = null;
     }
   });
 
   document.body.addEventListener("htmx:oobAfterSwap", (e) => {
     const target = e.detail.target;
-    if (target && target.id === "composer-input") lastSent = null;
+    // The box was cleared, or the server refused the message (a notice): sending is open again.
+    if (target && (target.id === "composer-input" || target.id === "notice")) lastSent = null;
   });
 
   // Older messages are inserted above what the reader sees: keep that in place.
