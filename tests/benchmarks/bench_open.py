@@ -27,6 +27,7 @@ from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
+from htmxchat.security import load_or_create_token
 from htmxchat.store import DB_FILENAME, ChatStore
 
 SIZES = (10, 10_000)
@@ -54,8 +55,12 @@ async def server_side(data_dir: Path) -> dict[int, str]:
     store = await ChatStore.open(data_dir / DB_FILENAME)
     ids = {size: await seed(store, size) for size in SIZES}
     app = create_app(Settings(data_dir=data_dir, open_browser=False), store=store)
-    client = TestClient(TestServer(app))
+    server = TestServer(app)
+    await server.start_server()
+    # Log in as the browser does (token for cookie), and send the page's Origin.
+    client = TestClient(server, headers={"Origin": f"http://127.0.0.1:{server.port}"})
     await client.start_server()
+    await client.get(f"/?token={load_or_create_token(data_dir)}", allow_redirects=False)
     try:
         for size, conversation in ids.items():
             page_ms, sync_ms, page_bytes = [], [], 0
@@ -84,22 +89,25 @@ async def server_side(data_dir: Path) -> dict[int, str]:
 def browser_side(data_dir: Path, ids: dict[int, str]) -> None:
     from playwright.sync_api import sync_playwright
 
+    from tests.conftest import CHROMIUM_ARGS
     from tests.helpers import ServerProcess
 
     server = ServerProcess(data_dir, "--port", "0")
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
-                executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+                executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
             )
             page = browser.new_page(viewport={"width": 1100, "height": 760})
             for size, conversation in ids.items():
                 times = []
                 for _ in range(5):
                     start = time.perf_counter()
-                    page.goto(f"{server.url}c/{conversation}")
+                    page.goto(f"{server.base_url}c/{conversation}?token={server.token}")
                     page.wait_for_selector('#connection[data-state="open"]')
-                    page.wait_for_function("document.querySelectorAll('#messages .msg').length")
+                    page.wait_for_function(
+                        "() => document.querySelectorAll('#messages .msg').length"
+                    )
                     times.append((time.perf_counter() - start) * 1000)
                 shown = page.eval_on_selector_all("#messages .msg", "e => e.length")
                 print(
