@@ -224,13 +224,17 @@ def test_conversation_survives_a_restart(data_dir: Path) -> None:
         chat_once(server, conversation, "remember me")
     finally:
         assert server.stop()[0] == 0
-    again = ServerProcess(data_dir, "--port", "0")
+    again = ServerProcess(data_dir, "--port", "0", "--word-delay", "0")
     try:
         _, body = fetch(again, f"c/{conversation}")
         assert b"remember me" in body
         assert body.count(b'class="msg msg-assistant"') == 1
+        chat_once(again, conversation, "and now?")  # ids made after a restart are new ones
     finally:
-        again.kill()
+        again.stop()
+    with sqlite3.connect(data_dir / DB_FILENAME) as db:
+        ids = [row[0] for row in db.execute("SELECT id FROM messages")]
+    assert len(ids) == 4 and len(set(ids)) == 4
 
 
 @pytest.mark.parametrize("kind", ["file", "missing-parent-is-file"])
