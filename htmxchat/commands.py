@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("json", "md"),
         help="file format (default: from the file name's extension, else JSON)",
     )
+    export.add_argument("--force", action="store_true", help="replace FILE if it exists")
     export.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     imp = sub.add_parser("import", help="add a conversation from a JSON export")
@@ -81,6 +82,9 @@ def run(argv: Sequence[str]) -> int:
     try:
         if args.command != "import" and not path.exists():
             raise CommandError(f"there are no saved chats in {settings.data_dir} yet")
+        if args.command == "import":
+            # Read and check the file first: a bad file must not create an empty chat log.
+            args.parsed = _read_export(Path(args.file))
         asyncio.run(_with_store(path, actions[args.command], args))
     except CommandError as exc:
         print(f"htmxchat {args.command}: {exc}", file=sys.stderr)
@@ -146,14 +150,20 @@ async def _export(store: ChatStore, args: argparse.Namespace) -> None:
     if args.output == "-":
         sys.stdout.write(text)
         return
-    await asyncio.to_thread(_write, Path(args.output), text)
+    await asyncio.to_thread(_write, Path(args.output), text, args.force)
     print(f"Wrote {args.output}", file=sys.stderr)
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str, force: bool) -> None:
+    if path.exists() and not force:
+        raise CommandError(f"{path} already exists; add --force to replace it")
+    # Write beside it, then rename: an interrupted export never leaves half a file.
+    partial = path.with_name(f".{path.name}.partial")
     try:
-        path.write_text(text, encoding="utf-8")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
@@ -170,7 +180,7 @@ def _read_export(path: Path) -> tuple[Conversation, list[Message]]:
 
 
 async def _import(store: ChatStore, args: argparse.Namespace) -> None:
-    conversation, messages = await asyncio.to_thread(_read_export, Path(args.file))
+    conversation, messages = args.parsed
     stored = await store.import_conversation(conversation, messages)
     note = "" if stored.id == conversation.id else " (new id: the old one is in use)"
     print(f"Imported {len(messages)} messages as conversation {stored.id}{note}")

@@ -6,6 +6,7 @@ The page's download links and the `htmxchat logs/export/import` commands share t
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import asdict, fields
@@ -79,6 +80,8 @@ def parse_export(text: str) -> tuple[Conversation, list[Message]]:
     """Validate a JSON export and turn it into records (ids are checked by the store)."""
     try:
         document = json.loads(text)
+    except RecursionError:
+        raise ImportFormatError("the file nests JSON too deeply to be an export") from None
     except ValueError as exc:
         raise ImportFormatError(f"the file is not valid JSON ({exc})") from None
     if not isinstance(document, dict):
@@ -141,7 +144,7 @@ def _message(data: dict[str, Any], where: str, conversation_id: str, now: float)
         id=_text(data, "id", where, default=""),
         conversation_id=conversation_id,
         role=cast(Role, role),
-        content=content,
+        content=_valid_unicode(content),
         status=cast(Status, status),
         reasoning=_text(data, "reasoning", where, default=""),
         error=_optional_text(data, "error", where),
@@ -164,18 +167,35 @@ def _text(data: dict[str, Any], key: str, where: str, *, default: str) -> str:
     value = data.get(key, default)
     if not isinstance(value, str):
         raise ImportFormatError(f"{where}.{key} must be text")
-    return value
+    return _valid_unicode(value)
 
 
 def _optional_text(data: dict[str, Any], key: str, where: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise ImportFormatError(f"{where}.{key} must be text or null")
-    return value
+    return None if value is None else _valid_unicode(value)
+
+
+# Timestamps and counts beyond this (year 9999 in seconds) cannot be real and would break
+# date formatting and ordering later.
+_MAX_NUMBER = 253_402_300_799
 
 
 def _number(data: dict[str, Any], key: str, where: str, *, default: float | None = None) -> float:
     value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ImportFormatError(f"{where}.{key} must be a number of 0 or more")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 <= value <= _MAX_NUMBER
+    ):
+        raise ImportFormatError(f"{where}.{key} must be a number from 0 to {_MAX_NUMBER}")
     return float(value)
+
+
+def _valid_unicode(text: str) -> str:
+    # JSON allows lone surrogates ("\ud800"); SQLite and UTF-8 output cannot store them.
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -17,7 +17,8 @@ _MARK_START, _MARK_END = "\x02", "\x03"
 def fts_query(text: str) -> str:
     """A safe FTS5 MATCH expression for what a person typed: every word must occur, the
     last one as a prefix (results while typing). FTS5 operators in the input are quoted."""
-    words = text.split()[:20]
+    # Control characters (NUL among them) make FTS5 reject the whole query.
+    words = "".join(c if c.isprintable() else " " for c in text).split()[:20]
     quoted = ['"' + word.replace('"', '""') + '"' for word in words]
     if quoted:
         quoted[-1] += "*"

@@ -5,6 +5,7 @@ They answer htmx requests with partials; the WebSocket is not involved (issue 4)
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -156,7 +157,9 @@ async def export(request: web.Request) -> web.StreamResponse:
     conversation = await _existing(request)
     messages = await request.app[store_key].messages(conversation.id)
     as_json = request.match_info["fmt"] == "json"
-    body = (to_json if as_json else to_markdown)(conversation, messages)
+    # Off the event loop: a long conversation takes seconds to format, and replies in
+    # every tab would stall meanwhile.
+    body = await asyncio.to_thread(to_json if as_json else to_markdown, conversation, messages)
     name = filename(conversation, "json" if as_json else "md")
     return web.Response(
         text=body,

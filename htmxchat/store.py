@@ -95,6 +95,10 @@ class StoreError(Exception):
     """The chat log could not be read or written; the message says what to do."""
 
 
+class ConversationGoneError(StoreError):
+    """The conversation was deleted while something was being added to it."""
+
+
 class ChatStore:
     """Async facade over the SQLite chat log. Create with `await ChatStore.open(path)`."""
 
@@ -297,6 +301,16 @@ def _recover_streaming(db: sqlite3.Connection) -> int:
 def _insert_message(db: sqlite3.Connection, m: Message) -> None:
     title = " ".join(m.content.split())[:TITLE_LENGTH] if m.role == "user" else ""
     with _transaction(db):
+        if m.role != "user":
+            # Only a user's message starts a conversation: a reply whose conversation was
+            # deleted meanwhile must not bring it back as an empty "Untitled" one.
+            exists = db.execute(
+                "SELECT 1 FROM conversations WHERE id = ?", (m.conversation_id,)
+            ).fetchone()
+            if exists is None:
+                raise ConversationGoneError(
+                    "This conversation was deleted. Start a new chat to go on."
+                )
         db.execute(
             "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, "

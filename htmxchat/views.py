@@ -13,6 +13,7 @@ from htmxchat.ids import is_valid_id, new_id
 from htmxchat.keys import bot_key, chat_key, choice_key, instance_key, store_key
 from htmxchat.models import Message
 from htmxchat.sidebar import sidebar_context
+from htmxchat.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400 or not _wants_html(request):
             raise
         return _error_page(request, exc.status, exc.reason, exc.text or "")
+    except StoreError as exc:
+        # The chat log is busy or failing: say so (htmx shows plain text in the notice).
+        if _wants_html(request):
+            return _error_page(request, 503, "Service Unavailable", str(exc))
+        raise web.HTTPServiceUnavailable(text=str(exc)) from exc
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return _error_page(

@@ -167,3 +167,20 @@ def test_text_typed_while_the_send_is_answered_is_kept_once(server: ServerProces
     assert page.locator(".msg-user").count() == 1, "a double Enter sends once"
     assert page.locator(".msg-user .msg-body").inner_text() == "first message"
     assert box.input_value() == "next thought"
+
+
+def test_a_message_over_the_limit_stays_in_the_box_with_a_notice(
+    server: ServerProcess, page
+) -> None:
+    page.goto(server.url)
+    page.wait_for_selector('#connection[data-state="open"]')
+    huge = "x" * 1_200_000  # more than the socket's 1 MiB frame limit, too
+    page.evaluate("t => { document.getElementById('composer-input').value = t; }", huge)
+    page.press("#composer-input", "Enter")
+    page.wait_for_function("() => document.getElementById('notice').textContent.length > 0")
+    assert "the limit is 100,000" in page.locator("#notice").inner_text()
+    assert len(page.locator("#composer-input").input_value()) == len(huge)
+    assert page.locator("#connection").get_attribute("data-state") == "open"
+    page.fill("#composer-input", "short one")
+    page.press("#composer-input", "Enter")
+    page.wait_for_selector(".msg-user")

@@ -74,6 +74,10 @@ def test_export_then_import_round_trips(
     original = make_conversation(data_dir, ["question one", "answer one", "question two"])
     exported = tmp_path / "out.json"
     assert main(["export", original, "-o", str(exported)]) == 0
+    # an existing file is only replaced on purpose
+    assert main(["export", original, "-o", str(exported)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["export", original, "-o", str(exported), "--force"]) == 0
     markdown = tmp_path / "out.md"
     assert main(["export", original, "-o", str(markdown)]) == 0
     assert markdown.read_text().startswith("# question one")
@@ -112,7 +116,19 @@ def test_export_then_import_round_trips(
             '"messages": [{"role": "user", "content": 5}]}',
             "messages[0].content must be text",
         ),
+        (
+            '{"format": "htmxchat-conversation", "version": 1, '
+            '"conversation": {"updated_at": Infinity}, "messages": []}',
+            "conversation.updated_at must be a number from 0",
+        ),
+        (
+            '{"format": "htmxchat-conversation", "version": 1, "conversation": {}, '
+            '"messages": [{"role": "user", "content": "x", "piece_count": 1e300}]}',
+            "piece_count must be a number from 0",
+        ),
+        ("[" * 100_000, "nests JSON too deeply"),
     ],
+    ids=["junk", "array", "format", "version", "role", "content", "inf", "huge", "deep"],
 )
 def test_import_rejects_bad_files_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
@@ -123,6 +139,21 @@ def test_import_rejects_bad_files_clearly(
     assert expected in capsys.readouterr().err
     assert main(["import", str(tmp_path / "missing.json")]) == 1
     assert "cannot read" in capsys.readouterr().err
+    assert not (tmp_path / "data" / DB_FILENAME).exists(), "a bad file creates no chat log"
+
+
+def test_import_keeps_text_with_lone_surrogates_readable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text(
+        '{"format": "htmxchat-conversation", "version": 1, "conversation": {}, '
+        '"messages": [{"role": "user", "content": "half \\ud800 pair"}]}'
+    )
+    assert main(["import", str(path)]) == 0
+    conversation = capsys.readouterr().out.split("conversation ")[1].split()[0]
+    assert main(["logs", conversation]) == 0
+    assert "half \ufffd pair" in capsys.readouterr().out
 
 
 def test_commands_work_while_the_server_runs(data_dir: Path, tmp_path: Path) -> None:

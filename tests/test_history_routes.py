@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from htmxchat.ids import new_id
@@ -172,6 +173,8 @@ async def test_search_results_link_to_the_message(client: TestClient, store: Cha
     assert "harmless 0" in html  # the conversation title
     assert "No messages match" in await (await client.get("/search?q=zzzz")).text()
     assert await (await client.get("/search?q=")).text() == ""
+    control = await client.get("/search", params={"q": "needle\x00\x07"})
+    assert control.status == 200 and "<mark>needle</mark>" in await control.text()
 
 
 async def test_page_opens_at_a_message(client: TestClient, store: ChatStore) -> None:
@@ -202,3 +205,19 @@ async def test_export_downloads(client: TestClient, store: ChatStore) -> None:
     assert document["format"] == "htmxchat-conversation"
     assert [m["content"] for m in document["messages"]] == ["Export <me> 0", "Export <me> 1"]
     assert (await client.get(f"/c/{new_id()}/export.md", headers=HTML)).status == 404
+
+
+async def test_a_failing_chat_log_is_a_clear_503(
+    client: TestClient, store: ChatStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from htmxchat.store import StoreError
+
+    conversation, _ = await seed(store, 1, "first words")
+
+    async def locked(*args: object) -> None:
+        raise StoreError("The chat log is busy; try again in a moment.")
+
+    monkeypatch.setattr(store, "rename_conversation", locked)
+    response = await client.post(f"/c/{conversation}/title", data={"title": "new"})
+    assert response.status == 503
+    assert "busy; try again" in await response.text()

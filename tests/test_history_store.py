@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
 from htmxchat.search import fts_query
@@ -144,3 +146,17 @@ async def test_import_keeps_free_ids_and_replaces_taken_ones(store: ChatStore) -
     assert [m.content for m in copies] == ["question", "answer"]
     assert not {m.id for m in copies} & {m.id for m in messages}
     assert (await store.conversation(again.id)).title == "Imported"  # type: ignore[union-attr]
+
+
+async def test_a_reply_does_not_bring_a_deleted_conversation_back(store: ChatStore) -> None:
+    from htmxchat.store import ConversationGoneError
+
+    conversation = new_id()
+    await store.add_message(Message(new_id(), conversation, "user", "hello"))
+    await store.delete_conversation(conversation)
+    with pytest.raises(ConversationGoneError, match="deleted"):
+        await store.add_message(
+            Message(new_id(), conversation, "assistant", "", status="streaming")
+        )
+    assert await store.conversation(conversation) is None
+    assert await store.messages(conversation) == []

@@ -35,6 +35,16 @@
     }
   }
 
+  // Blank as the server sees it (Python's str.isspace also counts U+001C-U+001F and U+0085),
+  // so nothing is sent that the server would silently drop.
+  function isBlank(text) {
+    return /^[\s\u001c-\u001f\u0085]*$/.test(text);
+  }
+
+  // Longer than the server accepts: say so here, the text stays in the box. (A frame over
+  // the socket's size limit would make the server close it with 1009.)
+  const MAX_MESSAGE_CHARS = 100000;
+
   function showNotice(text) {
     const notice = $("notice");
     if (notice) notice.textContent = text;
@@ -183,6 +193,17 @@
     }
   });
 
+  // Rename, delete, search and older pages are plain HTTP requests: show their failures.
+  document.body.addEventListener("htmx:responseError", (e) => {
+    const xhr = e.detail.xhr;
+    const type = (xhr && xhr.getResponseHeader("Content-Type")) || "";
+    const text = type.startsWith("text/plain") && xhr.responseText ? xhr.responseText.slice(0, 300) : "";
+    showNotice(text || `That did not work (the server answered ${xhr ? xhr.status : "nothing"}). Try again.`);
+  });
+  document.body.addEventListener("htmx:sendError", () => {
+    showNotice("Could not reach htmxchat. Check that it is still running, then try again.");
+  });
+
   // Other tabs may have started, renamed or deleted conversations meanwhile.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") refreshSidebar();
@@ -226,12 +247,18 @@
     const params = e.detail.parameters;
     if (params.action !== "send") return;
     const text = typeof params.message === "string" ? params.message : "";
+    const blank = isBlank(text);
     // lastSent !== null: the previous message has not been answered yet (a double Enter).
-    if (!text.trim() || !online() || busy() || lastSent !== null) {
+    if (blank || !online() || busy() || lastSent !== null) {
       e.preventDefault();
-      if (text.trim() && !online()) {
+      if (!blank && !online()) {
         showNotice("Not connected to htmxchat right now. Your message stays here; send it once the connection is back.");
       }
+      return;
+    }
+    if (text.length > MAX_MESSAGE_CHARS) {
+      e.preventDefault();
+      showNotice(`Your message is ${text.length.toLocaleString("en")} characters long; the limit is ${MAX_MESSAGE_CHARS.toLocaleString("en")}. Shorten it or split it into several messages.`);
       return;
     }
     lastSent = text;
