@@ -28,6 +28,7 @@ DB_FILENAME = "chats.sqlite3"
 # A failed write is retried once after this pause (a full disk or a long lock often clears).
 WRITE_RETRY_DELAY = 0.2
 TITLE_LENGTH = 80
+IMPORT_BATCH = 500  # messages per transaction when importing
 # A sync may ask to keep older messages the page already shows, but never more than this.
 MAX_WINDOW = 1000
 
@@ -227,8 +228,9 @@ class ChatStore:
     async def import_conversation(
         self, conversation: Conversation, messages: list[Message]
     ) -> Conversation:
-        """Insert a whole conversation in one transaction. Ids already in use (or not
-        shaped like ours) are replaced by new ones; returns the conversation as stored."""
+        """Insert a whole conversation, in short transactions so a running server keeps
+        writing; a failure removes what was added. Ids already in use (or not shaped like
+        ours) are replaced by new ones; returns the conversation as stored."""
         return await self._run(_import_conversation, conversation, messages)
 
 
@@ -517,15 +519,26 @@ def _import_conversation(
             "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
             (cid, conversation.title, conversation.created_at, conversation.updated_at),
         )
-        seen: set[str] = set()
-        for m in messages:
-            mid = m.id if m.id not in seen and unused("messages", m.id) else new_id()
-            seen.add(mid)
-            db.execute(
-                f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
-                (
-                    mid, cid, m.role, m.content, m.status, m.reasoning, m.error, m.bot,
-                    m.model, m.created_at, m.finished_at, m.first_piece_ms, m.piece_count,
-                ),
-            )  # fmt: skip
+    # Short transactions: a running server (another connection) can write between them
+    # instead of waiting out a long import and failing its own writes.
+    seen: set[str] = set()
+    try:
+        for start in range(0, len(messages), IMPORT_BATCH):
+            with _transaction(db):
+                for m in messages[start : start + IMPORT_BATCH]:
+                    mid = m.id if m.id not in seen and unused("messages", m.id) else new_id()
+                    seen.add(mid)
+                    db.execute(
+                        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                        (
+                            mid, cid, m.role, m.content, m.status, m.reasoning, m.error, m.bot,
+                            m.model, m.created_at, m.finished_at, m.first_piece_ms,
+                            m.piece_count,
+                        ),
+                    )  # fmt: skip
+    except BaseException:
+        # All or nothing for the user: remove the part that was imported (messages cascade).
+        with _transaction(db):
+            db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
+        raise
     return replace(conversation, id=cid)

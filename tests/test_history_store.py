@@ -10,7 +10,7 @@ import pytest
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
 from htmxchat.search import fts_query
-from htmxchat.store import DB_FILENAME, MIGRATIONS, ChatStore
+from htmxchat.store import DB_FILENAME, MIGRATIONS, ChatStore, StoreError
 
 
 async def add_conversation(store: ChatStore, count: int, *, words: str = "hello") -> str:
@@ -160,3 +160,22 @@ async def test_a_reply_does_not_bring_a_deleted_conversation_back(store: ChatSto
         )
     assert await store.conversation(conversation) is None
     assert await store.messages(conversation) == []
+
+
+async def test_import_goes_in_batches_and_a_failure_leaves_nothing(store: ChatStore) -> None:
+    import sqlite3
+
+    from htmxchat.store import IMPORT_BATCH
+
+    header = Conversation(new_id(), "imported", 1.0, 2.0)
+    many = [Message(new_id(), header.id, "user", f"m{i}") for i in range(IMPORT_BATCH * 2 + 7)]
+    stored = await store.import_conversation(header, many)
+    assert len(await store.messages(stored.id)) == len(many)
+
+    broken_header = Conversation(new_id(), "broken", 1.0, 2.0)
+    broken = [Message(new_id(), broken_header.id, "user", f"b{i}") for i in range(IMPORT_BATCH + 5)]
+    broken.append(Message(new_id(), broken_header.id, "wizard", "x"))  # type: ignore[arg-type]
+    with pytest.raises((StoreError, sqlite3.Error)):
+        await store.import_conversation(broken_header, broken)
+    assert await store.conversation(broken_header.id) is None
+    assert await store.messages(broken_header.id) == []
