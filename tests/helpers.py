@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -133,6 +134,41 @@ async def logged_in_client(
     response = await client.get(f"/?token={token}", allow_redirects=False)
     assert response.status == 303, await response.text()
     return client
+
+
+def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+    """`python -m htmxchat --no-browser ARGS` to completion (for exit codes and messages)."""
+    return subprocess.run(
+        [sys.executable, "-m", "htmxchat", "--no-browser", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def seed_conversation(data_dir: Path, texts: Sequence[str]) -> str:
+    """A conversation of alternating user/assistant messages, written straight to the
+    database from a thread of its own (safe while Playwright or another loop runs)."""
+    from htmxchat.ids import new_id
+    from htmxchat.models import Message
+    from htmxchat.store import DB_FILENAME, ChatStore
+
+    async def write() -> str:
+        store = await ChatStore.open(data_dir / DB_FILENAME, recover=False)
+        conversation = new_id()
+        try:
+            for number, text in enumerate(texts):
+                role = "user" if number % 2 == 0 else "assistant"
+                await store.add_message(
+                    Message(new_id(), conversation, role, text, bot="Demo bot")  # type: ignore[arg-type]
+                )
+        finally:
+            await store.close()
+        return conversation
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, write()).result()
 
 
 class ServerProcess:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
@@ -12,29 +11,13 @@ from pathlib import Path
 import pytest
 
 from htmxchat.cli import main
-from htmxchat.ids import new_id
-from htmxchat.models import Message
-from htmxchat.store import DB_FILENAME, ChatStore
-from tests.helpers import ROOT, ServerProcess
+from htmxchat.store import DB_FILENAME
+from tests.helpers import ROOT, ServerProcess, seed_conversation
 
 
 def make_conversation(data_dir: Path, texts: list[str]) -> str:
     """A conversation with alternating user/assistant messages, written synchronously."""
-
-    async def write() -> str:
-        store = await ChatStore.open(data_dir / DB_FILENAME)
-        conversation = new_id()
-        try:
-            for number, text in enumerate(texts):
-                role = "user" if number % 2 == 0 else "assistant"
-                await store.add_message(
-                    Message(new_id(), conversation, role, text, bot="Demo bot")  # type: ignore[arg-type]
-                )
-        finally:
-            await store.close()
-        return conversation
-
-    return asyncio.run(write())
+    return seed_conversation(data_dir, texts)
 
 
 def test_logs_lists_and_prints(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:

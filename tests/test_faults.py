@@ -21,17 +21,15 @@ from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from htmxchat.store import DB_FILENAME, ChatStore, StoreError
-from tests.helpers import ROOT, ScriptedBot, ServerProcess, find, logged_in_client, parse_frame
-
-
-def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "htmxchat", "--no-browser", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from tests.helpers import (
+    ROOT,
+    ScriptedBot,
+    ServerProcess,
+    find,
+    logged_in_client,
+    parse_frame,
+    run_cli,
+)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from htmxchat.ids import new_id
-from htmxchat.models import Message
-from htmxchat.store import DB_FILENAME, ChatStore
-from tests.helpers import ServerProcess
+from tests.helpers import ServerProcess, seed_conversation
 
 
 def at(server: ServerProcess, path: str) -> str:
@@ -40,22 +35,7 @@ document.addEventListener("htmx:oobBeforeSwap", (e) => {
 
 def seed(data_dir: Path, texts: list[str]) -> str:
     """A conversation written straight to the database (in a thread: Playwright owns the loop)."""
-
-    async def write() -> str:
-        store = await ChatStore.open(data_dir / DB_FILENAME, recover=False)
-        conversation = new_id()
-        try:
-            for number, text in enumerate(texts):
-                role = "user" if number % 2 == 0 else "assistant"
-                await store.add_message(
-                    Message(new_id(), conversation, role, text, bot="Demo bot")  # type: ignore[arg-type]
-                )
-        finally:
-            await store.close()
-        return conversation
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, write()).result()
+    return seed_conversation(data_dir, texts)
 
 
 def stored(server: ServerProcess, conversation: str) -> list[dict]:

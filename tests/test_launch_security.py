@@ -6,8 +6,6 @@ import asyncio
 import re
 import socket
 import stat
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,7 +20,7 @@ from htmxchat.config import Settings
 from htmxchat.security import OPEN_FILENAME, TOKEN_FILENAME, Policy, cookie_name, cookie_value
 from htmxchat.server import serve, url_for
 from htmxchat.store import ChatStore
-from tests.helpers import ROOT, ScriptedBot, ServerProcess
+from tests.helpers import ScriptedBot, ServerProcess, run_cli
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -44,16 +42,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "htmxchat", "--no-browser", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_printed_url_carries_the_token_and_the_files_are_private(tmp_path: Path) -> None:
