@@ -45,6 +45,14 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_server_left_behind() -> Iterator[None]:
+    """Kill any htmxchat process a test started and did not stop (e.g. when it failed)."""
+    yield
+    while ServerProcess.started:
+        ServerProcess.started.pop().kill()
+
+
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, open_browser=False, word_delay=0)

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -174,6 +175,9 @@ def seed_conversation(data_dir: Path, texts: Sequence[str]) -> str:
 class ServerProcess:
     """`python -m htmxchat` in a subprocess, with its printed URL."""
 
+    # Every server started, so a fixture can kill what a failing test left running.
+    started: ClassVar[list[ServerProcess]] = []
+
     def __init__(
         self,
         data_dir: Path,
@@ -195,6 +199,7 @@ class ServerProcess:
             stderr=subprocess.PIPE,
             text=True,
         )
+        ServerProcess.started.append(self)
         self.output: list[str] = []
         # The login URL as printed, with ?token=… (a browser's first visit sets the cookie).
         self.url = self._wait_for_url()
@@ -231,8 +236,10 @@ class ServerProcess:
         return self.process.returncode, "".join(self.output) + out, err
 
     def kill(self) -> None:
+        """Kill the process if it still runs, and close its pipes."""
         if self.process.poll() is None:
             self.process.kill()
+        if self.process.stdout is not None and not self.process.stdout.closed:
             self.process.communicate(timeout=10)
 
 

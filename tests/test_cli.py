@@ -121,7 +121,11 @@ def test_signal_mid_reply_saves_it_and_exits_0(data_dir: Path, sig: int) -> None
                         if any((e.id or "").endswith("-body") for e in tops):
                             return
 
-    asyncio.run(start_reply())
+    try:
+        asyncio.run(start_reply())
+    except BaseException:
+        server.kill()  # never leave a server behind when the test fails early
+        raise
     started = time.monotonic()
     code, _, err = server.stop(sig)
     assert code == 0, err
