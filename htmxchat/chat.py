@@ -13,52 +13,40 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from htmxchat.bots import Bot, BotError, Turn
+from htmxchat.bots import Bot, Turn
+from htmxchat.events import (
+    Event,
+    MessageAdded,
+    QueueItem,
+    ReplyDelta,
+    ReplyFinished,
+    ReplyNotStarted,
+    Resync,
+)
 from htmxchat.ids import new_id
 from htmxchat.models import Message, Status
-from htmxchat.store import ChatStore, StoreError
+from htmxchat.reply import ReplyRunner, ReplyState, to_turns
+from htmxchat.store import ChatStore
+
+# Re-exported: the events are part of the chat core's interface.
+__all__ = [
+    "ChatInputError",
+    "ChatService",
+    "Event",
+    "MessageAdded",
+    "QueueItem",
+    "ReplyDelta",
+    "ReplyFinished",
+    "ReplyNotStarted",
+    "Resync",
+    "Subscription",
+    "to_turns",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 100_000
 SUBSCRIPTION_QUEUE_SIZE = 256
-
-
-@dataclass(frozen=True, slots=True)
-class MessageAdded:
-    """A message joined the conversation (a user message, or a reply that just started)."""
-
-    message: Message
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyDelta:
-    """New text for a streaming reply: only what arrived since the previous delta."""
-
-    message_id: str
-    text: str = ""
-    reasoning: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyFinished:
-    """A reply ended (complete, stopped, interrupted or failed); `message` is its final state."""
-
-    message: Message
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyNotStarted:
-    """A send or regenerate was refused or failed before its reply began: nothing runs."""
-
-
-@dataclass(frozen=True, slots=True)
-class Resync:
-    """The subscriber fell too far behind; its queue was dropped and it must re-sync."""
-
-
-Event = MessageAdded | ReplyDelta | ReplyFinished | ReplyNotStarted
-QueueItem = Event | Resync
 
 
 class ChatInputError(Exception):
@@ -88,27 +76,11 @@ class Subscription:
 
 
 @dataclass(slots=True)
-class _Reply:
-    """The reply being written in a conversation, with what has been published of it."""
-
-    message: Message
-    text: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    end_status: Status | None = None  # set by stop()/shutdown() before cancelling
-    saving: bool = False  # the stream is over and the final state is being saved: no cancel
-    finished: bool = False  # ReplyFinished has been published
-
-    def snapshot(self) -> Message:
-        return replace(self.message, content="".join(self.text), reasoning="".join(self.reasoning))
-
-
-@dataclass(slots=True)
 class _Live:
     """In-memory state of a conversation that has subscribers or a running reply."""
 
     subscribers: set[Subscription] = field(default_factory=set)
-    reply: _Reply | None = None
+    reply: ReplyState | None = None
     starting: bool = False  # a send is between its first await and the reply task
     stop_pending: bool = False  # Stop arrived while starting: stop the reply once it exists
 
@@ -265,7 +237,7 @@ class ChatService:
                 model=model or self.bot.model,
             )
         )
-        state = _Reply(reply)
+        state = ReplyState(reply)
         live.reply = state
         self._publish(conversation_id, MessageAdded(reply))
         state.task = asyncio.create_task(
@@ -286,7 +258,7 @@ class ChatService:
         self._cancel(live.reply, "stopped")
         return True
 
-    def _cancel(self, reply: _Reply, status: Status) -> None:
+    def _cancel(self, reply: ReplyState, status: Status) -> None:
         # Only once, and never during the final save: that would lose the reply's end.
         if reply.task is not None and reply.end_status is None and not reply.saving:
             reply.end_status = status
@@ -304,7 +276,7 @@ class ChatService:
         if self._saves:
             await asyncio.gather(*self._saves, return_exceptions=True)
 
-    def _reply_task_done(self, state: _Reply) -> None:
+    def _reply_task_done(self, state: ReplyState) -> None:
         """Runs however the reply task ended, even if it was cancelled before it started."""
         conversation_id = state.message.conversation_id
         if not state.finished:
@@ -328,132 +300,15 @@ class ChatService:
         if not task.cancelled() and task.exception() is not None:
             log.error("could not save a stopped reply: %s", task.exception())
 
-    async def _run_reply(self, state: _Reply, history: list[Turn]) -> None:
-        await _ReplyRunner(self, state).run(history)
-
-
-class _ReplyRunner:
-    """Streams one reply: coalesces pieces into deltas, checkpoints, saves the end state."""
-
-    def __init__(self, service: ChatService, state: _Reply) -> None:
-        self.service = service
-        self.state = state
-        self.pending_text: list[str] = []
-        self.pending_reasoning: list[str] = []
-        self.last_flush = float("-inf")
-        self.flush_timer: asyncio.TimerHandle | None = None
-        self.started = service._clock()
-        self.first_piece_ms: float | None = None
-        self.pieces = 0
-
-    async def run(self, history: list[Turn]) -> None:
-        service, state = self.service, self.state
-        status: Status = "complete"
-        error: str | None = None
-        last_checkpoint = self.started
-        stream: object = None
-        try:
-            stream = service.bot.stream(history, model=state.message.model)
-            async for piece in stream:
-                if not piece.text and not piece.reasoning:
-                    continue
-                now = service._clock()
-                if self.first_piece_ms is None:
-                    self.first_piece_ms = (now - self.started) * 1000
-                self.pieces += 1
-                self._add(piece.text, piece.reasoning, now)
-                if now - last_checkpoint >= service.checkpoint_interval:
-                    last_checkpoint = now
-                    try:
-                        await self._save("streaming", None)
-                    except StoreError as exc:
-                        # Keep streaming: the next checkpoint or the final save tries again,
-                        # and a failed final save is reported in the message itself.
-                        log.warning("checkpoint of reply %s failed: %s", state.message.id, exc)
-        except asyncio.CancelledError:
-            status = state.end_status or "interrupted"
-            await self._finish(status, None)
-            raise
-        except BotError as exc:
-            status, error = "error", str(exc)
-        except Exception:
-            log.exception("bot %s failed", service.bot.label)
-            status = "error"
-            error = "The bot failed unexpectedly; the server log has the details."
-        if status == "complete" and getattr(stream, "truncated", False):
-            error = (
-                "The model stopped at its length limit, so this reply may be cut short. "
-                "Ask it to continue, or raise the limit in the model server's settings."
-            )
-        await self._finish(status, error)
-
-    def _add(self, text: str, reasoning: str, now: float) -> None:
-        self.pending_text.append(text)
-        self.pending_reasoning.append(reasoning)
-        # Coalescing: the first piece goes out at once, later ones at most once per window.
-        if now - self.last_flush >= self.service.coalesce_window:
-            self._flush()
-        elif self.flush_timer is None:
-            delay = self.last_flush + self.service.coalesce_window - now
-            self.flush_timer = asyncio.get_running_loop().call_later(delay, self._flush)
-
-    def _flush(self) -> None:
-        if self.flush_timer is not None:
-            self.flush_timer.cancel()
-            self.flush_timer = None
-        self.last_flush = self.service._clock()
-        text, reasoning = "".join(self.pending_text), "".join(self.pending_reasoning)
-        self.pending_text.clear()
-        self.pending_reasoning.clear()
-        if not text and not reasoning:
-            return
-        self.state.text.append(text)
-        self.state.reasoning.append(reasoning)
-        self.service._publish(
-            self.state.message.conversation_id,
-            ReplyDelta(self.state.message.id, text=text, reasoning=reasoning),
+    async def _run_reply(self, state: ReplyState, history: list[Turn]) -> None:
+        conversation_id = state.message.conversation_id
+        runner = ReplyRunner(
+            state,
+            bot=self.bot,
+            store=self.store,
+            publish=lambda event: self._publish(conversation_id, event),
+            clock=self._clock,
+            coalesce_window=self.coalesce_window,
+            checkpoint_interval=self.checkpoint_interval,
         )
-
-    def _current(self, status: Status, error: str | None) -> Message:
-        finished = time.time() if status != "streaming" else None
-        return replace(
-            self.state.snapshot(),
-            status=status,
-            error=error,
-            finished_at=finished,
-            first_piece_ms=self.first_piece_ms,
-            piece_count=self.pieces,
-        )
-
-    async def _save(self, status: Status, error: str | None) -> Message:
-        message = self._current(status, error)
-        await self.service.store.update_reply(message)
-        return message
-
-    async def _finish(self, status: Status, error: str | None) -> None:
-        self.state.saving = True
-        self._flush()
-        try:
-            final = await self._save(status, error)
-        except StoreError as exc:
-            final = self._current(status, f"{error + ' ' if error else ''}{exc}")
-        self.state.finished = True
-        self.service._publish(self.state.message.conversation_id, ReplyFinished(final))
-
-
-def to_turns(messages: list[Message]) -> list[Turn]:
-    """The conversation as a bot sees it.
-
-    Empty replies (failed before any text) are left out, and of several answers to the same
-    question (regenerated) only the latest is kept, so roles keep alternating as chat
-    templates of local models require.
-    """
-    turns: list[Turn] = []
-    for m in messages:
-        if m.role == "assistant" and not m.content:
-            continue
-        if m.role == "assistant" and turns and turns[-1].role == "assistant":
-            turns[-1] = Turn(m.role, m.content)
-        else:
-            turns.append(Turn(m.role, m.content))
-    return turns
+        await runner.run(history)

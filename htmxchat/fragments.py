@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import jinja2
 
 from htmxchat import __version__
-from htmxchat.chat import Event, MessageAdded, ReplyDelta, ReplyFinished, ReplyNotStarted
+from htmxchat.events import Event, MessageAdded, ReplyDelta, ReplyFinished, ReplyNotStarted
 from htmxchat.models import Message
 
 STATIC_PREFIX = "/static/"
