@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat import store as store_module
+from htmxchat import store_queries
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
@@ -278,7 +278,7 @@ async def test_failed_send_shows_an_error_and_the_server_keeps_running(
 async def test_a_failed_write_is_retried_once(
     client: TestClient, store: ChatStore, bot: ScriptedBot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = store_module._insert_message
+    real = store_queries.insert_message
     failures = iter([sqlite3.OperationalError("disk I/O error")])
 
     def flaky(db: sqlite3.Connection, message: object) -> None:
@@ -287,7 +287,7 @@ async def test_a_failed_write_is_retried_once(
             raise failure
         real(db, message)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(store_module, "_insert_message", flaky)
+    monkeypatch.setattr(store_queries, "insert_message", flaky)
     conversation = new_id()
     bot.enqueue(["stored"])
     ws = await client.ws_connect("/ws")

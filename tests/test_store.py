@@ -188,7 +188,7 @@ async def test_newer_schema_is_refused_clearly(data_dir: Path) -> None:
 
 
 def test_a_failed_commit_leaves_no_transaction_open() -> None:
-    from htmxchat.store import _transaction
+    from htmxchat.store_schema import transaction
 
     db = sqlite3.connect(":memory:", isolation_level=None)
     db.execute("PRAGMA foreign_keys = ON")
@@ -196,18 +196,18 @@ def test_a_failed_commit_leaves_no_transaction_open() -> None:
     db.execute(
         "CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
     )
-    with pytest.raises(sqlite3.IntegrityError), _transaction(db):
+    with pytest.raises(sqlite3.IntegrityError), transaction(db):
         db.execute("INSERT INTO child VALUES (42)")  # fails only at COMMIT
     assert not db.in_transaction
-    with _transaction(db):  # the next write works
+    with transaction(db):  # the next write works
         db.execute("INSERT INTO parent VALUES (1)")
     assert db.execute("SELECT count(*) FROM parent").fetchone()[0] == 1
 
 
 def test_the_original_error_is_reported_when_sqlite_already_rolled_back() -> None:
-    from htmxchat.store import _transaction
+    from htmxchat.store_schema import transaction
 
     db = sqlite3.connect(":memory:", isolation_level=None)
-    with pytest.raises(ZeroDivisionError), _transaction(db):
+    with pytest.raises(ZeroDivisionError), transaction(db):
         db.execute("ROLLBACK")  # as SQLite does by itself after some errors (disk full)
         raise ZeroDivisionError

@@ -1,0 +1,161 @@
+"""The chat log's SQLite schema: migrations, the connection's settings, transactions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE conversations (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+        content TEXT NOT NULL,
+        reasoning TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL
+            CHECK (status IN ('complete', 'streaming', 'stopped', 'interrupted', 'error')),
+        error TEXT,
+        bot TEXT,
+        model TEXT,
+        created_at REAL NOT NULL,
+        finished_at REAL,
+        first_piece_ms REAL,
+        piece_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX messages_by_conversation ON messages (conversation_id, seq);
+    CREATE INDEX messages_by_status ON messages (status);
+    CREATE INDEX conversations_by_update ON conversations (updated_at);
+    """,
+    # Full-text search over message text (issue 4). External content: the index stores
+    # only tokens; triggers keep it in step with `messages`, including checkpoints.
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content = 'messages', content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.seq, old.content);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            VALUES ('delete', old.seq, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+    END;
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    """,
+)
+
+
+class StoreError(Exception):
+    """The chat log could not be read or written; the message says what to do."""
+
+
+class transaction:
+    """BEGIN/COMMIT around a block (ROLLBACK on error); the connection is in autocommit."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.Error:
+                # Leave no transaction open, or every later BEGIN would fail too.
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+        elif self.db.in_transaction:
+            # SQLite may have rolled back by itself (disk full); then there is nothing to do,
+            # and the original error is the one to report.
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error as rollback_error:
+                log.warning("rollback after a failed write also failed: %s", rollback_error)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    # Chat logs are private: create the file 0600 (SQLite gives -wal and -shm the same mode).
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    if os.name == "posix":
+        os.chmod(path, 0o600)
+    # check_same_thread=False is safe: only the store's single worker thread uses it.
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA busy_timeout = 5000")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode != "wal":
+            log.warning("SQLite refused WAL mode (%s); continuing with it", mode)
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA secure_delete = ON")
+        migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"the chat log has schema version {version}, newer than this htmxchat knows "
+            f"({len(MIGRATIONS)}); upgrade htmxchat"
+        )
+    for number in range(version, len(MIGRATIONS)):
+        with transaction(db):
+            for statement in statements(MIGRATIONS[number]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number + 1}")
+
+
+def statements(script: str) -> list[str]:
+    # Split on the semicolons that end statements (not those inside a trigger's body).
+    statements: list[str] = []
+    current = ""
+    for part in script.split(";"):
+        current += part + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                statements.append(current.strip())
+            current = ""
+    if current.strip(" \n;"):
+        statements.append(current.strip())
+    return statements
+
+
+def close(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+
+def recover_streaming(db: sqlite3.Connection) -> int:
+    cursor = db.execute(
+        "UPDATE messages SET status = 'interrupted', finished_at = coalesce(finished_at, ?) "
+        "WHERE status = 'streaming'",
+        (time.time(),),
+    )
+    return cursor.rowcount
