@@ -17,7 +17,6 @@ from htmxchat.chat import ChatService
 from htmxchat.config import Settings
 from htmxchat.fragments import setup_environment
 from htmxchat.keys import (
-    bot_key,
     chat_key,
     choice_key,
     instance_key,
@@ -88,14 +87,13 @@ def _chat_context(
             models = (injected_bot.model,) if injected_bot.model else ()
             choice = ChosenBot(injected_bot, models, f"Replies come from {injected_bot.label}.")
         app[choice_key] = choice
-        app[bot_key] = choice.bot
         store = injected_store
         if store is None:
             store = await ChatStore.open(settings.data_dir / DB_FILENAME)
         app[store_key] = store
         chat = ChatService(
             store,
-            app[bot_key],
+            choice.bot,
             coalesce_window=coalesce_window,
             checkpoint_interval=checkpoint_interval,
         )

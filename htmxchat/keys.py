@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from htmxchat.bots import Bot
 from htmxchat.bots.select import ChosenBot
 from htmxchat.chat import ChatService
 from htmxchat.config import Settings
@@ -12,7 +11,6 @@ from htmxchat.store import ChatStore
 
 settings_key = web.AppKey("settings_key", Settings)
 store_key = web.AppKey("store_key", ChatStore)
-bot_key = web.AppKey("bot_key", Bot)
 chat_key = web.AppKey("chat_key", ChatService)
 # Open sockets, closed with 1012 at shutdown; handlers remove theirs when they end.
 sockets_key = web.AppKey("sockets_key", set[web.WebSocketResponse[bool]])

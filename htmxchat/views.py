@@ -10,7 +10,7 @@ from aiohttp import web
 
 from htmxchat import __version__
 from htmxchat.ids import is_valid_id, new_id
-from htmxchat.keys import bot_key, chat_key, choice_key, instance_key, store_key
+from htmxchat.keys import chat_key, choice_key, instance_key, store_key
 from htmxchat.models import Message
 from htmxchat.sidebar import sidebar_context
 from htmxchat.store import StoreError
@@ -55,7 +55,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         "older": bool(messages) and await store.has_older(conversation_id, messages[0].id),
         "focus": focus if any(m.id == focus for m in messages) else None,
         "busy": chat.is_busy(conversation_id),
-        "bot_label": request.app[bot_key].label,
+        "bot_label": choice.bot.label,
         "models": choice.models,
         "selected_model": _selected_model(messages, choice.models, choice.bot.model),
         "oob": None,

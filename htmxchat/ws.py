@@ -19,7 +19,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from htmxchat.chat import ChatInputError, ChatService, Resync, Subscription
 from htmxchat.fragments import Fragments
 from htmxchat.ids import is_valid_id
-from htmxchat.keys import bot_key, chat_key, choice_key, sockets_key
+from htmxchat.keys import chat_key, choice_key, sockets_key
 from htmxchat.store import StoreError
 from htmxchat.views import PAGE_MESSAGES
 
@@ -100,10 +100,9 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     sockets = request.app[sockets_key]
     sockets.add(ws)
-    fragments = Fragments(aiohttp_jinja2.get_env(request.app), bot_label=request.app[bot_key].label)
-    connection = _Connection(
-        ws, request.app[chat_key], fragments, request.transport, request.app[choice_key].models
-    )
+    choice = request.app[choice_key]
+    fragments = Fragments(aiohttp_jinja2.get_env(request.app), bot_label=choice.bot.label)
+    connection = _Connection(ws, request.app[chat_key], fragments, request.transport, choice.models)
     try:
         await connection.serve()
     except Exception:

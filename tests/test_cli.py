@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import socket
@@ -10,8 +11,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from htmxchat import __version__
@@ -33,11 +36,10 @@ def ws_url(server: ServerProcess) -> str:
     return server.base_url.replace("http", "ws", 1) + "ws"
 
 
-def chat_once(server: ServerProcess, conversation: str, text: str) -> None:
-    """Send one message over the WebSocket and wait until the reply has finished."""
-    import asyncio
-
-    import aiohttp
+def send_and_wait(
+    server: ServerProcess, conversation: str, text: str, until: Callable[[str], bool]
+) -> None:
+    """Send one message over the WebSocket, then read frames until `until(frame)`."""
 
     async def run() -> None:
         async with aiohttp.ClientSession() as session:
@@ -47,10 +49,24 @@ def chat_once(server: ServerProcess, conversation: str, text: str) -> None:
                 )
                 async with asyncio.timeout(20):
                     async for message in ws:
-                        if 'data-busy="false"' in message.data and "<article" in message.data:
+                        if until(message.data):
                             return
 
     asyncio.run(run())
+
+
+def reply_finished(frame: str) -> bool:
+    return 'data-busy="false"' in frame and "<article" in frame
+
+
+def reply_streaming(frame: str) -> bool:
+    """At least one word of the reply arrived."""
+    return any((e.id or "").endswith("-body") for e in parse_frame(frame))
+
+
+def chat_once(server: ServerProcess, conversation: str, text: str) -> None:
+    """Send one message and wait until the reply has finished."""
+    send_and_wait(server, conversation, text, reply_finished)
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -105,24 +121,8 @@ def test_serves_page_and_vendored_files_then_exits_0_on_sigint(server: ServerPro
 def test_signal_mid_reply_saves_it_and_exits_0(data_dir: Path, sig: int) -> None:
     server = ServerProcess(data_dir, "--port", "0", "--word-delay", "0.2")
     conversation = "00000000000000000000aa"
-    import asyncio
-
-    import aiohttp
-
-    async def start_reply() -> None:
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(ws_url(server), headers=server.headers) as ws:
-                await ws.send_json(
-                    {"action": "send", "conversation": conversation, "message": "hi"}
-                )
-                async with asyncio.timeout(10):
-                    async for message in ws:  # wait until at least one word streamed
-                        tops = parse_frame(message.data)
-                        if any((e.id or "").endswith("-body") for e in tops):
-                            return
-
     try:
-        asyncio.run(start_reply())
+        send_and_wait(server, conversation, "hi", reply_streaming)
     except BaseException:
         server.kill()  # never leave a server behind when the test fails early
         raise
