@@ -94,6 +94,7 @@ def _chat_context(
         chat = ChatService(
             store,
             choice.bot,
+            models=choice.models,
             coalesce_window=coalesce_window,
             checkpoint_interval=checkpoint_interval,
         )
@@ -105,14 +106,12 @@ def _chat_context(
             await chat.shutdown()
             if injected_store is None:
                 await store.close()
-            close = getattr(choice.bot, "close", None)
-            if close is not None:
-                await close()
+            await choice.bot.close()
 
     return context
 
 
 async def _close_sockets(app: web.Application) -> None:
-    # 1012 (service restart) makes the htmx ws extension reconnect by itself (DESIGN.md).
+    # 1012 (service restart) makes the htmx ws extension reconnect by itself.
     for socket in app[sockets_key].copy():
         await socket.close(code=WSCloseCode.SERVICE_RESTART, message=b"server restarting")

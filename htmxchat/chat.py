@@ -1,8 +1,9 @@
-"""The chat core: turns user input into stored messages and streamed reply events.
+"""The chat core: turns user input into stored messages, replies and numbered events.
 
-It knows nothing of aiohttp or HTML. A reply runs as a task owned by its conversation, not
-by a socket: sockets subscribe to a conversation and all receive the same events; closing a
-tab does not stop a reply, Stop and server shutdown do (DESIGN.md).
+It knows nothing of aiohttp or HTML. Each conversation with anything going on has a room
+(`room.py`) that numbers its events; a reply runs as a task of its room, not of a socket.
+The conversation list has one feed channel of its own. Readers (sockets, the HTTP page) get a
+snapshot "as of event N" from `join`, then the events after N; see docs/design.md.
 """
 
 from __future__ import annotations
@@ -10,169 +11,236 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
-from htmxchat.bots import Bot, Turn
+from htmxchat.bots import Bot
+from htmxchat.channel import Channel, Numbered, Subscription
 from htmxchat.events import (
-    Event,
+    ConversationCreated,
+    ConversationDeleted,
+    ConversationRenamed,
+    ConversationUpdated,
+    FeedEvent,
     MessageAdded,
-    QueueItem,
-    ReplyDelta,
-    ReplyFinished,
     ReplyNotStarted,
-    Resync,
+    RoomEvent,
 )
 from htmxchat.ids import new_id
-from htmxchat.models import Message, Status
-from htmxchat.reply import ReplyRunner, ReplyState, to_turns
-from htmxchat.store import ChatStore
-
-# Re-exported: the events are part of the chat core's interface.
-__all__ = [
-    "ChatInputError",
-    "ChatService",
-    "Event",
-    "MessageAdded",
-    "QueueItem",
-    "ReplyDelta",
-    "ReplyFinished",
-    "ReplyNotStarted",
-    "Resync",
-    "Subscription",
-    "to_turns",
-]
+from htmxchat.models import Conversation, Message
+from htmxchat.reply import Reply, to_turns
+from htmxchat.room import Room
+from htmxchat.store import ChatStore, StoreError
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 100_000
-SUBSCRIPTION_QUEUE_SIZE = 256
+# What str.isspace() calls blank: a message of only these is ignored (the page is told them).
+BLANK_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+MAX_MODEL_NAME = 256
+# A page shows the newest messages; older ones load as the reader scrolls up.
+PAGE_MESSAGES = 50
+# The conversation list shows this many; search finds the older ones.
+FEED_CONVERSATIONS = 200
+# Rooms nobody uses are kept this long (in number), so a page rendered over HTTP can resume
+# its socket from the page's event number instead of taking a second snapshot.
+IDLE_ROOMS = 64
 
 
 class ChatInputError(Exception):
     """The user's input was refused; the message says why and what to do."""
 
 
-class Subscription:
-    """One socket's view of one conversation: a bounded queue of events."""
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A conversation as of event `seq` of its room (epoch `epoch`)."""
 
-    def __init__(self, conversation_id: str, live_reply: Message | None) -> None:
-        self.conversation_id = conversation_id
-        # The streaming reply as it was when the subscription started, so the subscriber
-        # can show the text so far and then apply exactly the deltas queued after it.
-        self.live_reply = live_reply
-        self.queue: asyncio.Queue[QueueItem] = asyncio.Queue(SUBSCRIPTION_QUEUE_SIZE)
-
-    def push(self, event: Event) -> bool:
-        """Queue an event; on overflow drop the backlog and ask for a re-sync (False)."""
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(Resync())
-            return False
-        return True
+    conversation_id: str
+    conversation: Conversation | None
+    messages: list[Message]
+    older: bool  # there are earlier messages than the first one here
+    busy: bool
+    epoch: str
+    seq: int
 
 
-@dataclass(slots=True)
-class _Live:
-    """In-memory state of a conversation that has subscribers or a running reply."""
+@dataclass(frozen=True, slots=True)
+class FeedSnapshot:
+    """The conversation list as of event `seq` of the feed."""
 
-    subscribers: set[Subscription] = field(default_factory=set)
-    reply: ReplyState | None = None
-    starting: bool = False  # a send is between its first await and the reply task
-    stop_pending: bool = False  # Stop arrived while starting: stop the reply once it exists
+    conversations: list[Conversation]
+    epoch: str
+    seq: int
 
 
 class ChatService:
-    """Accepts messages, runs replies and fans their events out to subscribers."""
+    """Accepts messages, runs replies, and numbers what happens for every reader."""
 
     def __init__(
         self,
         store: ChatStore,
         bot: Bot,
         *,
+        models: tuple[str, ...] = (),
         coalesce_window: float = 0.04,
         checkpoint_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.bot = bot
+        self.models = models
         self.coalesce_window = coalesce_window
         self.checkpoint_interval = checkpoint_interval
+        self.feed: Channel[FeedEvent] = Channel()
         self._clock = clock
-        self._live: dict[str, _Live] = {}
-        self._saves: set[asyncio.Task[None]] = set()  # final saves of replies that never ran
+        self._rooms: OrderedDict[str, Room] = OrderedDict()
+        self._closing = False
 
-    # -- subscriptions ---------------------------------------------------------------
+    # -- rooms -------------------------------------------------------------------------
 
-    def subscribe(self, conversation_id: str) -> Subscription:
-        """Start receiving the conversation's events (snapshot of any live reply included)."""
-        live = self._live.setdefault(conversation_id, _Live())
-        snapshot = live.reply.snapshot() if live.reply else None
-        subscription = Subscription(conversation_id, snapshot)
-        live.subscribers.add(subscription)
-        return subscription
+    def _room(self, conversation_id: str) -> Room:
+        room = self._rooms.get(conversation_id)
+        if room is None:
+            room = self._rooms[conversation_id] = Room(conversation_id)
+        self._rooms.move_to_end(conversation_id)
+        return room
 
-    def unsubscribe(self, subscription: Subscription) -> None:
-        """Stop receiving events; forget the conversation when nothing else uses it."""
-        live = self._live.get(subscription.conversation_id)
-        if live is None:
-            return
-        live.subscribers.discard(subscription)
-        self._forget_if_idle(subscription.conversation_id)
+    def _tidy(self) -> None:
+        """Forget the least recently used rooms that nothing uses, beyond IDLE_ROOMS."""
+        unused = [cid for cid, room in self._rooms.items() if room.unused]
+        for conversation_id in unused[: max(0, len(unused) - IDLE_ROOMS)]:
+            del self._rooms[conversation_id]
 
-    def _forget_if_idle(self, conversation_id: str) -> None:
-        live = self._live.get(conversation_id)
-        if live and not live.subscribers and live.reply is None and not live.starting:
-            del self._live[conversation_id]
-
-    def _publish(self, conversation_id: str, event: Event) -> None:
-        live = self._live.get(conversation_id)
-        if live is None:
-            return
-        for subscription in list(live.subscribers):
-            if not subscription.push(event):
-                log.warning("a subscriber of %s fell behind; it will re-sync", conversation_id)
-                live.subscribers.discard(subscription)
-
-    # -- reading ---------------------------------------------------------------------
+    @property
+    def rooms_in_use(self) -> int:
+        """Rooms with a subscriber or a running reply (kept idle rooms are not counted)."""
+        return sum(not room.unused for room in self._rooms.values())
 
     def is_busy(self, conversation_id: str) -> bool:
         """True while a reply is being written (or about to be) in the conversation."""
-        live = self._live.get(conversation_id)
-        return bool(live and (live.reply is not None or live.starting))
+        room = self._rooms.get(conversation_id)
+        return room is not None and room.busy
 
-    async def transcript(
+    def live_reply(self, conversation_id: str) -> Message | None:
+        """The reply being written in the conversation, as far as it has been published."""
+        room = self._rooms.get(conversation_id)
+        return room.live_reply() if room is not None else None
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def join(
         self,
         conversation_id: str,
+        wake: asyncio.Event,
         *,
-        limit: int | None = None,
-        live_reply: Message | None = None,
         since: str | None = None,
-    ) -> list[Message]:
-        """Stored messages with the streaming reply shown as far as it has been published.
+        limit: int = PAGE_MESSAGES,
+    ) -> tuple[Subscription[RoomEvent], Snapshot]:
+        """Subscribe to a conversation and read it as of the subscription's start.
 
-        Pass a subscription's `live_reply` to get the state that matches its event queue;
-        `since` keeps older messages in the window (see `ChatStore.messages`).
+        Messages whose `MessageAdded` is already waiting in the subscription are left out
+        of the snapshot, and a streaming reply shows exactly the text published so far, so
+        applying the subscription's events to the snapshot is exact. `since` (a message id)
+        keeps older messages in the window (see `ChatStore.messages`).
         """
-        messages = await self.store.messages(conversation_id, limit=limit, since=since)
-        if live_reply is None:
-            live = self._live.get(conversation_id)
-            live_reply = live.reply.snapshot() if live and live.reply else None
-        if live_reply is None:
-            return messages
-        return [live_reply if m.id == live_reply.id else m for m in messages]
+        while True:
+            room = self._room(conversation_id)
+            subscription = room.channel.subscribe(wake)
+            live, busy = room.live_reply(), room.busy
+            try:
+                messages = await self.store.messages(conversation_id, limit=limit, since=since)
+                conversation = await self.store.conversation(conversation_id)
+                older = bool(messages) and await self.store.has_older(
+                    conversation_id, messages[0].id
+                )
+            except BaseException:
+                self.leave(subscription)
+                raise
+            if not subscription.overflowed:
+                break
+            self.leave(subscription)  # too much happened meanwhile to tell what is new
+        coming = {
+            item.event.message.id
+            for item in subscription.pending()
+            if isinstance(item.event, MessageAdded)
+        }
+        shown = [
+            live if live is not None and m.id == live.id else m
+            for m in messages
+            if m.id not in coming
+        ]
+        snapshot = Snapshot(
+            conversation_id,
+            conversation,
+            shown,
+            older,
+            busy,
+            room.channel.epoch,
+            subscription.last_seq,
+        )
+        return subscription, snapshot
 
-    # -- writing ---------------------------------------------------------------------
+    async def snapshot(
+        self, conversation_id: str, *, since: str | None = None, limit: int = PAGE_MESSAGES
+    ) -> Snapshot:
+        """The conversation as of now (for a page rendered over HTTP)."""
+        subscription, snapshot = await self.join(
+            conversation_id, asyncio.Event(), since=since, limit=limit
+        )
+        self.leave(subscription)
+        return snapshot
+
+    def resume(
+        self, conversation_id: str, wake: asyncio.Event, epoch: str, seq: int
+    ) -> tuple[Subscription[RoomEvent], list[Numbered[RoomEvent]]] | None:
+        """Subscribe and get the events after `seq`, or None when a snapshot is needed."""
+        room = self._rooms.get(conversation_id)
+        if room is None or room.channel.epoch != epoch:
+            return None
+        missed = room.channel.since(seq)
+        if missed is None:
+            return None
+        self._rooms.move_to_end(conversation_id)
+        return room.channel.subscribe(wake), missed
+
+    def leave(self, subscription: Subscription[RoomEvent]) -> None:
+        """Stop receiving a conversation's events."""
+        subscription.close()
+        self._tidy()
+
+    async def feed_snapshot(self) -> FeedSnapshot:
+        """The conversation list as of the feed's current event."""
+        seq = self.feed.seq
+        conversations = await self.store.conversations(limit=FEED_CONVERSATIONS)
+        if self.feed.seq != seq:  # changed while reading: read once more, then it is exact
+            seq = self.feed.seq
+            conversations = await self.store.conversations(limit=FEED_CONVERSATIONS)
+        return FeedSnapshot(conversations, self.feed.epoch, seq)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def check_model(self, model: str | None) -> str | None:
+        """The model to use for a reply: one the bot offers, or None for its default.
+
+        Only offered names are accepted: a forged one must not reach (and bill) the API.
+        """
+        if model is None or not self.models:
+            return None
+        if model not in self.models:
+            shown = model[:MAX_MODEL_NAME]
+            raise ChatInputError(
+                f"The model {shown!r} is not offered here; pick one from the list."
+            )
+        return model
 
     async def send(
         self, conversation_id: str, text: str, *, model: str | None = None
     ) -> Message | None:
         """Store the user's message, then start the reply. None when `text` is blank.
 
-        Raises ChatInputError when the message is too long or a reply is still running.
+        Raises ChatInputError when the message is too long, the model is not offered, or a
+        reply is still running.
         """
         if not text.strip():
             return None
@@ -181,55 +249,63 @@ class ChatService:
                 f"Your message is {len(text):,} characters long; the limit is "
                 f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
             )
-        live = self._reserve(conversation_id)
+        model = self.check_model(model)
+        room = self._reserve(conversation_id)
         try:
             user = await self.store.add_message(
                 Message(id=new_id(), conversation_id=conversation_id, role="user", content=text)
             )
-            self._publish(conversation_id, MessageAdded(user))
+            room.publish(MessageAdded(user))
+            await self._announce(user)
             history = await self.store.messages(conversation_id)
-            await self._start_reply(live, conversation_id, history, model)
+            await self._start_reply(room, history, model)
         finally:
-            self._release(live, conversation_id)
+            self._release(room)
         return user
 
     async def regenerate(self, conversation_id: str, *, model: str | None = None) -> None:
         """Write a new answer to the last user message (the earlier answer stays visible)."""
-        live = self._reserve(conversation_id)
+        model = self.check_model(model)
+        room = self._reserve(conversation_id)
         try:
             history = await self.store.messages(conversation_id)
             if not any(m.role == "user" for m in history):
                 raise ChatInputError("There is nothing to regenerate yet: send a message first.")
             while history[-1].role != "user":
                 history.pop()
-            await self._start_reply(live, conversation_id, history, model)
+            await self._start_reply(room, history, model)
         finally:
-            self._release(live, conversation_id)
+            self._release(room)
 
-    def _reserve(self, conversation_id: str) -> _Live:
-        live = self._live.setdefault(conversation_id, _Live())
-        if live.reply is not None or live.starting:
+    def stop(self, conversation_id: str) -> bool:
+        """Stop the conversation's running reply, keeping its text. False if none runs."""
+        room = self._rooms.get(conversation_id)
+        return room is not None and room.stop("stopped")
+
+    def _reserve(self, conversation_id: str) -> Room:
+        if self._closing:
+            raise ChatInputError("htmxchat is shutting down; send this again once it is back.")
+        room = self._room(conversation_id)
+        if room.busy:
             raise ChatInputError(
                 "A reply is still being written. Wait for it to finish or press Stop."
             )
-        live.starting = True  # refuse concurrent sends while we await the store
-        return live
+        room.phase = "starting"  # refuse concurrent sends while we await the store
+        return room
 
-    def _release(self, live: _Live, conversation_id: str) -> None:
-        live.starting = False
-        live.stop_pending = False
-        if live.reply is None:
-            # Tabs that showed "busy" while this start was pending must learn it is off.
-            self._publish(conversation_id, ReplyNotStarted())
-        self._forget_if_idle(conversation_id)
+    def _release(self, room: Room) -> None:
+        room.stop_requested = False
+        if room.phase == "starting":
+            # The reply never began: tabs that showed "busy" meanwhile must learn it is off.
+            room.phase = "idle"
+            room.publish(ReplyNotStarted())
+        self._tidy()
 
-    async def _start_reply(
-        self, live: _Live, conversation_id: str, history: list[Message], model: str | None
-    ) -> None:
-        reply = await self.store.add_message(
+    async def _start_reply(self, room: Room, history: list[Message], model: str | None) -> None:
+        message = await self.store.add_message(
             Message(
                 id=new_id(),
-                conversation_id=conversation_id,
+                conversation_id=room.conversation_id,
                 role="assistant",
                 content="",
                 status="streaming",
@@ -237,78 +313,66 @@ class ChatService:
                 model=model or self.bot.model,
             )
         )
-        state = ReplyState(reply)
-        live.reply = state
-        self._publish(conversation_id, MessageAdded(reply))
-        state.task = asyncio.create_task(
-            self._run_reply(state, to_turns(history)), name=f"reply-{reply.id}"
-        )
-        state.task.add_done_callback(lambda _: self._reply_task_done(state))
-        if live.stop_pending:
-            self.stop(conversation_id)
-
-    def stop(self, conversation_id: str) -> bool:
-        """Stop the conversation's running reply, keeping its text. False if none runs."""
-        live = self._live.get(conversation_id)
-        if live is None:
-            return False
-        if live.reply is None:
-            live.stop_pending = live.starting
-            return live.starting
-        self._cancel(live.reply, "stopped")
-        return True
-
-    def _cancel(self, reply: ReplyState, status: Status) -> None:
-        # Only once, and never during the final save: that would lose the reply's end.
-        if reply.task is not None and reply.end_status is None and not reply.saving:
-            reply.end_status = status
-            reply.task.cancel()
-
-    async def shutdown(self) -> None:
-        """Interrupt every running reply, saving what it has written so far."""
-        tasks = []
-        for live in self._live.values():
-            if live.reply and live.reply.task:
-                self._cancel(live.reply, "interrupted")
-                tasks.append(live.reply.task)
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self._saves:
-            await asyncio.gather(*self._saves, return_exceptions=True)
-
-    def _reply_task_done(self, state: ReplyState) -> None:
-        """Runs however the reply task ended, even if it was cancelled before it started."""
-        conversation_id = state.message.conversation_id
-        if not state.finished:
-            final = replace(
-                state.snapshot(),
-                status=state.end_status or "interrupted",
-                finished_at=time.time(),
-            )
-            state.finished = True
-            self._publish(conversation_id, ReplyFinished(final))
-            save = asyncio.create_task(self.store.update_reply(final), name="save-unstarted")
-            self._saves.add(save)
-            save.add_done_callback(self._save_done)
-        live = self._live.get(conversation_id)
-        if live is not None and live.reply is state:
-            live.reply = None
-            self._forget_if_idle(conversation_id)
-
-    def _save_done(self, task: asyncio.Task[None]) -> None:
-        self._saves.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("could not save a stopped reply: %s", task.exception())
-
-    async def _run_reply(self, state: ReplyState, history: list[Turn]) -> None:
-        conversation_id = state.message.conversation_id
-        runner = ReplyRunner(
-            state,
+        reply = Reply(
+            message,
             bot=self.bot,
             store=self.store,
-            publish=lambda event: self._publish(conversation_id, event),
+            publish=room.publish,
             clock=self._clock,
             coalesce_window=self.coalesce_window,
             checkpoint_interval=self.checkpoint_interval,
         )
-        await runner.run(history)
+        room.reply, room.phase = reply, "replying"
+        room.publish(MessageAdded(message))
+        reply.start(to_turns(history), self._reply_ended)
+        if room.stop_requested or self._closing:
+            reply.request_stop("interrupted" if self._closing else "stopped")
+
+    def _reply_ended(self, reply: Reply) -> None:
+        room = self._rooms.get(reply.message.conversation_id)
+        if room is not None and room.reply is reply:
+            room.reply, room.phase = None, "idle"
+        self._tidy()
+
+    async def _announce(self, user: Message) -> None:
+        """Tell every conversation list that this conversation has a new message."""
+        try:
+            conversation = await self.store.conversation(user.conversation_id)
+        except StoreError as exc:
+            log.warning(
+                "could not read conversation %s for the list: %s", user.conversation_id, exc
+            )
+            return
+        if conversation is None:
+            return
+        created = conversation.created_at == user.created_at
+        self.feed.publish(
+            ConversationCreated(conversation) if created else ConversationUpdated(conversation)
+        )
+
+    async def rename(self, conversation_id: str, title: str) -> Conversation | None:
+        """Set a conversation's title; None when it does not exist."""
+        conversation = await self.store.rename_conversation(conversation_id, title)
+        if conversation is not None:
+            self.feed.publish(ConversationRenamed(conversation))
+        return conversation
+
+    async def delete(self, conversation_id: str) -> bool:
+        """Stop the conversation's reply and erase it for good; False if it did not exist."""
+        self.stop(conversation_id)
+        deleted = await self.store.delete_conversation(conversation_id)
+        if deleted:
+            self.feed.publish(ConversationDeleted(conversation_id))
+        return deleted
+
+    async def shutdown(self) -> None:
+        """Interrupt every running reply, saving what it has written so far."""
+        self._closing = True
+        while busy := [room for room in self._rooms.values() if room.busy]:
+            for room in busy:
+                room.stop("interrupted")
+            tasks = [room.reply.task for room in busy if room.reply and room.reply.task]
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            else:
+                await asyncio.sleep(0.01)  # a send is still storing its message

@@ -1,10 +1,15 @@
-"""What the chat core tells subscribers: a message joined, a reply grew, a reply ended."""
+"""What the chat core tells its subscribers.
+
+Room events concern one conversation (a message joined, a reply grew or ended); feed
+events concern the list of conversations (one was created, updated, renamed or deleted).
+Both are numbered by their channel (`channel.py`), so a reader knows when it missed one.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from htmxchat.models import Message
+from htmxchat.models import Conversation, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +40,35 @@ class ReplyNotStarted:
     """A send or regenerate was refused or failed before its reply began: nothing runs."""
 
 
+RoomEvent = MessageAdded | ReplyDelta | ReplyFinished | ReplyNotStarted
+
+
 @dataclass(frozen=True, slots=True)
-class Resync:
-    """The subscriber fell too far behind; its queue was dropped and it must re-sync."""
+class ConversationCreated:
+    """A conversation got its first message."""
+
+    conversation: Conversation
 
 
-Event = MessageAdded | ReplyDelta | ReplyFinished | ReplyNotStarted
-QueueItem = Event | Resync
+@dataclass(frozen=True, slots=True)
+class ConversationUpdated:
+    """A conversation got a new message (it moves to the top of the list)."""
+
+    conversation: Conversation
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRenamed:
+    """A conversation's title changed (its place in the list does not)."""
+
+    conversation: Conversation
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationDeleted:
+    """A conversation and its messages were erased."""
+
+    conversation_id: str
+
+
+FeedEvent = ConversationCreated | ConversationUpdated | ConversationRenamed | ConversationDeleted

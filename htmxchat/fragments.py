@@ -1,13 +1,33 @@
-"""HTML for pages and WebSocket frames, from the same Jinja partials (autoescaped)."""
+"""HTML for pages and WebSocket frames, from the same Jinja partials (autoescaped).
+
+Every frame the server sends starts with a header element (`#frame-info`) saying what the
+frame is and which event numbers it brings the page to; the page drops stale frames and
+notices gaps from that header alone (docs/design.md, "Frames").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
+from typing import Any
 
 import jinja2
 
 from htmxchat import __version__
-from htmxchat.events import Event, MessageAdded, ReplyDelta, ReplyFinished, ReplyNotStarted
+from htmxchat.channel import Numbered
+from htmxchat.chat import BLANK_CHARS, MAX_MESSAGE_CHARS, FeedSnapshot, Snapshot
+from htmxchat.events import (
+    ConversationCreated,
+    ConversationDeleted,
+    ConversationRenamed,
+    ConversationUpdated,
+    FeedEvent,
+    MessageAdded,
+    ReplyDelta,
+    ReplyFinished,
+    ReplyNotStarted,
+    RoomEvent,
+)
+from htmxchat.ids import new_id
 from htmxchat.models import Message
 
 STATIC_PREFIX = "/static/"
@@ -18,6 +38,9 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.filters["status_text"] = status_text
     env.filters["reply_stats"] = reply_stats
     env.globals["static_url"] = static_url
+    # The page checks messages by the server's own rules before sending them.
+    env.globals["max_message_chars"] = MAX_MESSAGE_CHARS
+    env.globals["blank_chars"] = " ".join(str(ord(c)) for c in BLANK_CHARS)  # code points
     env.trim_blocks = True
     env.lstrip_blocks = True
 
@@ -52,56 +75,127 @@ def reply_stats(message: Message) -> str:
 
 
 class Fragments:
-    """Renders the out-of-band fragments the page swaps in (DESIGN.md, Streaming)."""
+    """Renders the out-of-band fragments the page swaps in. Pure: it keeps no state."""
 
-    def __init__(self, env: jinja2.Environment, *, bot_label: str) -> None:
+    def __init__(
+        self,
+        env: jinja2.Environment,
+        *,
+        bot_label: str,
+        models: tuple[str, ...] = (),
+        default_model: str | None = None,
+    ) -> None:
         self.env = env
         self.bot_label = bot_label
+        self.models = models
+        self.default_model = default_model
 
-    def _render(self, template: str, **context: object) -> str:
+    def _render(self, template: str, **context: Any) -> str:
         return self.env.get_template(template).render(bot_label=self.bot_label, **context)
+
+    def _header(self, kind: str, req: int, **data: object) -> str:
+        return self._render("_frame_info.html", kind=kind, req=req, data=data)
 
     def message(self, message: Message, *, oob: str | None = None) -> str:
         """One message; `oob` is the hx-swap-oob value (None for a page render)."""
         return self._render("_message.html", m=message, oob=oob)
 
-    def sync(
-        self, messages: Iterable[Message], *, busy: bool, conversation_id: str, older: bool
-    ) -> str:
-        """The whole visible conversation and composer state, for a (re)connected socket.
+    # -- a conversation ----------------------------------------------------------------
 
-        `older`: there are earlier messages, so the page gets a loader at the top.
-        """
-        return self._render(
-            "_sync.html",
-            messages=list(messages),
-            busy=busy,
-            conversation_id=conversation_id,
-            older=older,
+    def snapshot(self, snapshot: Snapshot, *, req: int) -> str:
+        """The whole visible conversation and composer state, as of the snapshot's event."""
+        header = self._header(
+            "snapshot",
+            req,
+            conversation=snapshot.conversation_id,
+            epoch=snapshot.epoch,
+            seq=snapshot.seq,
         )
+        return header + self._render("_snapshot.html", s=snapshot)
 
-    def event(self, event: Event, *, shown: set[str]) -> str:
-        """The fragments for one chat event. `shown` holds ids already on the page."""
+    def events(
+        self, conversation_id: str, epoch: str, items: Sequence[Numbered[RoomEvent]], *, req: int
+    ) -> str:
+        """Fragments for consecutive room events, after a header naming their numbers."""
+        if not items:
+            return ""
+        header = self._header(
+            "events",
+            req,
+            conversation=conversation_id,
+            epoch=epoch,
+            first=items[0].seq,
+            seq=items[-1].seq,
+        )
+        return header + "".join(self.room_event(item.event) for item in items)
+
+    def room_event(self, event: RoomEvent) -> str:
+        """The fragments for one conversation event."""
         if isinstance(event, MessageAdded):
-            m = event.message
-            if m.id in shown:
-                return self.message(m, oob="true")
-            shown.add(m.id)
-            wrapped = self._render("_append.html", m=m)
-            if m.role == "assistant":
-                wrapped += self.composer_actions(busy=True)
-            return wrapped
+            html = self._render("_append.html", m=event.message)
+            if event.message.role == "assistant":
+                html += self.composer_actions(busy=True)
+            return html
         if isinstance(event, ReplyDelta):
-            return self.delta(event)
+            return self._render("_delta.html", d=event)
         if isinstance(event, ReplyFinished):
             return self.message(event.message, oob="true") + self.composer_actions(busy=False)
         if isinstance(event, ReplyNotStarted):
             return self.composer_actions(busy=False)
         raise TypeError(f"unknown event {event!r}")
 
-    def delta(self, delta: ReplyDelta) -> str:
-        """Only the new text, appended to the reply's body (and reasoning) elements."""
-        return self._render("_delta.html", d=delta)
+    # -- the conversation list ---------------------------------------------------------
+
+    def feed_snapshot(self, feed: FeedSnapshot, *, current: str | None, req: int) -> str:
+        """The whole conversation list, as of the feed's event."""
+        header = self._header("feed-snapshot", req, epoch=feed.epoch, seq=feed.seq)
+        items = self._render(
+            "_conversation_items.html", conversations=feed.conversations, current=current
+        )
+        return header + items
+
+    def feed_events(
+        self, epoch: str, items: Sequence[Numbered[FeedEvent]], *, current: str | None, req: int
+    ) -> str:
+        """Fragments for consecutive feed events; `current` is the conversation shown."""
+        if not items:
+            return ""
+        header = self._header("feed", req, epoch=epoch, first=items[0].seq, seq=items[-1].seq)
+        return header + "".join(self.feed_event(item.event, current) for item in items)
+
+    def feed_event(self, event: FeedEvent, current: str | None) -> str:
+        """The fragments for one change of the conversation list."""
+        if isinstance(event, ConversationCreated | ConversationUpdated):
+            return self._render("_conversation_moved.html", c=event.conversation, current=current)
+        if isinstance(event, ConversationRenamed):
+            return self._render("_conversation_renamed.html", c=event.conversation, current=current)
+        if isinstance(event, ConversationDeleted):
+            html = self._render("_conversation_deleted.html", conversation_id=event.conversation_id)
+            if event.conversation_id == current:
+                html += self.pane_gone()
+            return html
+        raise TypeError(f"unknown event {event!r}")
+
+    def pane_gone(self) -> str:
+        """A new, empty conversation in place of one that was deleted while shown."""
+        return self._render(
+            "_pane.html",
+            oob="outerHTML",
+            conversation_id=new_id(),
+            conversation=None,
+            messages=[],
+            older=False,
+            focus=None,
+            busy=False,
+            epoch="",
+            seq=0,
+            models=self.models,
+            selected_model=self.default_model,
+            notice="The conversation you were reading was deleted.",
+            replace_url=True,
+        )
+
+    # -- the composer ------------------------------------------------------------------
 
     def composer_actions(self, *, busy: bool) -> str:
         """Send or Stop button, depending on whether a reply is running."""

@@ -1,7 +1,8 @@
 """One reply being written: coalesces the bot's pieces into deltas, checkpoints, saves the end.
 
-The chat core (`chat.py`) owns the task that runs a `ReplyRunner`; the runner reports what
-happens through `publish` and never touches sockets or HTML.
+A `Reply` runs as a task owned by its conversation's room (`room.py`). Whatever ends it (the
+bot finishing or failing, Stop, server shutdown, a failing save) goes through one path,
+`_end`, which saves the final state and publishes `ReplyFinished` exactly once.
 """
 
 from __future__ import annotations
@@ -10,151 +11,184 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from typing import Literal
 
-from htmxchat.bots import Bot, BotError, Turn
-from htmxchat.events import Event, ReplyDelta, ReplyFinished
+from htmxchat.bots import Bot, BotError, Piece, ReplyEnd, Turn
+from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent
 from htmxchat.models import Message, Status
 from htmxchat.store import ChatStore, StoreError
 
 log = logging.getLogger(__name__)
 
+TRUNCATED = (
+    "The model stopped at its length limit, so this reply may be cut short. "
+    "Ask it to continue, or raise the limit in the model server's settings."
+)
 
-@dataclass(slots=True)
-class ReplyState:
+# waiting: the task has not begun streaming; streaming: reading the bot (a stop cancels
+# it); ending: saving the final state (nothing may interrupt that); ended: published.
+Phase = Literal["waiting", "streaming", "ending", "ended"]
+
+
+class Reply:
     """The reply being written in a conversation, with what has been published of it."""
-
-    message: Message
-    text: list[str] = field(default_factory=list)
-    reasoning: list[str] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
-    end_status: Status | None = None  # set by stop()/shutdown() before cancelling
-    saving: bool = False  # the stream is over and the final state is being saved: no cancel
-    finished: bool = False  # ReplyFinished has been published
-
-    def snapshot(self) -> Message:
-        return replace(self.message, content="".join(self.text), reasoning="".join(self.reasoning))
-
-
-class ReplyRunner:
-    """Streams one reply: coalesces pieces into deltas, checkpoints, saves the end state."""
 
     def __init__(
         self,
-        state: ReplyState,
+        message: Message,
         *,
         bot: Bot,
         store: ChatStore,
-        publish: Callable[[Event], None],
+        publish: Callable[[RoomEvent], object],
         clock: Callable[[], float],
         coalesce_window: float,
         checkpoint_interval: float,
     ) -> None:
-        self.state = state
+        self.message = message
         self.bot = bot
         self.store = store
         self.publish = publish
         self.clock = clock
         self.coalesce_window = coalesce_window
         self.checkpoint_interval = checkpoint_interval
-        self.pending_text: list[str] = []
-        self.pending_reasoning: list[str] = []
-        self.last_flush = float("-inf")
-        self.flush_timer: asyncio.TimerHandle | None = None
-        self.started = clock()
-        self.first_piece_ms: float | None = None
-        self.pieces = 0
+        self.phase: Phase = "waiting"
+        self.stop_status: Status | None = None  # why it was asked to stop, if it was
+        self.task: asyncio.Task[Message] | None = None
+        self._text: list[str] = []  # published text, delta by delta
+        self._reasoning: list[str] = []
+        self._pending_text: list[str] = []  # arrived, not yet published (coalescing)
+        self._pending_reasoning: list[str] = []
+        self._last_flush = float("-inf")
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._started = clock()
+        self._first_piece_ms: float | None = None
+        self._pieces = 0
 
-    async def run(self, history: list[Turn]) -> None:
-        state = self.state
-        status: Status = "complete"
-        error: str | None = None
-        last_checkpoint = self.started
-        stream: object = None
-        try:
-            stream = self.bot.stream(history, model=state.message.model)
-            async for piece in stream:
-                if not piece.text and not piece.reasoning:
-                    continue
-                now = self.clock()
-                if self.first_piece_ms is None:
-                    self.first_piece_ms = (now - self.started) * 1000
-                self.pieces += 1
-                self._add(piece.text, piece.reasoning, now)
-                if now - last_checkpoint >= self.checkpoint_interval:
-                    last_checkpoint = now
-                    try:
-                        await self._save("streaming", None)
-                    except StoreError as exc:
-                        # Keep streaming: the next checkpoint or the final save tries again,
-                        # and a failed final save is reported in the message itself.
-                        log.warning("checkpoint of reply %s failed: %s", state.message.id, exc)
-        except asyncio.CancelledError:
-            status = state.end_status or "interrupted"
-            await self._finish(status, None)
-            raise
-        except BotError as exc:
-            status, error = "error", str(exc)
-        except Exception:
-            log.exception("bot %s failed", self.bot.label)
-            status = "error"
-            error = "The bot failed unexpectedly; the server log has the details."
-        if status == "complete" and getattr(stream, "truncated", False):
-            error = (
-                "The model stopped at its length limit, so this reply may be cut short. "
-                "Ask it to continue, or raise the limit in the model server's settings."
-            )
-        await self._finish(status, error)
-
-    def _add(self, text: str, reasoning: str, now: float) -> None:
-        self.pending_text.append(text)
-        self.pending_reasoning.append(reasoning)
-        # Coalescing: the first piece goes out at once, later ones at most once per window.
-        if now - self.last_flush >= self.coalesce_window:
-            self._flush()
-        elif self.flush_timer is None:
-            delay = self.last_flush + self.coalesce_window - now
-            self.flush_timer = asyncio.get_running_loop().call_later(delay, self._flush)
-
-    def _flush(self) -> None:
-        if self.flush_timer is not None:
-            self.flush_timer.cancel()
-            self.flush_timer = None
-        self.last_flush = self.clock()
-        text, reasoning = "".join(self.pending_text), "".join(self.pending_reasoning)
-        self.pending_text.clear()
-        self.pending_reasoning.clear()
-        if not text and not reasoning:
-            return
-        self.state.text.append(text)
-        self.state.reasoning.append(reasoning)
-        self.publish(ReplyDelta(self.state.message.id, text=text, reasoning=reasoning))
-
-    def _current(self, status: Status, error: str | None) -> Message:
-        finished = time.time() if status != "streaming" else None
+    def snapshot(self) -> Message:
+        """The reply as far as it has been published."""
         return replace(
-            self.state.snapshot(),
-            status=status,
-            error=error,
-            finished_at=finished,
-            first_piece_ms=self.first_piece_ms,
-            piece_count=self.pieces,
+            self.message, content="".join(self._text), reasoning="".join(self._reasoning)
         )
 
-    async def _save(self, status: Status, error: str | None) -> Message:
-        message = self._current(status, error)
-        await self.store.update_reply(message)
-        return message
+    def start(self, history: list[Turn], on_end: Callable[[Reply], None]) -> None:
+        """Run the reply as a task; `on_end` is called once it has been saved and published."""
 
-    async def _finish(self, status: Status, error: str | None) -> None:
-        self.state.saving = True
-        self._flush()
+        async def run() -> Message:
+            try:
+                return await self._run(history)
+            finally:
+                on_end(self)
+
+        self.task = asyncio.create_task(run(), name=f"reply-{self.message.id}")
+
+    def request_stop(self, status: Status) -> bool:
+        """Ask the reply to end with `status`, keeping its text. False once it is ending."""
+        if self.phase in ("ending", "ended") or self.stop_status is not None:
+            return self.phase not in ("ending", "ended")
+        self.stop_status = status
+        if self.phase == "streaming" and self.task is not None:
+            self.task.cancel()
+        return True
+
+    async def _run(self, history: list[Turn]) -> Message:
+        status: Status = "complete"
+        error: str | None = None
+        if self.stop_status is None:  # a Stop may have come before the task ran
+            status, error = await self._stream(history)
+        return await self._end(self.stop_status or status, error)
+
+    async def _stream(self, history: list[Turn]) -> tuple[Status, str | None]:
+        self.phase = "streaming"
+        last_checkpoint = self._started
+        end = ReplyEnd()
         try:
-            final = await self._save(status, error)
+            async for item in self.bot.stream(history, model=self.message.model):
+                if isinstance(item, ReplyEnd):
+                    end = item
+                    continue
+                if not self._add(item):
+                    continue
+                if self.clock() - last_checkpoint >= self.checkpoint_interval:
+                    last_checkpoint = self.clock()
+                    await self._checkpoint()
+        except asyncio.CancelledError:
+            if self.stop_status is None:
+                raise  # not our own stop: someone is cancelling the whole task
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            return self.stop_status, None
+        except BotError as exc:
+            return "error", str(exc)
+        except Exception:
+            log.exception("bot %s failed", self.bot.label)
+            return "error", "The bot failed unexpectedly; the server log has the details."
+        finally:
+            self.phase = "ending"
+        return "complete", TRUNCATED if end.truncated else None
+
+    def _add(self, piece: Piece) -> bool:
+        if not piece.text and not piece.reasoning:
+            return False
+        now = self.clock()
+        if self._first_piece_ms is None:
+            self._first_piece_ms = (now - self._started) * 1000
+        self._pieces += 1
+        self._pending_text.append(piece.text)
+        self._pending_reasoning.append(piece.reasoning)
+        # Coalescing: the first piece goes out at once, later ones at most once per window.
+        if now - self._last_flush >= self.coalesce_window:
+            self._flush()
+        elif self._flush_timer is None:
+            delay = self._last_flush + self.coalesce_window - now
+            self._flush_timer = asyncio.get_running_loop().call_later(delay, self._flush)
+        return True
+
+    def _flush(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self._last_flush = self.clock()
+        text, reasoning = "".join(self._pending_text), "".join(self._pending_reasoning)
+        self._pending_text.clear()
+        self._pending_reasoning.clear()
+        if not text and not reasoning:
+            return
+        self._text.append(text)
+        self._reasoning.append(reasoning)
+        self.publish(ReplyDelta(self.message.id, text=text, reasoning=reasoning))
+
+    async def _checkpoint(self) -> None:
+        try:
+            await self.store.update_reply(self._current("streaming", None))
         except StoreError as exc:
-            final = self._current(status, f"{error + ' ' if error else ''}{exc}")
-        self.state.finished = True
+            # Keep streaming: the next checkpoint or the final save tries again, and a
+            # failed final save is reported in the message itself.
+            log.warning("checkpoint of reply %s failed: %s", self.message.id, exc)
+
+    def _current(self, status: Status, error: str | None) -> Message:
+        return replace(
+            self.snapshot(),
+            status=status,
+            error=error,
+            finished_at=time.time() if status != "streaming" else None,
+            first_piece_ms=self._first_piece_ms,
+            piece_count=self._pieces,
+        )
+
+    async def _end(self, status: Status, error: str | None) -> Message:
+        """The one way a reply ends: publish what is pending, save, tell subscribers."""
+        self.phase = "ending"
+        self._flush()
+        final = self._current(status, error)
+        try:
+            await self.store.update_reply(final)
+        except StoreError as exc:
+            final = replace(final, error=f"{error + ' ' if error else ''}{exc}")
+        self.phase = "ended"
         self.publish(ReplyFinished(final))
+        return final
 
 
 def to_turns(messages: list[Message]) -> list[Turn]:

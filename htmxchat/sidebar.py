@@ -1,6 +1,7 @@
 """HTTP handlers around the conversation list: list, rename, delete, search and export.
 
-They answer htmx requests with partials; the WebSocket is not involved (issue 4).
+They answer htmx requests with partials. Changes go through the chat core, whose feed
+tells every open page about them over its WebSocket (docs/design.md, "The feed").
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from htmxchat.ids import is_valid_id, new_id
 from htmxchat.keys import chat_key, store_key
 from htmxchat.models import Conversation
 
-# The sidebar shows this many recent conversations; search finds the older ones.
-SIDEBAR_CONVERSATIONS = 200
 MAX_TITLE = 200
 MAX_QUERY = 200
 SEARCH_RESULTS = 30
@@ -27,7 +26,6 @@ SEARCH_RESULTS = 30
 
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the sidebar's routes."""
-    router.add_get("/conversations", conversation_list, name="conversation_list")
     router.add_get("/search", search, name="search")
     router.add_get("/c/{conversation_id}/item", item, name="conversation_item")
     router.add_get("/c/{conversation_id}/rename", rename_form, name="rename_form")
@@ -37,9 +35,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
 
 
 async def sidebar_context(request: web.Request, current: str | None) -> dict[str, Any]:
-    """What `_conversation_list.html` needs."""
-    conversations = await request.app[store_key].conversations(limit=SIDEBAR_CONVERSATIONS)
-    return {"conversations": conversations, "current": current, "fresh_id": new_id()}
+    """What `_conversation_list.html` needs: the feed as of now, for the page to resume."""
+    feed = await request.app[chat_key].feed_snapshot()
+    return {"feed": feed, "current": current, "fresh_id": new_id()}
 
 
 def current_conversation(request: web.Request) -> str | None:
@@ -66,19 +64,7 @@ async def _existing(request: web.Request) -> Conversation:
 
 
 def _render(template: str, request: web.Request, context: dict[str, Any]) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, context)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-async def conversation_list(request: web.Request) -> web.StreamResponse:
-    """The sidebar list, plus the current conversation's title (it may have been renamed)."""
-    current = request.query.get("current")
-    current = current if is_valid_id(current) else None
-    context = await sidebar_context(request, current)
-    conversation = await request.app[store_key].conversation(current) if current else None
-    context["conversation"] = conversation
-    return _render("_sidebar_refresh.html", request, context)
+    return aiohttp_jinja2.render_template(template, request, context)
 
 
 async def item(request: web.Request) -> web.StreamResponse:
@@ -103,7 +89,7 @@ async def rename(request: web.Request) -> web.StreamResponse:
     raw = form.get("title")
     title = " ".join(raw.split())[:MAX_TITLE] if isinstance(raw, str) else ""
     if title:  # an empty title keeps the old one
-        renamed = await request.app[store_key].rename_conversation(conversation.id, title)
+        renamed = await request.app[chat_key].rename(conversation.id, title)
         conversation = renamed or conversation
     current = current_conversation(request)
     context = {"c": conversation, "current": current, "conversation": conversation, "oob": True}
@@ -115,27 +101,18 @@ async def rename(request: web.Request) -> web.StreamResponse:
 
 
 async def delete(request: web.Request) -> web.StreamResponse:
-    """Erase a conversation (after stopping its reply); answers with the new list.
-
-    When the page was showing it, htmx is sent on to the most recent remaining one.
-    """
+    """Erase a conversation (after stopping its reply). Every page's list learns it from the
+    feed; the page that was showing it is sent on to the most recent remaining one."""
     conversation_id = _conversation_id(request)
-    request.app[chat_key].stop(conversation_id)
-    await request.app[store_key].delete_conversation(conversation_id)
-    current = current_conversation(request)
-    context = await sidebar_context(request, current)
-    response = _render("_conversation_list.html", request, context)
-    if current == conversation_id:
-        remaining = context["conversations"]
-        target = remaining[0].id if remaining else context["fresh_id"]
+    chat = request.app[chat_key]
+    await chat.delete(conversation_id)
+    response = web.Response(status=200, text="", content_type="text/html")
+    if current_conversation(request) == conversation_id:
+        remaining = await request.app[store_key].conversations(limit=1)
+        target = remaining[0].id if remaining else new_id()
+        path = str(request.app.router["conversation"].url_for(conversation_id=target))
         response.headers["HX-Location"] = json.dumps(
-            {
-                "path": f"/c/{target}",
-                "target": "#pane",
-                "select": "#pane",
-                "swap": "outerHTML",
-                "selectOOB": "#conversation-list",
-            }
+            {"path": path, "target": "#pane", "select": "#pane", "swap": "outerHTML"}
         )
     return response
 
@@ -144,9 +121,7 @@ async def search(request: web.Request) -> web.StreamResponse:
     """Messages matching the query across all conversations (empty query: nothing)."""
     query = request.query.get("q", "").strip()[:MAX_QUERY]
     if not query:
-        return web.Response(
-            text="", content_type="text/html", headers={"Cache-Control": "no-store"}
-        )
+        return web.Response(text="", content_type="text/html")
     hits = await request.app[store_key].search(query, limit=SEARCH_RESULTS)
     context = {"hits": hits, "query": query, "limit": SEARCH_RESULTS}
     return _render("_search_results.html", request, context)
@@ -165,8 +140,5 @@ async def export(request: web.Request) -> web.StreamResponse:
         text=body,
         content_type="application/json" if as_json else "text/markdown",
         charset="utf-8",
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Cache-Control": "no-store",
-        },
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -9,6 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from htmxchat import __version__
+from htmxchat.chat import PAGE_MESSAGES
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.keys import chat_key, choice_key, instance_key, store_key
 from htmxchat.models import Message
@@ -17,9 +18,6 @@ from htmxchat.store import StoreError
 
 log = logging.getLogger(__name__)
 
-# The page renders only the newest messages; a long conversation opens as fast as a short one.
-# Older ones load page by page as the reader scrolls up (issue 4).
-PAGE_MESSAGES = 50
 FOCUS_CONTEXT = 10  # messages shown above one opened from a search result
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,25 +43,28 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     if focus:  # a few messages of context above it, so it can be scrolled to the middle
         earlier, _ = await store.messages_before(conversation_id, focus, FOCUS_CONTEXT)
         since = earlier[0].id if earlier else focus
-    messages = await chat.transcript(conversation_id, limit=PAGE_MESSAGES, since=since)
+    # The page is the conversation as of one event; its socket resumes from that event.
+    snapshot = await chat.snapshot(conversation_id, since=since)
+    messages = snapshot.messages
     choice = request.app[choice_key]
     context = {
         **await sidebar_context(request, conversation_id),
         "conversation_id": conversation_id,
-        "conversation": await store.conversation(conversation_id),
+        "conversation": snapshot.conversation,
         "messages": messages,
-        "older": bool(messages) and await store.has_older(conversation_id, messages[0].id),
+        "older": snapshot.older,
         "focus": focus if any(m.id == focus for m in messages) else None,
-        "busy": chat.is_busy(conversation_id),
+        "busy": snapshot.busy,
+        "epoch": snapshot.epoch,
+        "seq": snapshot.seq,
         "bot_label": choice.bot.label,
         "models": choice.models,
         "selected_model": _selected_model(messages, choice.models, choice.bot.model),
         "oob": None,
         "notice": None,
+        "replace_url": False,
     }
-    response = aiohttp_jinja2.render_template("chat.html", request, context)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return aiohttp_jinja2.render_template("chat.html", request, context)
 
 
 def _selected_model(
@@ -85,9 +86,7 @@ async def older_messages(request: web.Request) -> web.StreamResponse:
     store = request.app[store_key]
     messages, more = await store.messages_before(conversation_id, str(before), PAGE_MESSAGES)
     context = {"conversation_id": conversation_id, "messages": messages, "more": more}
-    response = aiohttp_jinja2.render_template("_older_page.html", request, context)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return aiohttp_jinja2.render_template("_older_page.html", request, context)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
@@ -127,6 +126,4 @@ def _error_page(request: web.Request, status: int, reason: str, message: str) ->
     if message.startswith(f"{status}:"):
         message = "That page does not exist." if status == 404 else reason
     context = {"status": status, "reason": reason, "message": message}
-    response = aiohttp_jinja2.render_template("error.html", request, context, status=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return aiohttp_jinja2.render_template("error.html", request, context, status=status)

@@ -1,7 +1,9 @@
 """The chat WebSocket: parses browser frames, calls the chat core, sends fragments back.
 
 Frames from the page are the htmx ws extension's JSON: form fields plus `HEADERS`. The
-server answers with HTML fragments that htmx swaps in out of band.
+server answers with HTML fragments that htmx swaps in out of band. A socket follows one
+conversation's room and the conversation feed; `sync` says which conversation, and from
+which event numbers the page already has it (docs/design.md, "Frames").
 """
 
 from __future__ import annotations
@@ -10,18 +12,19 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import aiohttp_jinja2
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from htmxchat.chat import ChatInputError, ChatService, Resync, Subscription
+from htmxchat.channel import Subscription
+from htmxchat.chat import MAX_MODEL_NAME, ChatInputError, ChatService
+from htmxchat.events import FeedEvent, RoomEvent
 from htmxchat.fragments import Fragments
 from htmxchat.ids import is_valid_id
 from htmxchat.keys import chat_key, choice_key, sockets_key
 from htmxchat.store import StoreError
-from htmxchat.views import PAGE_MESSAGES
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +34,17 @@ HEARTBEAT_SECONDS = 30.0
 # A client that does not take a frame within this time is stuck: drop it (bounded memory).
 SEND_TIMEOUT_SECONDS = 15.0
 MAX_EVENTS_PER_FRAME = 64
+MAX_EPOCH = 32
 
 Action = Literal["send", "stop", "sync", "regenerate"]
-MAX_MODEL_NAME = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the page is in a channel: its epoch and the last event number it applied."""
+
+    epoch: str = ""
+    seq: int = -1  # -1: unknown, a snapshot is needed
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,9 @@ class ClientFrame:
     message: str = ""
     model: str | None = None
     since: str | None = None  # sync: the oldest message the page shows (keep it shown)
+    req: int | None = None  # sync: the page's request number, echoed in every later frame
+    room: Position = Position()
+    feed: Position = Position()
 
 
 class FrameError(Exception):
@@ -70,17 +84,36 @@ def parse_client_frame(raw: str) -> ClientFrame:
         raise FrameError("The message must be text.")
     model = data.get("model") or None
     if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_NAME):
-        raise FrameError("The model name must be text of at most 256 characters.")
+        raise FrameError(f"The model name must be text of at most {MAX_MODEL_NAME} characters.")
     if model is not None:
         model = _valid_unicode(model)
     since = data.get("since")
+    req = _number(data.get("req"), -1)
     return ClientFrame(
         action,
         str(conversation_id),
         _valid_unicode(message),
         model,
         since if is_valid_id(since) else None,
+        req if req >= 0 else None,
+        Position(_epoch(data.get("epoch")), _number(data.get("seq"), -1)),
+        Position(_epoch(data.get("feed_epoch")), _number(data.get("feed_seq"), -1)),
     )
+
+
+def _number(value: Any, default: int) -> int:
+    """A non-negative int from JSON (numbers or digit strings), else `default`."""
+    if isinstance(value, str) and value.isdigit() and len(value) < 12:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53:
+        return value
+    return default
+
+
+def _epoch(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= MAX_EPOCH and value.isalnum():
+        return value
+    return ""
 
 
 def _valid_unicode(text: str) -> str:
@@ -92,7 +125,7 @@ def _valid_unicode(text: str) -> str:
 
 
 async def chat_ws(request: web.Request) -> web.StreamResponse:
-    """One browser tab's socket: subscribe to its conversation, accept its input."""
+    """One browser tab's socket: follow its conversation and the feed, accept its input."""
     # compress=False: deflate buys nothing on loopback and costs ~100 KB per connection.
     ws = web.WebSocketResponse(
         heartbeat=HEARTBEAT_SECONDS, max_msg_size=MAX_FRAME_BYTES, compress=False
@@ -101,8 +134,13 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     sockets = request.app[sockets_key]
     sockets.add(ws)
     choice = request.app[choice_key]
-    fragments = Fragments(aiohttp_jinja2.get_env(request.app), bot_label=choice.bot.label)
-    connection = _Connection(ws, request.app[chat_key], fragments, request.transport, choice.models)
+    fragments = Fragments(
+        aiohttp_jinja2.get_env(request.app),
+        bot_label=choice.bot.label,
+        models=choice.models,
+        default_model=choice.bot.model,
+    )
+    connection = _Connection(ws, request.app[chat_key], fragments, request.transport)
     try:
         await connection.serve()
     except Exception:
@@ -115,7 +153,7 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
 
 
 class _Connection:
-    """Reader (the handler's own task) plus one writer task that forwards chat events."""
+    """Reader (the handler's own task) plus one writer task that forwards numbered events."""
 
     def __init__(
         self,
@@ -123,17 +161,18 @@ class _Connection:
         chat: ChatService,
         fragments: Fragments,
         transport: asyncio.Transport | None = None,
-        models: tuple[str, ...] = (),
     ):
         self.ws = ws
-        self.models = models
         self.transport = transport
         self.chat = chat
         self.fragments = fragments
+        self.wake = asyncio.Event()  # set when either subscription has something
         self.conversation_id: str | None = None
-        self.writer: asyncio.Task[None] | None = None
-        self.shown: set[str] = set()
+        self.room: Subscription[RoomEvent] | None = None
+        self.feed: Subscription[FeedEvent] | None = None
+        self.req = 0
         self.since: str | None = None
+        self.writer: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
 
     async def serve(self) -> None:
@@ -155,94 +194,113 @@ class _Connection:
         except FrameError as exc:
             await self.send(self.fragments.notice(str(exc)))
             return
-        if frame.model is not None and frame.model not in self.models:
-            if self.models:
-                # Only what the server offers: a forged name must not reach (and bill) the API.
-                notice = f"The model {frame.model!r} is not offered here; pick one from the list."
-                await self.send(self.fragments.notice(notice))
-                return
-            frame = replace(frame, model=None)  # this bot has no models to choose from
         if frame.action == "sync" or frame.conversation_id != self.conversation_id:
             try:
-                await self.sync(frame.conversation_id, since=frame.since)
+                await self.sync(frame)
             except StoreError as exc:
                 await self.send(self.fragments.notice(str(exc)))
                 return
-        if frame.action == "stop":
-            if not self.chat.stop(frame.conversation_id):
-                # Nothing runs (it just ended): make sure this tab shows Send again.
-                await self.send(self.fragments.composer_actions(busy=False))
-        elif frame.action == "send":
-            await self._accept(frame)
-        elif frame.action == "regenerate":
-            try:
-                await self.chat.regenerate(frame.conversation_id, model=frame.model)
-            except (ChatInputError, StoreError) as exc:
-                await self.send(self.fragments.notice(str(exc)))
-
-    async def _accept(self, frame: ClientFrame) -> None:
         try:
-            user = await self.chat.send(frame.conversation_id, frame.message, model=frame.model)
+            if frame.action == "stop":
+                if not self.chat.stop(frame.conversation_id):
+                    # Nothing runs (it just ended): make sure this tab shows Send again.
+                    await self.send(self.fragments.composer_actions(busy=False))
+            elif frame.action == "send":
+                user = await self.chat.send(frame.conversation_id, frame.message, model=frame.model)
+                if user is not None:
+                    await self.send(self.fragments.cleared_input() + self.fragments.notice(None))
+            elif frame.action == "regenerate":
+                await self.chat.regenerate(frame.conversation_id, model=frame.model)
         except (ChatInputError, StoreError) as exc:
             await self.send(self.fragments.notice(str(exc)))
-            return
-        if user is not None:
-            await self.send(self.fragments.cleared_input() + self.fragments.notice(None))
 
-    async def sync(self, conversation_id: str, *, since: str | None = None) -> None:
-        """(Re)subscribe to a conversation and send its current state."""
+    async def sync(self, frame: ClientFrame) -> None:
+        """Follow `frame`'s conversation, resuming the page where it is, or resending it."""
         await self._stop_writer()
-        self.conversation_id = conversation_id
-        self.since = since
-        subscription = await self._snapshot(conversation_id)
-        self.writer = asyncio.create_task(self._forward(subscription), name="ws-writer")
+        if frame.req is not None:
+            self.req = frame.req
+        self.conversation_id = frame.conversation_id
+        self.since = frame.since
+        self._leave()
+        room = await self._join_room(frame.room)
+        feed = await self._join_feed(frame.feed)
+        await self.send(room)
+        await self.send(feed)
+        self.writer = asyncio.create_task(self._forward(), name="ws-writer")
 
-    async def _snapshot(self, conversation_id: str) -> Subscription:
-        # Subscribe first, then read: events queued meanwhile are applied after the snapshot.
-        subscription = self.chat.subscribe(conversation_id)
-        try:
-            messages = await self.chat.transcript(
-                conversation_id,
-                limit=PAGE_MESSAGES,
-                live_reply=subscription.live_reply,
-                since=self.since,
-            )
-            self.shown = {m.id for m in messages}
-            busy = self.chat.is_busy(conversation_id)
-            older = bool(messages) and await self.chat.store.has_older(
-                conversation_id, messages[0].id
-            )
-            await self.send(
-                self.fragments.sync(
-                    messages, busy=busy, conversation_id=conversation_id, older=older
-                )
-            )
-        except BaseException:
-            self.chat.unsubscribe(subscription)
-            raise
-        return subscription
+    async def _join_room(self, position: Position) -> str:
+        assert self.conversation_id is not None
+        resumed = self.chat.resume(self.conversation_id, self.wake, position.epoch, position.seq)
+        if resumed is not None:
+            self.room, missed = resumed
+            epoch = self.room.channel.epoch
+            return self.fragments.events(self.conversation_id, epoch, missed, req=self.req)
+        self.room, snapshot = await self.chat.join(
+            self.conversation_id, self.wake, since=self.since
+        )
+        return self.fragments.snapshot(snapshot, req=self.req)
 
-    async def _forward(self, subscription: Subscription) -> None:
+    async def _join_feed(self, position: Position) -> str:
+        feed = self.chat.feed
+        if position.epoch == feed.epoch and (missed := feed.since(position.seq)) is not None:
+            self.feed = feed.subscribe(self.wake)
+            return self._feed_frame(missed)
+        self.feed = feed.subscribe(self.wake)
+        snapshot = await self.chat.feed_snapshot()
+        self.feed.skip_to(snapshot.seq)  # what the snapshot shows already
+        return self.fragments.feed_snapshot(snapshot, current=self.conversation_id, req=self.req)
+
+    def _feed_frame(self, items: list[Any]) -> str:
+        epoch = self.chat.feed.epoch
+        return self.fragments.feed_events(epoch, items, current=self.conversation_id, req=self.req)
+
+    async def _forward(self) -> None:
         try:
             while True:
-                batch = [await subscription.queue.get()]
-                while not subscription.queue.empty() and len(batch) < MAX_EVENTS_PER_FRAME:
-                    batch.append(subscription.queue.get_nowait())
-                if any(isinstance(item, Resync) for item in batch):
-                    self.chat.unsubscribe(subscription)
-                    subscription = await self._snapshot(subscription.conversation_id)
-                    continue
-                html = "".join(
-                    self.fragments.event(item, shown=self.shown)
-                    for item in batch
-                    if not isinstance(item, Resync)
-                )
-                await self.send(html)
+                await self.wake.wait()
+                self.wake.clear()
+                await self.send(await self._room_frame())
+                await self.send(await self._feed_updates())
         except (ConnectionError, TimeoutError, StoreError) as exc:
             log.info("dropping a websocket that cannot be written to: %r", exc)
             await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"please reconnect")
-        finally:
-            self.chat.unsubscribe(subscription)
+
+    async def _room_frame(self) -> str:
+        room, conversation_id = self.room, self.conversation_id
+        if room is None or conversation_id is None:
+            return ""
+        if room.overflowed:
+            log.warning("a socket fell behind in %s; it catches up", conversation_id)
+            missed = room.catch_up()
+            if missed is None:
+                self.chat.leave(room)
+                self.room, snapshot = await self.chat.join(
+                    conversation_id, self.wake, since=self.since
+                )
+                return self.fragments.snapshot(snapshot, req=self.req)
+            return self.fragments.events(conversation_id, room.channel.epoch, missed, req=self.req)
+        items = room.take(MAX_EVENTS_PER_FRAME)
+        if room.pending():
+            self.wake.set()  # more than one frame's worth: come back for the rest
+        return self.fragments.events(conversation_id, room.channel.epoch, items, req=self.req)
+
+    async def _feed_updates(self) -> str:
+        feed = self.feed
+        if feed is None:
+            return ""
+        if feed.overflowed:
+            missed = feed.catch_up()
+            if missed is None:
+                snapshot = await self.chat.feed_snapshot()
+                feed.skip_to(snapshot.seq)
+                return self.fragments.feed_snapshot(
+                    snapshot, current=self.conversation_id, req=self.req
+                )
+            return self._feed_frame(missed)
+        items = feed.take(MAX_EVENTS_PER_FRAME)
+        if feed.pending():
+            self.wake.set()
+        return self._feed_frame(items)
 
     async def send(self, html: str) -> None:
         """Send one frame of fragments (never two writes at once)."""
@@ -263,6 +321,14 @@ class _Connection:
                     self.transport.abort()
                 raise ConnectionResetError("the client stopped reading") from None
 
+    def _leave(self) -> None:
+        if self.room is not None:
+            self.chat.leave(self.room)
+            self.room = None
+        if self.feed is not None:
+            self.feed.close()
+            self.feed = None
+
     async def _stop_writer(self) -> None:
         if self.writer is not None:
             self.writer.cancel()
@@ -271,5 +337,6 @@ class _Connection:
             self.writer = None
 
     async def close(self) -> None:
-        """Stop forwarding events (the reply itself keeps running)."""
+        """Stop forwarding events (a running reply keeps going)."""
         await self._stop_writer()
+        self._leave()

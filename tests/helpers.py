@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import re
 import signal
@@ -14,15 +15,57 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from htmxchat.bots import Piece, Turn
+from htmxchat.bots import Piece, ReplyEnd, Turn
 from htmxchat.security import load_or_create_token
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class Tab:
+    """A reader of one conversation's numbered events, as a socket is (no server needed)."""
+
+    def __init__(self, chat: Any, subscription: Any, snapshot: Any) -> None:
+        self.chat = chat
+        self.subscription = subscription
+        self.snapshot = snapshot
+        self.seqs: list[int] = []
+
+    @classmethod
+    async def open(cls, chat: Any, conversation_id: str) -> Tab:
+        subscription, snapshot = await chat.join(conversation_id, asyncio.Event())
+        return cls(chat, subscription, snapshot)
+
+    def drain(self) -> list[Any]:
+        """The events buffered now, in order."""
+        items = self.subscription.take(10_000)
+        self.seqs.extend(item.seq for item in items)
+        return [item.event for item in items]
+
+    async def next(self, timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+        """The next event, waiting for it."""
+        async with asyncio.timeout(timeout):
+            while True:
+                items = self.subscription.take(1)
+                if items:
+                    self.seqs.append(items[0].seq)
+                    return items[0].event
+                self.subscription.wake.clear()
+                await self.subscription.wake.wait()
+
+    async def until(self, kind: type, timeout: float = 5.0) -> list[Any]:  # noqa: ASYNC109
+        """Events up to and including the first of type `kind`."""
+        events = [await self.next(timeout)]
+        while not isinstance(events[-1], kind):
+            events.append(await self.next(timeout))
+        return events
+
+    def close(self) -> None:
+        self.chat.leave(self.subscription)
 
 
 class ScriptedBot:
@@ -56,9 +99,13 @@ class ScriptedBot:
                 yield Piece(text=text)
             if failure is not None:
                 raise failure
+            yield ReplyEnd("stop")
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
+
+    async def close(self) -> None:
+        self.closed = True
 
 
 @dataclass
@@ -265,9 +312,12 @@ class FakeModelServer:
 
 
 async def eventually(check, timeout: float = 5.0, interval: float = 0.01) -> None:  # noqa: ASYNC109
-    """Wait until the async `check()` returns true (polling: the store has no events)."""
+    """Wait until `check()` (plain or async) returns true, polling every `interval`."""
     for _ in range(int(timeout / interval)):
-        if await check():
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
             return
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")

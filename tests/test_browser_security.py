@@ -47,6 +47,9 @@ class EchoBot:
     label = "Echo bot"
     model: str | None = None
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
     async def stream(
         self, history: Sequence[Turn], *, model: str | None = None
     ) -> AsyncIterator[Piece]:

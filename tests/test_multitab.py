@@ -23,6 +23,9 @@ class StepBot:
     label = "Step bot"
     model = None
 
+    async def close(self) -> None:
+        """Nothing to release."""
+
     def __init__(self) -> None:
         self.pieces: asyncio.Queue[str | None] = asyncio.Queue()
 

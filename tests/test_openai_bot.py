@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from htmxchat.bots import Bot, BotError, Piece, Turn
+from htmxchat.bots import Bot, BotError, Piece, ReplyEnd, Turn
 from htmxchat.bots.openai import (
     OpenAICompatBot,
-    ReplyStream,
     list_models,
     normalize_base_url,
     resolve_api_key,
@@ -51,8 +50,18 @@ async def make_bot(fake: FakeOpenAI) -> AsyncIterator[Callable[..., OpenAICompat
         await bot.close()
 
 
-async def collect(stream: AsyncIterator[Piece]) -> list[Piece]:
-    return [piece async for piece in stream]
+async def collect(stream: AsyncIterator[Piece | ReplyEnd]) -> list[Piece]:
+    return (await collect_with_end(stream))[0]
+
+
+async def collect_with_end(
+    stream: AsyncIterator[Piece | ReplyEnd],
+) -> tuple[list[Piece], ReplyEnd]:
+    """The pieces, and the end the bot reports last (exactly one, after every piece)."""
+    items = [item async for item in stream]
+    assert isinstance(items[-1], ReplyEnd)
+    assert not any(isinstance(item, ReplyEnd) for item in items[:-1])
+    return [item for item in items if isinstance(item, Piece)], items[-1]
 
 
 async def collect_until_error(stream: AsyncIterator[Piece]) -> tuple[str, BotError]:
@@ -90,11 +99,10 @@ async def test_streams_text_in_any_chunking(
         )
     )
     bot = make_bot()
-    stream = bot.stream(HISTORY)
-    pieces = await collect(stream)
+    pieces, end = await collect_with_end(bot.stream(HISTORY))
     assert text_of(pieces) == "Héllo wörld 😀"
     assert all(p.text for p in pieces)  # the empty first delta yields nothing
-    assert stream.finish_reason == "stop" and not stream.truncated
+    assert end.finish_reason == "stop" and not end.truncated
 
 
 def test_is_a_bot() -> None:
@@ -128,16 +136,16 @@ async def test_crlf_stream(fake: FakeOpenAI, make_bot: Any) -> None:
 
 async def test_no_done_after_finish_reason_is_normal(fake: FakeOpenAI, make_bot: Any) -> None:
     fake.enqueue(stream_of(chunk("a"), chunk(finish="stop")))
-    stream = make_bot().stream(HISTORY)
-    assert text_of(await collect(stream)) == "a"
-    assert stream.finish_reason == "stop"
+    pieces, end = await collect_with_end(make_bot().stream(HISTORY))
+    assert text_of(pieces) == "a"
+    assert end.finish_reason == "stop"
 
 
 async def test_done_without_finish_reason_is_normal(fake: FakeOpenAI, make_bot: Any) -> None:
     fake.enqueue(stream_of(chunk("a"), "[DONE]"))
-    stream = make_bot().stream(HISTORY)
-    assert text_of(await collect(stream)) == "a"
-    assert stream.finish_reason is None
+    pieces, end = await collect_with_end(make_bot().stream(HISTORY))
+    assert text_of(pieces) == "a"
+    assert end.finish_reason is None
 
 
 async def test_done_ends_the_reply_even_if_the_server_keeps_the_connection(
@@ -159,15 +167,17 @@ async def test_end_without_finish_or_done_is_an_interruption(
 
 async def test_finish_reason_length_is_reported(fake: FakeOpenAI, make_bot: Any) -> None:
     fake.enqueue(stream_of(chunk("cut"), chunk(finish="length"), "[DONE]"))
-    stream = make_bot().stream(HISTORY)
-    assert text_of(await collect(stream)) == "cut"
-    assert stream.truncated and stream.finish_reason == "length"
+    pieces, end = await collect_with_end(make_bot().stream(HISTORY))
+    assert text_of(pieces) == "cut"
+    assert end.truncated and end.finish_reason == "length"
 
 
 async def test_usage_chunk_with_empty_choices_is_skipped(fake: FakeOpenAI, make_bot: Any) -> None:
     usage = {"id": "x", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
     fake.enqueue(stream_of(chunk("a"), chunk(finish="stop"), usage, "[DONE]"))
-    assert text_of(await collect(make_bot().stream(HISTORY))) == "a"
+    pieces, end = await collect_with_end(make_bot().stream(HISTORY))
+    assert text_of(pieces) == "a"
+    assert (end.prompt_tokens, end.completion_tokens) == (3, 2)
 
 
 async def test_null_content_role_only_and_tool_deltas_are_skipped(
@@ -511,9 +521,9 @@ async def test_cancelling_the_consumer_closes_upstream_at_once(
 
 async def test_aclose_closes_upstream(fake: FakeOpenAI, make_bot: Any) -> None:
     fake.enqueue(Reply(chunks=[sse(chunk("first")), 30.0]))
-    async with make_bot().stream(HISTORY) as stream:
-        assert isinstance(stream, ReplyStream)
-        assert (await anext(stream)).text == "first"
+    stream = make_bot().stream(HISTORY)
+    assert (await anext(stream)).text == "first"
+    await stream.aclose()
     await asyncio.wait_for(fake.disconnected.wait(), 0.1)
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from htmxchat.bots import Piece
-from htmxchat.chat import ChatService, ReplyFinished
+from htmxchat.chat import ChatService
+from htmxchat.events import ReplyFinished
 from htmxchat.ids import new_id
 from htmxchat.models import Message
 from htmxchat.store import DB_FILENAME, MIGRATIONS, ChatStore, StoreError
-from tests.helpers import ScriptedBot
+from tests.helpers import ScriptedBot, Tab, eventually
 
 
 class RecordingStore(ChatStore):
@@ -38,12 +39,15 @@ async def open_recording(path: Path) -> RecordingStore:
 
 
 async def wait_finished(chat: ChatService, conversation: str) -> ReplyFinished:
-    subscription = chat.subscribe(conversation)
-    while True:
-        event = await asyncio.wait_for(subscription.queue.get(), 10)
-        if isinstance(event, ReplyFinished):
-            chat.unsubscribe(subscription)
-            return event
+    tab = await Tab.open(chat, conversation)
+    finished = (await tab.until(ReplyFinished, timeout=10))[-1]
+    tab.close()
+    return finished
+
+
+def has_streamed(chat: ChatService, conversation: str, text: str) -> bool:
+    reply = chat.live_reply(conversation)
+    return reply is not None and reply.content.startswith(text)
 
 
 async def test_user_message_is_committed_before_the_reply_starts(data_dir: Path) -> None:
@@ -143,7 +147,7 @@ async def test_shutdown_saves_in_flight_reply_as_interrupted(data_dir: Path) -> 
     chat = ChatService(store, bot, coalesce_window=0.0)
     conversation = new_id()
     await chat.send(conversation, "long please")
-    await asyncio.sleep(0.1)
+    await eventually(lambda: has_streamed(chat, conversation, "a a "))
     await chat.shutdown()
     reply = (await store.messages(conversation))[-1]
     assert reply.status == "interrupted" and reply.content.startswith("a a ")
@@ -160,7 +164,7 @@ async def test_stop_keeps_partial_text_marked_stopped(data_dir: Path) -> None:
     waiter = asyncio.create_task(wait_finished(chat, conversation))
     await asyncio.sleep(0)
     await chat.send(conversation, "go")
-    await asyncio.sleep(0.1)
+    await eventually(lambda: has_streamed(chat, conversation, "b b "))
     assert chat.stop(conversation)
     final = (await waiter).message
     assert final.status == "stopped" and final.content.startswith("b ")

@@ -38,6 +38,8 @@ async def open_conversation(client: TestClient, conversation: str):
     ws = await client.ws_connect("/ws")
     await ws.send_json({"action": "sync", "conversation": conversation})
     sync = await receive_until(ws, lambda f: 'id="messages"' in f)
+    # The conversation list follows the conversation in its own frame.
+    await receive_until(ws, lambda f: 'data-kind="feed-snapshot"' in f)
     return ws, sync[-1]
 
 

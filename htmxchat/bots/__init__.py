@@ -25,6 +25,27 @@ class Piece:
     reasoning: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyEnd:
+    """How a reply ended, sent by the bot as the stream's last item.
+
+    `finish_reason` is the server's ("stop", "length", ...) or None when it sent none;
+    token counts are filled in when the server reports usage.
+    """
+
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """True when the model stopped at its length limit: the reply may be cut short."""
+        return self.finish_reason == "length"
+
+
+Item = Piece | ReplyEnd
+
+
 class BotError(Exception):
     """A reply failed for a reason the user should read (what happened, what to do next)."""
 
@@ -32,9 +53,10 @@ class BotError(Exception):
 class Bot(Protocol):
     """Anything that turns a conversation into a stream of reply pieces.
 
-    `stream` is an async generator: it yields pieces as they arrive and raises `BotError`
-    with a user-facing message when it cannot go on. Cancelling the consuming task must
-    stop all work at once (close upstream connections in `finally`).
+    `stream` is an async generator: it yields pieces as they arrive, then one `ReplyEnd`
+    saying how the reply ended, and raises `BotError` with a user-facing message when it
+    cannot go on. Cancelling the consuming task must stop all work at once (close upstream
+    connections in `finally`). `close` releases what the bot holds (at shutdown).
     """
 
     @property
@@ -47,6 +69,10 @@ class Bot(Protocol):
         """The model replies are written with, if the bot has one."""
         ...
 
-    def stream(self, history: Sequence[Turn], *, model: str | None = None) -> AsyncIterator[Piece]:
+    def stream(self, history: Sequence[Turn], *, model: str | None = None) -> AsyncIterator[Item]:
         """Stream the reply to the last user turn of `history` (optionally with `model`)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and the like; the bot is not used afterwards."""
         ...

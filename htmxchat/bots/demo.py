@@ -7,7 +7,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Sequence
 
-from htmxchat.bots import Piece, Turn
+from htmxchat.bots import Item, Piece, ReplyEnd, Turn
 
 REPLIES: tuple[str, ...] = (
     "Hello! I'm the demo bot. I don't understand a word you say, but I stream my answers "
@@ -56,10 +56,14 @@ class DemoBot:
 
     async def stream(
         self, history: Sequence[Turn], *, model: str | None = None
-    ) -> AsyncIterator[Piece]:
+    ) -> AsyncIterator[Item]:
         """Yield a canned reply word by word (each word with its trailing whitespace)."""
         reply = self._rng.choice(self.replies)
         for match in _WORD.finditer(reply):
             # sleep(0) still yields to the loop, so a 0 delay never starves other clients.
             await asyncio.sleep(self.word_delay)
             yield Piece(text=match.group())
+        yield ReplyEnd("stop")
+
+    async def close(self) -> None:
+        """Nothing to release: the demo bot holds no connections."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from types import TracebackType
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from htmxchat.bots import BotError, Piece, Turn
+from htmxchat.bots import BotError, Item, Piece, ReplyEnd, Turn
 from htmxchat.bots import openai_errors as msg
 from htmxchat.bots.sse import MAX_EVENT_CHARS, SSEDecoder, SSEError, SSEEvent, loads_json
 
@@ -90,56 +89,19 @@ def parse_model_ids(payload: object) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-class ReplyStream(AsyncIterator[Piece]):
-    """The pieces of one reply, plus how it ended (per reply, so concurrent replies don't mix).
-
-    After iteration ends normally, `finish_reason` is the server's last finish reason
-    ("stop", "length", ...) or None if it sent none before [DONE]. `truncated` is True when the
-    model hit its token limit: the reply ended normally but is cut short, offer "Continue".
-    Closing it (`aclose()`, `async with`, or cancelling the consumer) closes the HTTP response.
-    """
-
-    def __init__(self, pieces: AsyncGenerator[Piece, None], outcome: _Outcome) -> None:
-        self._pieces = pieces
-        self._outcome = outcome
-
-    @property
-    def finish_reason(self) -> str | None:
-        """The finish reason the server reported, if any."""
-        return self._outcome.finish_reason
-
-    @property
-    def truncated(self) -> bool:
-        """True when the model stopped at its token limit (finish_reason "length")."""
-        return self._outcome.finish_reason == "length"
-
-    async def __anext__(self) -> Piece:
-        return await self._pieces.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop the reply and close the upstream response."""
-        await self._pieces.aclose()
-
-    async def __aenter__(self) -> ReplyStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
 class _Outcome:
-    """State shared by a ReplyStream and its generator (kept apart to avoid a reference cycle)."""
+    """How the stream is going: whether it is done, its finish reason and usage."""
 
-    __slots__ = ("done", "finish_reason")
+    __slots__ = ("completion_tokens", "done", "finish_reason", "prompt_tokens")
 
     def __init__(self) -> None:
         self.finish_reason: str | None = None
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
         self.done = False
+
+    def end(self) -> ReplyEnd:
+        return ReplyEnd(self.finish_reason, self.prompt_tokens, self.completion_tokens)
 
 
 class OpenAICompatBot:
@@ -204,14 +166,14 @@ class OpenAICompatBot:
         """The model ids the server offers."""
         return await list_models(self._base, api_key=self._api_key, session=self._client())
 
-    def stream(self, history: Sequence[Turn], *, model: str | None = None) -> ReplyStream:
-        """Stream the reply to `history` (the system prompt is sent first)."""
-        outcome = _Outcome()
-        return ReplyStream(self._generate(list(history), model, outcome), outcome)
+    async def stream(
+        self, history: Sequence[Turn], *, model: str | None = None
+    ) -> AsyncGenerator[Item, None]:
+        """Stream the reply to `history` (the system prompt is sent first), then its end.
 
-    async def _generate(
-        self, history: list[Turn], model: str | None, outcome: _Outcome
-    ) -> AsyncGenerator[Piece, None]:
+        Closing the generator (or cancelling its consumer) closes the HTTP response at once.
+        """
+        outcome = _Outcome()
         model = model or self._model or await self._first_model()
         stall = self._stall_timeout
         log.debug(
@@ -220,7 +182,7 @@ class OpenAICompatBot:
         try:
             resp = await self._client().post(
                 f"{self._base}/chat/completions",
-                json=self._request_body(history, model),
+                json=self._request_body(list(history), model),
                 headers=_auth_headers(self._api_key),
                 allow_redirects=False,  # a redirect must not carry the key to another host
             )
@@ -257,6 +219,7 @@ class OpenAICompatBot:
                 resp.close()
         if outcome.finish_reason == "length":
             log.info("reply from %s stopped at the model's token limit", msg.shown(self._base))
+        yield outcome.end()
 
     async def _first_model(self) -> str:
         models = await self.list_models()
@@ -303,6 +266,7 @@ class OpenAICompatBot:
             raise BotError(msg.malformed(self._base))
         if chunk.get("error"):
             raise BotError(msg.reported(msg.clean(msg.error_message(chunk), self._api_key)))
+        _read_usage(chunk, outcome)
         choices = chunk.get("choices")
         # Empty choices: the usage chunk. Only choice 0 is ours (we never ask for n > 1).
         choice = choices[0] if isinstance(choices, list) and choices else None
@@ -320,6 +284,17 @@ class OpenAICompatBot:
         text = text if isinstance(text, str) else ""
         reasoning = reasoning if isinstance(reasoning, str) else ""
         return Piece(text, reasoning) if text or reasoning else None
+
+
+def _read_usage(chunk: dict[str, Any], outcome: _Outcome) -> None:
+    """Token counts from a chunk's `usage` (servers send it with the last chunk, if asked)."""
+    usage = chunk.get("usage")
+    if not isinstance(usage, dict):
+        return
+    for key in ("prompt_tokens", "completion_tokens"):
+        value = usage.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            setattr(outcome, key, value)
 
 
 def _auth_headers(api_key: str | None) -> dict[str, str]:

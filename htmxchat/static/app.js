@@ -1,6 +1,8 @@
-// htmxchat page behaviour: keyboard, auto-scroll, connection status, conversation sync,
-// switching conversations without reloading, loading older messages.
-// No inline scripts anywhere (strict CSP); htmx does the swapping.
+// htmxchat page behaviour: keyboard, auto-scroll, connection status, following the
+// numbered frames of the conversation and of the conversation list, switching
+// conversations without reloading, loading older messages.
+// No inline scripts anywhere (strict CSP); htmx does the swapping. The frame protocol is
+// described in docs/design.md ("Frames").
 (function () {
   "use strict";
 
@@ -12,7 +14,14 @@
   let stickToBottom = true;
   let focusId = null;     // a message to show (search result) instead of the bottom
   let focusPending = false;
-  let awaitingSync = null; // after asking for a sync, frames before its answer are stale
+  // Where the page is in the conversation's room and in the feed (epoch and the last event
+  // applied), and the number of its latest sync request: frames answering an older one are
+  // stale. The first values come from the HTML page, which is a snapshot too.
+  const pane0 = document.getElementById("pane");
+  const list0 = document.getElementById("conversation-list");
+  let room = { epoch: pane0?.dataset.epoch || "", seq: Number(pane0?.dataset.seq ?? -1) };
+  let feed = { epoch: list0?.dataset.feedEpoch || "", seq: Number(list0?.dataset.feedSeq ?? -1) };
+  let req = 0;
 
   const $ = (id) => document.getElementById(id);
   const input = () => $("composer-input");
@@ -35,15 +44,16 @@
     }
   }
 
-  // Blank as the server sees it (Python's str.isspace also counts U+001C-U+001F and U+0085),
-  // so nothing is sent that the server would silently drop.
-  function isBlank(text) {
-    return /^[\s\u001c-\u001f\u0085]*$/.test(text);
-  }
+  // The server's rules for a message: what counts as blank (it drops those silently) and
+  // the longest it accepts (a frame over the socket's limit would close it with 1009).
+  const rules = document.getElementById("composer")?.dataset || {};
+  const blankChars = new Set((rules.blank || "9 10 13 32").split(" ").map((n) => String.fromCodePoint(Number(n))));
+  const MAX_MESSAGE_CHARS = Number(rules.maxChars || 100000);
 
-  // Longer than the server accepts: say so here, the text stays in the box. (A frame over
-  // the socket's size limit would make the server close it with 1009.)
-  const MAX_MESSAGE_CHARS = 100000;
+  function isBlank(text) {
+    for (const c of text) if (!blankChars.has(c)) return false;
+    return true;
+  }
 
   function showNotice(text) {
     const notice = $("notice");
@@ -102,10 +112,43 @@
     if (!socket) return;
     const frame = { action: action, conversation: conversation };
     if (action === "sync") {
-      frame.since = oldestShown();
-      awaitingSync = conversation;
+      req += 1;
+      Object.assign(frame, {
+        req: req, since: oldestShown(),
+        epoch: room.epoch, seq: room.seq, feed_epoch: feed.epoch, feed_seq: feed.seq,
+      });
     }
     socket.send(JSON.stringify(frame));
+  }
+
+  // A frame's first element is its header (#frame-info): read only that, not the frame.
+  function frameHeader(message) {
+    if (typeof message !== "string" || !message.startsWith('<div id="frame-info"')) return null;
+    const holder = document.createElement("template");
+    holder.innerHTML = message.slice(0, message.indexOf(">") + 1);
+    return holder.content.firstElementChild?.dataset || null;
+  }
+
+  // Apply a frame only if it answers the latest sync and continues where the page is;
+  // a gap (events missed) asks the server to resume from the last event applied.
+  function acceptFrame(h) {
+    if (Number(h.req) !== req) return false;
+    const isFeed = h.kind === "feed" || h.kind === "feed-snapshot";
+    if (!isFeed && h.conversation !== conversation) return false;
+    const position = isFeed ? feed : room;
+    const seq = Number(h.seq);
+    if (h.kind === "snapshot" || h.kind === "feed-snapshot") {
+      position.epoch = h.epoch;
+      position.seq = seq;
+      return true;
+    }
+    if (h.epoch !== position.epoch || seq <= position.seq) return false;
+    if (Number(h.first) !== position.seq + 1) {
+      send("sync");
+      return false;
+    }
+    position.seq = seq;
+    return true;
   }
 
   // Show a search hit: scroll it into view once, keep it highlighted across re-syncs.
@@ -121,14 +164,6 @@
     return true;
   }
 
-  function refreshSidebar() {
-    if (!window.htmx || !$("conversation-list")) return;
-    htmx.ajax("GET", "/conversations?current=" + encodeURIComponent(conversation), {
-      target: "#conversation-list",
-      swap: "outerHTML",
-    });
-  }
-
   function markCurrent() {
     document.querySelectorAll("#conversation-list .conv-link").forEach((link) => {
       const current = link.closest(".conv")?.dataset.id === conversation;
@@ -137,30 +172,32 @@
     });
   }
 
-  // #pane was replaced (a sidebar link, a search hit, back/forward): follow its conversation.
+  // #pane was replaced (a sidebar link, a search hit, back/forward, a deleted conversation):
+  // follow its conversation from the event the new pane was rendered at.
   function paneChanged() {
     const pane = $("pane");
     if (!pane) return;
     const id = pane.dataset.conversation;
+    room = { epoch: pane.dataset.epoch || "", seq: Number(pane.dataset.seq ?? -1) };
+    if (pane.dataset.url && location.pathname !== pane.dataset.url) {
+      history.replaceState(null, "", pane.dataset.url);
+    }
     focusId = pane.dataset.focus || null;
     focusPending = Boolean(focusId);
     if (!showFocus()) scrollToBottom();
-    // Re-sync even for the same conversation: the new pane was rendered over HTTP and a
-    // streaming reply may have moved on since; the sync frame plus its deltas are exact.
-    syncPane(id);
-  }
-
-  function syncPane(id) {
     const switched = id !== conversation;
     conversation = id;
     app.dataset.conversation = id;
     send("sync");
+    showTitle();
     if (!switched) return;
     markCurrent();
-    if (!document.querySelector('#conversation-list .conv-link[aria-current="page"]')) {
-      refreshSidebar(); // e.g. after back/forward, which swaps #main only
-    }
     input()?.focus();
+  }
+
+  function showTitle() {
+    const title = $("conversation-title")?.textContent.trim();
+    if (title) document.title = title + " · htmxchat";
   }
 
   new MutationObserver(paneChanged).observe($("main") || app, { childList: true });
@@ -204,24 +241,16 @@
     showNotice("Could not reach htmxchat. Check that it is still running, then try again.");
   });
 
-  // Other tabs may have started, renamed or deleted conversations meanwhile.
-  document.addEventListener("visibilitychange", () => {
-    if (document.visibilityState === "visible") refreshSidebar();
-  });
-
   // Remember whether the reader was at the bottom before a frame lands, follow if so;
   // otherwise keep what they are reading where it is.
   let frameAnchor = null;
   app.addEventListener("htmx:wsBeforeMessage", (e) => {
-    // Frames still in flight for the conversation shown before a switch must not land in
-    // the new one: drop everything until the new conversation's sync arrives.
-    if (awaitingSync !== null) {
-      const message = typeof e.detail.message === "string" ? e.detail.message : "";
-      if (!message.includes('data-sync="' + awaitingSync + '"')) {
-        e.preventDefault();
-        return;
-      }
-      awaitingSync = null;
+    // Numbered frames must answer the latest sync and follow on from the page's state;
+    // others (notices, the composer) apply as they come.
+    const header = frameHeader(e.detail.message);
+    if (header && !acceptFrame(header)) {
+      e.preventDefault();
+      return;
     }
     stickToBottom = nearBottom() && !focusPending;
     frameAnchor = stickToBottom || focusPending ? null : viewAnchor();
@@ -235,11 +264,7 @@
       restoreAnchor(frameAnchor);
     }
     showFocus();
-    // A user message appeared (sent here or in another tab, or a re-sync): the list order
-    // and the title may have changed.
-    if (typeof e.detail.message === "string" && e.detail.message.includes("msg-user")) {
-      refreshSidebar();
-    }
+    showTitle();
   });
 
   // Blank messages never leave the page; nothing is sent while offline or busy.

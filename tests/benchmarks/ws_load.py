@@ -213,7 +213,7 @@ async def _settle(app: web.Application, seconds: float = 5.0) -> None:
     """Wait for the server to notice closed sockets and forget idle conversations."""
     deadline = time.monotonic() + seconds
     for _ in itertools.count():
-        if not (app[sockets_key] or app[chat_key]._live) or time.monotonic() > deadline:
+        if not (app[sockets_key] or app[chat_key].rooms_in_use) or time.monotonic() > deadline:
             return
         await asyncio.sleep(0.02)
 
@@ -254,7 +254,7 @@ async def cycles(count: int, *, data_dir: Path, every_nth_chats: int = 10) -> Cy
         await _settle(server.app)
         report.tasks_after, report.fds_after = len(asyncio.all_tasks()), open_fds()
         report.sockets_after = len(server.app[sockets_key])
-        report.live_conversations_after = len(server.app[chat_key]._live)
+        report.live_conversations_after = server.app[chat_key].rooms_in_use
         report.rss_after_mib = rss_mib()
     return report
 
