@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from htmxchat import __version__, commands
+from htmxchat.access import load_or_create_token, login_url
 from htmxchat.config import (
     BOT_CHOICES,
     PREFERRED_PORT,
@@ -22,7 +23,6 @@ from htmxchat.config import (
     resolve_settings,
 )
 from htmxchat.instance import InstanceLock, find_running_server
-from htmxchat.security import load_or_create_token, login_url
 from htmxchat.server import PortInUseError, open_login, serve
 from htmxchat.store import StoreError
 

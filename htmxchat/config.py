@@ -1,4 +1,8 @@
-"""Settings, and the one place that decides where each setting comes from."""
+"""Settings, and the one place that decides where each setting comes from.
+
+A leaf module: it imports nothing from htmxchat, so the launcher can read settings without
+loading a bot backend.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
-
-from htmxchat.bots.openai import resolve_api_key
+from yarl import URL
 
 DEFAULT_HOST = "127.0.0.1"
 # An uncommon fixed port: open tabs find the server again after a restart.
@@ -102,6 +105,21 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
         demo_seed=int(seed) if seed and seed.isdigit() else None,
         allow_remote=allow_remote,
     )
+
+
+def resolve_api_key(base_url: str, environ: Mapping[str, str]) -> str | None:
+    """Pick the API key for `base_url`: HTMXCHAT_API_KEY if set, else OPENAI_API_KEY, else None.
+
+    OPENAI_API_KEY is used only for https://api.openai.com, so a key meant for OpenAI is never
+    sent to a local or third-party server the user merely pointed us at.
+    """
+    own = environ.get(ENV_PREFIX + "API_KEY", "").strip()
+    if own:
+        return own
+    url = URL(base_url.strip())
+    if url.scheme == "https" and url.host == "api.openai.com" and url.port == 443:
+        return environ.get("OPENAI_API_KEY", "").strip() or None
+    return None
 
 
 def is_loopback_host(host: str) -> bool:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from htmxchat.security import read_token
+from htmxchat.access import read_token
+from htmxchat.private_file import write_private
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,13 @@ class InstanceLock:
 
 def write_runtime_file(data_dir: Path, server: RunningServer) -> None:
     """Record the serving instance (0600, replaced atomically)."""
-    path = data_dir / RUNTIME_FILENAME
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(
-            {
-                "url": server.url,
-                "port": server.port,
-                "pid": server.pid,
-                "instance": server.instance,
-            },
-            out,
-        )
-    os.replace(temporary, path)
+    record = {
+        "url": server.url,
+        "port": server.port,
+        "pid": server.pid,
+        "instance": server.instance,
+    }
+    write_private(data_dir / RUNTIME_FILENAME, json.dumps(record))
 
 
 def remove_runtime_file(data_dir: Path, instance: str) -> None:

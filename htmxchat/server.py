@@ -18,17 +18,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from htmxchat.access import OPEN_FILENAME, load_or_create_token, login_url, write_open_file
 from htmxchat.app import create_app
 from htmxchat.config import PREFERRED_PORT, Settings
+from htmxchat.guard import ScrubbedAccessLogger
 from htmxchat.instance import RunningServer, remove_runtime_file, write_runtime_file
 from htmxchat.keys import choice_key
-from htmxchat.security import (
-    OPEN_FILENAME,
-    ScrubbedAccessLogger,
-    load_or_create_token,
-    login_url,
-    write_open_file,
-)
 
 log = logging.getLogger(__name__)
 

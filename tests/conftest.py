@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from htmxchat.access import load_or_create_token
 from htmxchat.app import create_app
 from htmxchat.config import Settings
-from htmxchat.security import load_or_create_token
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.helpers import ScriptedBot, ServerProcess, logged_in_client
 

@@ -19,8 +19,8 @@ from typing import ClassVar
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from htmxchat.access import load_or_create_token
 from htmxchat.bots import Piece, Turn
-from htmxchat.security import load_or_create_token
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from htmxchat.access import load_or_create_token
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
-from htmxchat.security import load_or_create_token
 from htmxchat.store import DB_FILENAME, ChatStore
 
 SIZES = (10, 10_000)
