@@ -10,7 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from htmxchat import guard, sidebar, views, ws
+from htmxchat import guard, lifecycle, sidebar, views, ws
 from htmxchat.access import load_or_create_token
 from htmxchat.bots import Bot
 from htmxchat.bots.select import ChosenBot, choose_bot
@@ -55,6 +55,7 @@ def create_app(
         undefined=jinja2.StrictUndefined,
     )
     setup_environment(env)
+    lifecycle.setup(app)  # POST /quit and the About text
     app.cleanup_ctx.append(
         _chat_context(
             bot, store, coalesce_window=coalesce_window, checkpoint_interval=checkpoint_interval

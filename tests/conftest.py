@@ -38,10 +38,11 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data dir; nothing touches the real home directory."""
     path = tmp_path / "data"
     path.mkdir()
-    monkeypatch.setenv("HTMXCHAT_DATA_DIR", str(path))
     for name in list(os.environ):
-        if name.startswith("HTMXCHAT_") and name != "HTMXCHAT_DATA_DIR":
+        if name.startswith("HTMXCHAT_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("HTMXCHAT_DATA_DIR", str(path))
+    monkeypatch.setenv("HTMXCHAT_LOG_DIR", str(tmp_path / "log"))
     return path
 
 
