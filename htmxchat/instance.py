@@ -103,7 +103,7 @@ def read_runtime_file(data_dir: Path) -> RunningServer | None:
 def find_running_server(data_dir: Path, *, timeout: float = 1.0) -> RunningServer | None:
     """The live instance serving this data dir, or None (a stale file left by a crash)."""
     server = read_runtime_file(data_dir)
-    if server is None or not _pid_alive(server.pid):
+    if server is None or not pid_alive(server.pid):
         return None
     token = read_token(data_dir)
     if token is None:
@@ -123,7 +123,8 @@ def find_running_server(data_dir: Path, *, timeout: float = 1.0) -> RunningServe
     return server
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while a process with this id exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
