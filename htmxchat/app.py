@@ -10,7 +10,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from htmxchat import security, sidebar, views, ws
+from htmxchat import guard, lifecycle, sidebar, views, ws
+from htmxchat.access import load_or_create_token
 from htmxchat.bots import Bot
 from htmxchat.bots.select import ChosenBot, choose_bot
 from htmxchat.chat import ChatService
@@ -43,7 +44,7 @@ def create_app(
     """Build the web application. Tests inject a bot and a store; by default the demo bot
     and the SQLite store in `settings.data_dir` are used, and the data dir's access token."""
     app = web.Application(middlewares=[views.error_middleware])
-    security.setup(app, token or security.load_or_create_token(settings.data_dir))
+    guard.setup(app, token or load_or_create_token(settings.data_dir))
     app[settings_key] = settings
     app[sockets_key] = set()
     app[instance_key] = instance_id
@@ -54,6 +55,7 @@ def create_app(
         undefined=jinja2.StrictUndefined,
     )
     setup_environment(env)
+    lifecycle.setup(app)  # POST /quit and the About text
     app.cleanup_ctx.append(
         _chat_context(
             bot, store, coalesce_window=coalesce_window, checkpoint_interval=checkpoint_interval

@@ -117,6 +117,11 @@ class ChatService:
         """Rooms with a subscriber or a running reply (kept idle rooms are not counted)."""
         return sum(not room.unused for room in self._rooms.values())
 
+    @property
+    def replies_in_flight(self) -> int:
+        """How many conversations have a reply being written (or about to be)."""
+        return sum(room.busy for room in self._rooms.values())
+
     def is_busy(self, conversation_id: str) -> bool:
         """True while a reply is being written (or about to be) in the conversation."""
         room = self._rooms.get(conversation_id)

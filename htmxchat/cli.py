@@ -14,16 +14,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from htmxchat import __version__, commands
+from htmxchat.access import load_or_create_token, login_url
 from htmxchat.config import (
     BOT_CHOICES,
+    DEFAULT_APP_GRACE,
     PREFERRED_PORT,
     SettingsError,
     is_loopback_host,
     resolve_settings,
 )
 from htmxchat.instance import InstanceLock, find_running_server
-from htmxchat.security import load_or_create_token, login_url
-from htmxchat.server import PortInUseError, open_login, serve
+from htmxchat.lifecycle import LOG_FILENAME
+from htmxchat.logfile import setup_logging
+from htmxchat.server import NotSavedError, PortInUseError, open_login, open_window, serve
 from htmxchat.store import StoreError
 
 log = logging.getLogger("htmxchat")
@@ -31,12 +34,24 @@ log = logging.getLogger("htmxchat")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
+class _VersionAction(argparse.Action):
+    """Like argparse's "version" action, but keeps the lines of `version_text()`."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (defaults are None so env vars can fill the gaps)."""
     parser = argparse.ArgumentParser(
         prog="htmxchat",
         description="A lightweight local chat app: opens a chat page in your browser.",
-        usage="%(prog)s [options]\n       %(prog)s {logs,export,import} …  (see htmxchat logs -h)",
+        usage="%(prog)s [options]\n       %(prog)s {logs,export,import,stop,desktop} …  "
+        "(see htmxchat logs -h)",
         epilog="Every option can also be set with an HTMXCHAT_<OPTION> environment variable, "
         "e.g. HTMXCHAT_PORT=8000; a flag wins over the environment.",
     )
@@ -59,6 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--data-dir", help="where chats are saved (default: your user data directory)"
+    )
+    desktop = parser.add_argument_group("desktop")
+    desktop.add_argument(
+        "--app",
+        action="store_true",
+        help="open the chat in its own window (Chrome, Chromium, Edge or Brave in app mode); "
+        "htmxchat then stops by itself once the window is closed",
+    )
+    desktop.add_argument(
+        "--app-grace",
+        metavar="SECONDS",
+        help="with --app: how long to wait after the last page closed before stopping "
+        f"(default {DEFAULT_APP_GRACE:g}; a reload or reconnect within it cancels the stop)",
+    )
+    desktop.add_argument(
+        "--idle-exit",
+        metavar="MINUTES",
+        help="without --app: stop when no page has been open for this long (default: never)",
     )
     parser.add_argument(
         "--word-delay",
@@ -86,8 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give a reply up after this long without a byte from the server (default 60)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more (to stderr)")
-    parser.add_argument("--version", action="version", version=f"htmxchat {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more (also to stderr)")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="show the version, where chats and the log are"
+    )
     return parser
 
 
@@ -98,15 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.run(words)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     try:
         settings = resolve_settings(args, os.environ)
     except SettingsError as exc:
         parser.error(str(exc))
+    setup_logging(settings.log_dir, verbose=args.verbose)
     problem = check_data_dir(settings.data_dir)
     if problem:
         print(f"htmxchat: {problem}", file=sys.stderr)
@@ -122,10 +153,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     lock = InstanceLock(settings.data_dir)
     if not lock.acquire():
-        return _reuse_running_server(settings.data_dir, settings.open_browser)
+        return _reuse_running_server(settings.data_dir, settings.open_browser, settings.app)
     try:
         print(f"htmxchat {__version__}: chats are saved in {settings.data_dir}", flush=True)
         asyncio.run(serve(settings))
+    except NotSavedError as exc:
+        # Stopping itself worked (exit 0 as after any stop); say what is missing, in one line.
+        print(
+            f"htmxchat: stopped, but the chat log could not be saved completely ({exc}); "
+            f"replies written in the last moments may be missing (details: {settings.log_dir})",
+            file=sys.stderr,
+        )
+        return EXIT_OK
     except PortInUseError as exc:
         print(f"htmxchat: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -156,7 +195,7 @@ def check_data_dir(path: Path) -> str | None:
     return None
 
 
-def _reuse_running_server(data_dir: Path, open_browser: bool) -> int:
+def _reuse_running_server(data_dir: Path, open_browser: bool, app: bool) -> int:
     # The other instance may still be starting: give it a moment to write its runtime file.
     deadline = time.monotonic() + 5
     while True:
@@ -174,6 +213,26 @@ def _reuse_running_server(data_dir: Path, open_browser: bool) -> int:
     print(f"htmxchat is already running for {data_dir}", flush=True)
     url = login_url(server.url, load_or_create_token(data_dir))
     print(url, flush=True)
-    if open_browser:
+    if open_browser and app:
+        # Our profile's browser hands the new window to its running process, if there is one.
+        open_window(data_dir, url, webbrowser.open)
+    elif open_browser:
         open_login(data_dir, url, webbrowser.open)
     return EXIT_OK
+
+
+def app_main() -> int:
+    """The windowed entry point (`htmxchat-app`, no console): `htmxchat --app`."""
+    return main(["--app", *sys.argv[1:]])
+
+
+def version_text() -> str:
+    """`htmxchat --version`: the version, and where the chats and the log are."""
+    try:
+        settings = resolve_settings(argparse.Namespace(), os.environ)
+    except SettingsError as exc:
+        return f"htmxchat {__version__} ({exc})"
+    return (
+        f"htmxchat {__version__}\nchats: {settings.data_dir}\n"
+        f"log: {settings.log_dir / LOG_FILENAME}"
+    )

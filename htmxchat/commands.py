@@ -1,4 +1,4 @@
-"""`htmxchat logs`, `htmxchat export` and `htmxchat import`: the chat log from the shell.
+"""`htmxchat logs|export|import` (the chat log from the shell), `stop` and `desktop`.
 
 They open the SQLite database directly; WAL mode lets them run while the server does.
 """
@@ -14,12 +14,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from htmxchat import desktop
 from htmxchat.config import SettingsError, resolve_settings
 from htmxchat.export import ImportFormatError, parse_export, to_json, to_markdown
 from htmxchat.models import Conversation, Message
+from htmxchat.stop import stop_server
 from htmxchat.store import DB_FILENAME, ChatStore, StoreError
 
-COMMANDS = ("logs", "export", "import")
+COMMANDS = ("logs", "export", "import", "stop", "desktop")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
@@ -60,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="add a conversation from a JSON export")
     imp.add_argument("file", help="a file written by `htmxchat export` or the page's JSON link")
     imp.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    stop = sub.add_parser("stop", help="stop the htmxchat running for the data dir")
+    stop.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    desktop = sub.add_parser("desktop", help="add or remove the applications-menu entry")
+    desktop.add_argument("action", choices=("install", "uninstall"))
+    desktop.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -73,6 +82,12 @@ def run(argv: Sequence[str]) -> int:
         )
     except SettingsError as exc:
         parser.error(str(exc))
+    if args.command == "stop":
+        return stop_server(settings.data_dir)
+    if args.command == "desktop":
+        # An entry for a data dir given explicitly starts htmxchat on that data dir.
+        extra = ["--data-dir", str(settings.data_dir)] if args.data_dir else []
+        return desktop.run(args.action, settings.data_dir, extra)
     path = settings.data_dir / DB_FILENAME
     actions: dict[str, Callable[[ChatStore, argparse.Namespace], Awaitable[None]]] = {
         "logs": _logs,

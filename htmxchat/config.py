@@ -1,4 +1,8 @@
-"""Settings, and the one place that decides where each setting comes from."""
+"""Settings, and the one place that decides where each setting comes from.
+
+A leaf module: it imports nothing from htmxchat, so the launcher can read settings without
+loading a bot backend.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import platformdirs
-
-from htmxchat.bots.openai import resolve_api_key
+from yarl import URL
 
 DEFAULT_HOST = "127.0.0.1"
 # An uncommon fixed port: open tabs find the server again after a restart.
 PREFERRED_PORT = 47913
 ENV_PREFIX = "HTMXCHAT_"
 
+
+DEFAULT_APP_GRACE = 20.0
+TRUE_WORDS = ("1", "true", "yes", "on")
 
 BOT_CHOICES = ("auto", "demo", "openai")
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -41,6 +47,10 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     demo_seed: int | None = None  # makes the demo bot's picks repeatable (tests, demos)
     allow_remote: bool = False  # listen on a non-loopback --host (the token still guards it)
+    app: bool = False  # open an app window; stop a grace period after the last page closed
+    app_grace: float = DEFAULT_APP_GRACE
+    idle_exit: float | None = None  # minutes without an open page before stopping by itself
+    log_dir: Path = field(default_factory=lambda: default_log_dir())
 
 
 class SettingsError(Exception):
@@ -50,6 +60,11 @@ class SettingsError(Exception):
 def default_data_dir() -> Path:
     """The per-user data dir (e.g. ~/.local/share/htmxchat on Linux)."""
     return platformdirs.user_data_path("htmxchat", appauthor=False)
+
+
+def default_log_dir() -> Path:
+    """The per-user log dir (e.g. ~/.local/state/htmxchat/log on Linux)."""
+    return platformdirs.user_log_path("htmxchat", appauthor=False)
 
 
 def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
@@ -78,9 +93,16 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     stall = pick("stall_timeout")
     seed = environ.get(ENV_PREFIX + "DEMO_SEED")
     host = pick("host") or DEFAULT_HOST
-    allow_remote = bool(getattr(args, "allow_remote", False)) or environ.get(
-        ENV_PREFIX + "ALLOW_REMOTE", ""
-    ).lower() in ("1", "true", "yes")
+    allow_remote = (
+        bool(getattr(args, "allow_remote", False))
+        or environ.get(ENV_PREFIX + "ALLOW_REMOTE", "").lower() in TRUE_WORDS
+    )
+    app = bool(getattr(args, "app", False)) or environ.get(ENV_PREFIX + "APP", "").lower() in (
+        TRUE_WORDS
+    )
+    app_grace = pick("app_grace")
+    idle_exit = pick("idle_exit")
+    log_dir = environ.get(ENV_PREFIX + "LOG_DIR")
     if not allow_remote and not is_loopback_host(host):
         raise SettingsError(
             f"--host {host} would let other computers reach your chats; "
@@ -101,7 +123,26 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
         api_key=resolve_api_key(base_url or "", environ) if base_url else None,
         demo_seed=int(seed) if seed and seed.isdigit() else None,
         allow_remote=allow_remote,
+        app=app,
+        app_grace=DEFAULT_APP_GRACE if app_grace is None else parse_grace(app_grace),
+        idle_exit=None if idle_exit is None else parse_idle_exit(idle_exit),
+        log_dir=Path(log_dir).expanduser() if log_dir else default_log_dir(),
     )
+
+
+def resolve_api_key(base_url: str, environ: Mapping[str, str]) -> str | None:
+    """Pick the API key for `base_url`: HTMXCHAT_API_KEY if set, else OPENAI_API_KEY, else None.
+
+    OPENAI_API_KEY is used only for https://api.openai.com, so a key meant for OpenAI is never
+    sent to a local or third-party server the user merely pointed us at.
+    """
+    own = environ.get(ENV_PREFIX + "API_KEY", "").strip()
+    if own:
+        return own
+    url = URL(base_url.strip())
+    if url.scheme == "https" and url.host == "api.openai.com" and url.port == 443:
+        return environ.get("OPENAI_API_KEY", "").strip() or None
+    return None
 
 
 def is_loopback_host(host: str) -> bool:
@@ -133,6 +174,16 @@ def parse_temperature(value: str) -> float:
 def parse_stall_timeout(value: str) -> float:
     """Seconds without a byte from the model server before a reply is given up."""
     return _number(value, "stall timeout (seconds)", float, 1, 3600)
+
+
+def parse_grace(value: str) -> float:
+    """Seconds the server waits after the app window closed before it stops."""
+    return _number(value, "app grace (seconds)", float, 0, 86400)
+
+
+def parse_idle_exit(value: str) -> float:
+    """Minutes without an open page before the server stops by itself."""
+    return _number(value, "idle exit (minutes)", float, 0.01, 10080)
 
 
 def _number(value: str, name: str, kind: type[int] | type[float], low: float, high: float) -> float:

@@ -13,7 +13,7 @@ def new_id() -> str:
     """A new id: 10 chars of time (ms, base 36: sorts by creation) + 12 random chars.
 
     Random rather than a per-process counter so an id is never reused after a restart
-    or an import from another machine (DESIGN.md, Streaming).
+    or an import from another machine (docs/design.md, "Streaming").
     """
     millis = int(time.time() * 1000)
     return _base36(millis).rjust(10, "0") + _base36(secrets.randbits(62)).rjust(12, "0")[:12]

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from htmxchat.security import read_token
+from htmxchat.access import read_token
+from htmxchat.private_file import write_private
 
 log = logging.getLogger(__name__)
 
@@ -65,20 +66,13 @@ class InstanceLock:
 
 def write_runtime_file(data_dir: Path, server: RunningServer) -> None:
     """Record the serving instance (0600, replaced atomically)."""
-    path = data_dir / RUNTIME_FILENAME
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(
-            {
-                "url": server.url,
-                "port": server.port,
-                "pid": server.pid,
-                "instance": server.instance,
-            },
-            out,
-        )
-    os.replace(temporary, path)
+    record = {
+        "url": server.url,
+        "port": server.port,
+        "pid": server.pid,
+        "instance": server.instance,
+    }
+    write_private(data_dir / RUNTIME_FILENAME, json.dumps(record))
 
 
 def remove_runtime_file(data_dir: Path, instance: str) -> None:
@@ -109,7 +103,7 @@ def read_runtime_file(data_dir: Path) -> RunningServer | None:
 def find_running_server(data_dir: Path, *, timeout: float = 1.0) -> RunningServer | None:
     """The live instance serving this data dir, or None (a stale file left by a crash)."""
     server = read_runtime_file(data_dir)
-    if server is None or not _pid_alive(server.pid):
+    if server is None or not pid_alive(server.pid):
         return None
     token = read_token(data_dir)
     if token is None:
@@ -129,7 +123,8 @@ def find_running_server(data_dir: Path, *, timeout: float = 1.0) -> RunningServe
     return server
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while a process with this id exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

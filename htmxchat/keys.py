@@ -16,4 +16,4 @@ chat_key = web.AppKey("chat_key", ChatService)
 sockets_key = web.AppKey("sockets_key", set[web.WebSocketResponse[bool]])
 instance_key = web.AppKey("instance_key", str)  # identifies this server in /healthz
 choice_key = web.AppKey("choice_key", ChosenBot)  # the bot in use, its models, why it
-token_key = web.AppKey("token_key", str)  # the access token (security.py)
+token_key = web.AppKey("token_key", str)  # the access token (access.py, checked by guard.py)

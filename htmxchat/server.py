@@ -18,17 +18,16 @@ from pathlib import Path
 
 from aiohttp import web
 
+from htmxchat import logfile
+from htmxchat.access import load_or_create_token, login_url, write_open_file
 from htmxchat.app import create_app
+from htmxchat.app_window import AppWindow, open_app_window, remove_redirect
 from htmxchat.config import PREFERRED_PORT, Settings
+from htmxchat.guard import ScrubbedAccessLogger
 from htmxchat.instance import RunningServer, remove_runtime_file, write_runtime_file
 from htmxchat.keys import choice_key
-from htmxchat.security import (
-    OPEN_FILENAME,
-    ScrubbedAccessLogger,
-    load_or_create_token,
-    login_url,
-    write_open_file,
-)
+from htmxchat.lifecycle import exit_rule, stop_key, watch_pages
+from htmxchat.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +39,10 @@ BrowserOpener = Callable[[str], bool]
 
 class PortInUseError(Exception):
     """The port asked for with --port is taken."""
+
+
+class NotSavedError(Exception):
+    """The server stopped, but the chat log could not be saved completely (e.g. full disk)."""
 
 
 def bind_socket(host: str, port: int | None) -> socket.socket:
@@ -118,12 +121,14 @@ async def serve(
     opener: BrowserOpener = webbrowser.open,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until `stop` is set (or SIGINT/SIGTERM), then close sockets and save replies."""
+    """Serve until `stop` is set (SIGINT/SIGTERM, Quit, the app window's grace period),
+    then close sockets and save replies. Raises NotSavedError when saving failed."""
     stop = stop or asyncio.Event()
     sock = bind_socket(settings.host, settings.port)
     instance = secrets.token_hex(16)
     token = load_or_create_token(settings.data_dir)
     app = create_app(settings, instance_id=instance, token=token)
+    app[stop_key] = stop  # POST /quit sets it
     # Requests are logged only with -v, and never with their query (it may hold the token).
     access_log = logging.getLogger("aiohttp.access") if log.isEnabledFor(logging.DEBUG) else None
     runner = web.AppRunner(
@@ -133,12 +138,15 @@ async def serve(
         shutdown_timeout=SHUTDOWN_TIMEOUT,
     )
     loop = asyncio.get_running_loop()
+    window: AppWindow | None = None
+    watcher: asyncio.Task[None] | None = None
     try:
         await runner.setup()
         await web.SockSite(runner, sock).start()
         port = sock.getsockname()[1]
         url = url_for(settings.host, port)
         write_runtime_file(settings.data_dir, RunningServer(url, port, os.getpid(), instance))
+        log.info("serving %s on %s (pid %d)", settings.data_dir, url, os.getpid())
         choice = app[choice_key]
         print(choice.description, flush=True)
         if choice.problem:
@@ -147,27 +155,67 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):  # not on Windows: Ctrl+C still works
                 loop.add_signal_handler(signum, stop.set)
-        if settings.open_browser:
-            # A daemon thread, never awaited: a terminal browser (w3m over ssh) or a slow
-            # launcher must not hold up serving or shutting down.
-            threading.Thread(
-                target=open_login,
-                args=(settings.data_dir, login_url(url, token), opener),
-                name="open-browser",
-                daemon=True,
-            ).start()
+        if settings.open_browser and settings.app:
+            window = open_window(settings.data_dir, login_url(url, token), opener)
+        elif settings.open_browser:
+            _open_login_in_background(settings.data_dir, login_url(url, token), opener)
+        rule = exit_rule(settings.app, settings.app_grace, settings.idle_exit)
+        if rule.limit is not None:
+            watcher = asyncio.create_task(watch_pages(app, stop, rule))
         await stop.wait()
+        # Problems while saving go to the log file; the launcher sums them up in one line.
+        logfile.quiet_terminal(True)
         print("Stopping htmxchat…", file=sys.stderr, flush=True)
         for signum in (signal.SIGINT, signal.SIGTERM):
             # A second Ctrl+C while replies are being saved must not interrupt the saving.
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, _still_stopping)
     finally:
-        await runner.cleanup()
+        problem = await _clean_up(runner, watcher)
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
         sock.close()
         remove_runtime_file(settings.data_dir, instance)
-        with contextlib.suppress(FileNotFoundError):
-            (settings.data_dir / OPEN_FILENAME).unlink()
+        remove_redirect(settings.data_dir)
+        if window is not None:
+            await asyncio.to_thread(window.close)
+        log.info("stopped")
+    if problem:
+        raise NotSavedError(problem)
+
+
+async def _clean_up(runner: web.AppRunner, watcher: asyncio.Task[None] | None) -> str | None:
+    """Stop the watcher and the app (which saves replies); what could not be saved, if any."""
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    try:
+        await runner.cleanup()
+    except (StoreError, OSError) as exc:  # e.g. a full disk: the chat log could not be saved
+        log.exception("saving the chat log failed while stopping")
+        return str(exc)
+    return None
+
+
+def _open_login_in_background(data_dir: Path, url: str, opener: BrowserOpener) -> None:
+    # A daemon thread, never awaited: a terminal browser (w3m over ssh) or a slow launcher
+    # must not hold up serving or shutting down.
+    threading.Thread(
+        target=open_login, args=(data_dir, url, opener), name="open-browser", daemon=True
+    ).start()
+
+
+def open_window(data_dir: Path, url: str, opener: BrowserOpener) -> AppWindow | None:
+    """An app window on `url`; without a suitable browser, the default browser instead."""
+    window = open_app_window(data_dir, url)
+    if window is None:
+        print(
+            "htmxchat: no Chrome, Chromium, Edge or Brave found for the app window (set "
+            "HTMXCHAT_BROWSER to one); opening your default browser instead.",
+            file=sys.stderr,
+            flush=True,
+        )
+        _open_login_in_background(data_dir, url, opener)
+    return window

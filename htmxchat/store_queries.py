@@ -201,7 +201,7 @@ def delete_conversation(db: sqlite3.Connection, conversation_id: str) -> bool:
         db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
         deleted = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount
         # The FTS index keeps deleted tokens in old segments until they are merged; merging
-        # now frees those pages, which secure_delete overwrites (DESIGN.md, Storage).
+        # now frees those pages, which secure_delete overwrites (docs/design.md, "Storage").
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
     # Old page images stay in the WAL until a checkpoint copies and truncates it.
     busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]

@@ -40,7 +40,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_by_status ON messages (status);
     CREATE INDEX conversations_by_update ON conversations (updated_at);
     """,
-    # Full-text search over message text (issue 4). External content: the index stores
+    # Full-text search over message text. External content: the index stores
     # only tokens; triggers keep it in step with `messages`, including checkpoints.
     """
     CREATE VIRTUAL TABLE messages_fts USING fts5(

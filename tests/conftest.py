@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from htmxchat.access import load_or_create_token
 from htmxchat.app import create_app
 from htmxchat.config import Settings
-from htmxchat.security import load_or_create_token
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.helpers import ScriptedBot, ServerProcess, logged_in_client
 
@@ -38,10 +39,11 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own data dir; nothing touches the real home directory."""
     path = tmp_path / "data"
     path.mkdir()
-    monkeypatch.setenv("HTMXCHAT_DATA_DIR", str(path))
     for name in list(os.environ):
-        if name.startswith("HTMXCHAT_") and name != "HTMXCHAT_DATA_DIR":
+        if name.startswith("HTMXCHAT_"):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("HTMXCHAT_DATA_DIR", str(path))
+    monkeypatch.setenv("HTMXCHAT_LOG_DIR", str(tmp_path / "log"))
     return path
 
 
@@ -77,13 +79,28 @@ def token(data_dir: Path) -> str:
 
 
 @pytest.fixture
-async def client(
-    store: ChatStore, settings: Settings, bot: ScriptedBot, aiohttp_client, aiohttp_server
-) -> TestClient:
-    """A client that logged in with the token (cookie) and sends the page's own Origin."""
+def app_client(
+    store: ChatStore, settings: Settings, aiohttp_client, aiohttp_server
+) -> Callable[..., Awaitable[TestClient]]:
+    """A factory: the app with the given bot (and `create_app` options), served, logged in
+    with the token (cookie) and sending the page's own Origin. `prepare(app)` runs first."""
+
     # `store` comes first so it is set up before, and closed after, the app that uses it.
-    app = create_app(settings, bot=bot, store=store, coalesce_window=0.0)
-    return await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
+    async def make(
+        bot: object, *, prepare: Callable[[web.Application], None] | None = None, **options
+    ) -> TestClient:
+        app = create_app(settings, bot=bot, store=store, **options)  # type: ignore[arg-type]
+        if prepare is not None:
+            prepare(app)
+        return await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
+
+    return make
+
+
+@pytest.fixture
+async def client(app_client, bot: ScriptedBot) -> TestClient:
+    """The app with the scripted bot, logged in; replies are not coalesced."""
+    return await app_client(bot, coalesce_window=0.0)
 
 
 @pytest.fixture

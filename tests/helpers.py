@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from htmxchat.access import load_or_create_token
 from htmxchat.bots import Piece, ReplyEnd, Turn
-from htmxchat.security import load_or_create_token
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from htmxchat.access import load_or_create_token, login_url, write_open_file
 from htmxchat.app import create_app
 from htmxchat.bots import Piece, Turn
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
-from htmxchat.security import load_or_create_token, login_url, write_open_file
 from tests.helpers import ServerProcess
 
 pytestmark = pytest.mark.browser

@@ -1,4 +1,4 @@
-"""Issue 4 in a real browser: switching and back/forward, two tabs, reload mid-reply, restart."""
+"""Conversations in a browser: switching, back/forward, two tabs, reload mid-reply, restart."""
 
 from __future__ import annotations
 

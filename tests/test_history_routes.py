@@ -1,4 +1,4 @@
-"""Issue 4 over HTTP: sidebar, paging, rename, delete, search, export, open at a message."""
+"""Conversations over HTTP: sidebar, paging, rename, delete, search, export, open at a message."""
 
 from __future__ import annotations
 

@@ -15,9 +15,10 @@ import pytest
 from aiohttp import web
 
 from htmxchat import cli
+from htmxchat.access import OPEN_FILENAME, TOKEN_FILENAME
 from htmxchat.app import create_app
 from htmxchat.config import Settings
-from htmxchat.security import OPEN_FILENAME, TOKEN_FILENAME, Policy, cookie_name, cookie_value
+from htmxchat.guard import Policy, cookie_name, cookie_value
 from htmxchat.server import serve, url_for
 from htmxchat.store import ChatStore
 from tests.helpers import ScriptedBot, ServerProcess, run_cli

@@ -9,14 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.app import create_app
 from htmxchat.bots.openai import OpenAICompatBot
 from htmxchat.bots.select import ChosenBot
-from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.fake_openai import DISCONNECT, FakeOpenAI, Reply, chunk, sse, words_reply
-from tests.helpers import logged_in_client, parse_frame
+from tests.helpers import parse_frame
 
 
 @pytest.fixture
@@ -27,20 +25,13 @@ async def fake(aiohttp_server) -> AsyncIterator[tuple[FakeOpenAI, str]]:
 
 
 @pytest.fixture
-async def llm_client(
-    store: ChatStore,
-    settings: Settings,
-    fake: tuple[FakeOpenAI, str],
-    aiohttp_client,
-    aiohttp_server,
-) -> TestClient:
+async def llm_client(app_client, fake: tuple[FakeOpenAI, str]) -> TestClient:
     _, base_url = fake
     bot = OpenAICompatBot(
         base_url, "fake-model", system_prompt="Be brief.", stall_timeout=1.0, label="Fake"
     )
     choice = ChosenBot(bot, ("fake-model", "other-model"), "Replies come from Fake.")
-    app = create_app(settings, bot=choice, store=store, coalesce_window=0.0)
-    return await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
+    return await app_client(choice, coalesce_window=0.0)
 
 
 async def chat(client: TestClient, conversation: str, text: str, **extra: str) -> list[str]:
@@ -145,12 +136,9 @@ async def test_failures_show_in_the_bubble_and_the_chat_goes_on(
     assert final_reply(frames).attrs["data-status"] == "complete"
 
 
-async def test_server_down_is_explained(
-    store: ChatStore, settings: Settings, aiohttp_client, aiohttp_server
-) -> None:
+async def test_server_down_is_explained(app_client) -> None:
     bot = OpenAICompatBot("http://127.0.0.1:9/v1", "m", label="Nowhere")
-    app = create_app(settings, bot=bot, store=store)
-    client = await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
+    client = await app_client(bot)
     frames = await chat(client, new_id(), "anyone?")
     bubble = final_reply(frames)
     assert bubble.attrs["data-status"] == "error" and "127.0.0.1:9" in bubble.text

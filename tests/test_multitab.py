@@ -8,12 +8,10 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.app import create_app
 from htmxchat.bots import Piece, Turn
-from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
-from tests.helpers import eventually, find, logged_in_client, parse_frame
+from tests.helpers import eventually, find, parse_frame
 from tests.test_ws import is_finished, open_conversation, receive_until
 
 
@@ -42,11 +40,8 @@ def step_bot() -> StepBot:
 
 
 @pytest.fixture
-async def step_client(
-    store: ChatStore, settings: Settings, step_bot: StepBot, aiohttp_client, aiohttp_server
-):
-    app = create_app(settings, bot=step_bot, store=store, coalesce_window=0.0)
-    return await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
+async def step_client(app_client, step_bot: StepBot):
+    return await app_client(step_bot, coalesce_window=0.0)
 
 
 def reply_text(frames: list[str], reply_id: str) -> str:

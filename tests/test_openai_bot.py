@@ -18,8 +18,8 @@ from htmxchat.bots.openai import (
     OpenAICompatBot,
     list_models,
     normalize_base_url,
-    resolve_api_key,
 )
+from htmxchat.config import resolve_api_key
 from tests.fake_openai import DISCONNECT, FakeOpenAI, Reply, Step, chunk, split, sse
 
 KEY = "sk-test-SECRET-0123456789"

@@ -1,4 +1,4 @@
-"""Access token, Host and Origin checks, security headers (issue 5, points 1-3)."""
+"""Access token, Host and Origin checks, security headers ."""
 
 from __future__ import annotations
 
@@ -14,19 +14,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from htmxchat.access import TOKEN_FILENAME, load_or_create_token, write_open_file
 from htmxchat.app import create_app
 from htmxchat.config import Settings
+from htmxchat.guard import ScrubbedAccessLogger, cookie_name, cookie_value, same_secret
 from htmxchat.ids import new_id
 from htmxchat.keys import settings_key
-from htmxchat.security import (
-    TOKEN_FILENAME,
-    ScrubbedAccessLogger,
-    cookie_name,
-    cookie_value,
-    load_or_create_token,
-    same_secret,
-    write_open_file,
-)
 from htmxchat.store import ChatStore
 from tests.helpers import ScriptedBot
 

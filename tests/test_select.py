@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from htmxchat.app import create_app
 from htmxchat.bots.demo import DemoBot
 from htmxchat.bots.detect import Candidate
 from htmxchat.bots.openai import OpenAICompatBot
@@ -17,7 +16,7 @@ from htmxchat.cli import build_parser
 from htmxchat.config import OPENAI_BASE_URL, Settings, SettingsError, resolve_settings
 from htmxchat.ids import new_id
 from tests.fake_openai import FakeOpenAI
-from tests.helpers import FakeModelServer, ScriptedBot, ServerProcess, logged_in_client
+from tests.helpers import FakeModelServer, ScriptedBot, ServerProcess
 from tests.test_ws import receive_until
 
 
@@ -102,12 +101,9 @@ def test_there_is_no_api_key_flag() -> None:
         build_parser().parse_args(["--api-key", "sk-secret"])
 
 
-async def test_the_picked_model_goes_with_the_reply(
-    store, settings, aiohttp_client, aiohttp_server
-) -> None:
+async def test_the_picked_model_goes_with_the_reply(app_client) -> None:
     bot = ScriptedBot(model="qwen3")  # an injected bot offers just its own model
-    app = create_app(settings, bot=bot, store=store, coalesce_window=0.0)
-    client = await logged_in_client(aiohttp_client, aiohttp_server, app, settings.data_dir)
+    client = await app_client(bot, coalesce_window=0.0)
     conversation = new_id()
     ws = await client.ws_connect("/ws")
     await ws.send_json(

@@ -265,3 +265,48 @@ async def test_a_closed_socket_always_ends_its_handler(client: TestClient) -> No
     async with asyncio.timeout(5):
         while sockets:  # noqa: ASYNC110 - the set has no change event to wait on
             await asyncio.sleep(0.01)
+
+
+def header(frame: str) -> dict[str, str | None]:
+    """The attributes of a frame's header element (empty when it has none)."""
+    first = parse_frame(frame)[0]
+    return first.attrs if first.id == "frame-info" else {}
+
+
+async def test_frames_carry_gapless_numbers_and_a_page_resumes_from_its_own(
+    client: TestClient, bot: ScriptedBot
+) -> None:
+    bot.enqueue(["a ", "b ", "c"])
+    conversation = new_id()
+    ws, sync = await open_conversation(client, conversation)
+    start = header(sync)
+    assert start["data-kind"] == "snapshot" and start["data-conversation"] == conversation
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "go"})
+    frames = await receive_until(ws, is_finished)
+    expected = int(start["data-seq"] or 0) + 1
+    numbered = [header(f) for f in frames if header(f).get("data-kind") == "events"]
+    assert numbered, "events arrive in numbered frames"
+    for head in numbered:
+        assert head["data-conversation"] == conversation
+        assert head["data-epoch"] == start["data-epoch"]
+        assert int(head["data-first"] or 0) == expected, "a gap or a repeat"
+        expected = int(head["data-seq"] or 0) + 1
+    # Another page that was at the snapshot's event gets exactly what followed, numbered as
+    # before and answering its own request, without the conversation being sent again.
+    async with client.ws_connect("/ws") as other:
+        await other.send_json(
+            {
+                "action": "sync",
+                "conversation": conversation,
+                "req": 7,
+                "epoch": start["data-epoch"],
+                "seq": start["data-seq"],
+            }
+        )
+        replay = (await other.receive(timeout=5)).data
+        head = header(replay)
+        assert (head["data-kind"], head["data-req"]) == ("events", "7")
+        assert int(head["data-first"] or 0) == int(start["data-seq"] or 0) + 1
+        assert int(head["data-seq"] or 0) == expected - 1
+        assert 'id="messages" hx-swap-oob="innerHTML"' not in replay
+    await ws.close()

@@ -1,4 +1,4 @@
-"""Bad input over the socket: oversize frames, junk, floods, stuck and dead peers (issue 5.4)."""
+"""Bad input over the socket: oversize frames, junk, floods, stuck and dead peers."""
 
 from __future__ import annotations
 

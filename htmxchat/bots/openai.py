@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import aiohttp
@@ -26,21 +26,6 @@ def normalize_base_url(base_url: str) -> str:
     """Strip trailing slashes and add "/v1" when the URL has no path ("host:11434" works)."""
     url = base_url.strip().rstrip("/")
     return url if URL(url).path.strip("/") else url + "/v1"
-
-
-def resolve_api_key(base_url: str, environ: Mapping[str, str]) -> str | None:
-    """Pick the API key for `base_url`: HTMXCHAT_API_KEY if set, else OPENAI_API_KEY, else None.
-
-    OPENAI_API_KEY is used only for https://api.openai.com, so a key meant for OpenAI is never
-    sent to a local or third-party server the user merely pointed us at.
-    """
-    own = environ.get("HTMXCHAT_API_KEY", "").strip()
-    if own:
-        return own
-    url = URL(normalize_base_url(base_url))
-    if url.scheme == "https" and url.host == "api.openai.com" and url.port == 443:
-        return environ.get("OPENAI_API_KEY", "").strip() or None
-    return None
 
 
 async def list_models(

@@ -29,7 +29,7 @@
   const online = () => app.dataset.connection === "open";
 
   // Reconnect sooner than the extension's default (up to 64 s): a restarted server is
-  // usually back within a second or two (issue 4, point 7).
+  // usually back within a second or two.
   if (window.htmx) {
     htmx.config.wsReconnectDelay = (retry) =>
       Math.min(500 * 2 ** retry, 4000) * (0.5 + Math.random() / 2);

@@ -1,12 +1,13 @@
-"""How long a conversation takes to open, for 10 and for 10,000 messages (issue 4, point 2).
+"""How long a conversation takes to open, for 10 and for 10,000 messages.
 
 Run from the repository root:
 
     python -m tests.benchmarks.bench_open            # server-side timings (HTTP page, socket sync)
     python -m tests.benchmarks.bench_open --browser  # plus page-open time in Chromium
 
-Not part of the test suite: the numbers depend on the machine. A long conversation should
-open about as fast as a short one, because only the newest page of messages is rendered.
+The full run is not part of the test suite (the numbers depend on the machine); a smoke run
+with small sizes is (`tests/test_benchmark_smoke.py`), so the benchmark cannot rot. A long
+conversation should open about as fast as a short one: only the newest messages are rendered.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from htmxchat.access import load_or_create_token
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
-from htmxchat.security import load_or_create_token
 from htmxchat.store import DB_FILENAME, ChatStore
 
 SIZES = (10, 10_000)
@@ -51,9 +52,12 @@ async def seed(store: ChatStore, count: int) -> str:
     return (await store.import_conversation(conversation, messages)).id
 
 
-async def server_side(data_dir: Path) -> dict[int, str]:
+async def server_side(
+    data_dir: Path, sizes: tuple[int, ...] = SIZES, runs: int = RUNS
+) -> dict[int, str]:
+    """Time the HTTP page and the socket's snapshot per size; returns the conversation ids."""
     store = await ChatStore.open(data_dir / DB_FILENAME)
-    ids = {size: await seed(store, size) for size in SIZES}
+    ids = {size: await seed(store, size) for size in sizes}
     app = create_app(Settings(data_dir=data_dir, open_browser=False), store=store)
     server = TestServer(app)
     await server.start_server()
@@ -64,7 +68,7 @@ async def server_side(data_dir: Path) -> dict[int, str]:
     try:
         for size, conversation in ids.items():
             page_ms, sync_ms, page_bytes = [], [], 0
-            for _ in range(RUNS):
+            for _ in range(runs):
                 start = time.perf_counter()
                 response = await client.get(f"/c/{conversation}")
                 page_bytes = len(await response.read())
@@ -72,13 +76,15 @@ async def server_side(data_dir: Path) -> dict[int, str]:
                 ws = await client.ws_connect("/ws")
                 start = time.perf_counter()
                 await ws.send_json({"action": "sync", "conversation": conversation})
-                await ws.receive()
+                snapshot = (await ws.receive()).data
+                if 'data-kind="snapshot"' not in snapshot:
+                    raise RuntimeError(f"the socket answered a sync with {snapshot[:200]!r}")
                 sync_ms.append((time.perf_counter() - start) * 1000)
                 await ws.close()
             print(
                 f"{size:>6} messages: page {statistics.median(page_ms):6.1f} ms "
                 f"({page_bytes / 1024:.0f} KiB), socket sync {statistics.median(sync_ms):6.1f} ms"
-                f"  (median of {RUNS})"
+                f"  (median of {runs})"
             )
     finally:
         await client.close()
@@ -86,7 +92,8 @@ async def server_side(data_dir: Path) -> dict[int, str]:
     return ids
 
 
-def browser_side(data_dir: Path, ids: dict[int, str]) -> None:
+def browser_side(data_dir: Path, ids: dict[int, str], runs: int = 5) -> None:
+    """Time opening each conversation in Chromium until connected and shown."""
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import CHROMIUM_ARGS
@@ -101,7 +108,7 @@ def browser_side(data_dir: Path, ids: dict[int, str]) -> None:
             page = browser.new_page(viewport={"width": 1100, "height": 760})
             for size, conversation in ids.items():
                 times = []
-                for _ in range(5):
+                for _ in range(runs):
                     start = time.perf_counter()
                     page.goto(f"{server.base_url}c/{conversation}?token={server.token}")
                     page.wait_for_selector('#connection[data-state="open"]')

@@ -1,4 +1,4 @@
-"""Load and leak checks for the chat WebSocket (issue 5, point 6).
+"""Load and leak checks for the chat WebSocket.
 
 Run the full version with one command (about half a minute):
 
@@ -32,12 +32,13 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from htmxchat.access import load_or_create_token
 from htmxchat.app import create_app
 from htmxchat.bots.demo import DemoBot
 from htmxchat.config import Settings
+from htmxchat.guard import cookie_name, cookie_value
 from htmxchat.ids import new_id
 from htmxchat.keys import chat_key, sockets_key, store_key
-from htmxchat.security import cookie_name, cookie_value, load_or_create_token
 from htmxchat.server import SHUTDOWN_TIMEOUT, bind_socket
 
 _REPLY = re.compile(r'<article id="m-([0-9a-z]+)" class="msg msg-assistant"')

@@ -1,6 +1,6 @@
-"""Local-only guards: the access token, Host and Origin checks, and security headers.
+"""The request guard (token, Host and Origin checks) and the security headers.
 
-Listening on 127.0.0.1 is not a boundary (notes/security.md): web pages the user visits can
+Listening on 127.0.0.1 is not a boundary: web pages the user visits can
 reach it (cross-site WebSocket hijacking, DNS rebinding, simple cross-site POSTs) and so can
 every other account on the machine. Three layers, each stopping a different attack:
 
@@ -13,33 +13,24 @@ every other account on the machine. Three layers, each stopping a different atta
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import html
 import ipaddress
 import logging
-import os
-import re
-import secrets
-import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractAccessLogger
 from yarl import URL
 
+from htmxchat.access import TOKEN_PARAM
 from htmxchat.keys import settings_key, token_key
 
 log = logging.getLogger(__name__)
 
-TOKEN_FILENAME = "token"
-OPEN_FILENAME = "open.html"
-TOKEN_PARAM = "token"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
-_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{32,128}")
 # Methods that change nothing; every other method must carry our own Origin.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -50,83 +41,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 COOKIE_SAMESITE = "Strict"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-# -- token file ----------------------------------------------------------------------------
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` readable by the owner only (0600), replacing it atomically.
-
-    A fresh file is created with O_EXCL and renamed over the target, so a file that already
-    exists with wider permissions is never reused (O_TRUNC would keep its old mode).
-    """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-
-
-def read_token(data_dir: Path) -> str | None:
-    """The token in the data dir, or None when missing, malformed or readable by others."""
-    path = data_dir / TOKEN_FILENAME
-    try:
-        mode = path.stat().st_mode
-        token = path.read_text(encoding="utf-8").strip()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        log.warning("ignoring an unreadable token file %s: %s", path, exc)
-        return None
-    if os.name == "posix" and stat.S_IMODE(mode) & 0o077:
-        # Someone else may have read it: treat it as spent and make a new one.
-        log.warning("the token file %s was readable by others; replacing it", path)
-        return None
-    return token if _TOKEN_RE.fullmatch(token) else None
-
-
-def load_or_create_token(data_dir: Path) -> str:
-    """The data dir's access token, created (0600) on first use.
-
-    Kept across restarts so open tabs keep working when the server comes back.
-    """
-    token = read_token(data_dir)
-    if token is None:
-        token = secrets.token_urlsafe(32)  # 256 bits
-        write_private(data_dir / TOKEN_FILENAME, token + "\n")
-    return token
-
-
-def login_url(base_url: str, token: str) -> str:
-    """The URL the launcher prints and opens: the base URL plus the token."""
-    return f"{base_url}?{TOKEN_PARAM}={token}"
-
-
-def write_open_file(data_dir: Path, url: str) -> Path:
-    """A 0600 page that redirects the browser to `url` (Jupyter's browser-open file).
-
-    The browser is opened on this file instead of the tokenized URL, so the token never
-    appears on a command line (other users can read those with `ps`).
-    """
-    quoted = html.escape(url, quote=True)
-    path = data_dir / OPEN_FILENAME
-    write_private(
-        path,
-        '<!doctype html>\n<html><head><meta charset="utf-8">\n'
-        f'<meta http-equiv="refresh" content="0;url={quoted}">\n'
-        "<title>Opening htmxchat…</title></head>\n"
-        f'<body><p>Opening htmxchat… If nothing happens, <a href="{quoted}">click here</a>.'
-        "</p></body></html>\n",
-    )
-    return path
 
 
 def cookie_name(port: int) -> str:

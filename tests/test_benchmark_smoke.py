@@ -1,0 +1,39 @@
+"""Every benchmark once, small and quick, in the default run: a change that breaks one fails
+here instead of rotting unnoticed. The real measurements run on demand (see the README)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.benchmarks import bench_open
+from tests.benchmarks.test_startup import measure
+from tests.conftest import CHROMIUM
+
+
+def test_startup_benchmark_runs(data_dir: Path) -> None:
+    (seconds,) = measure(data_dir, "demo", runs=1)
+    assert 0 < seconds < 30
+
+
+def test_open_benchmark_runs_on_the_server(data_dir: Path, capsys) -> None:
+    ids = asyncio.run(bench_open.server_side(data_dir, sizes=(10, 120), runs=2))
+    assert set(ids) == {10, 120}
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("socket sync" in line for line in lines)
+
+
+@pytest.mark.browser
+def test_open_benchmark_runs_in_the_browser(data_dir: Path, capsys) -> None:
+    if not shutil.which(CHROMIUM):  # the benchmark starts Chromium itself
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    ids = asyncio.run(bench_open.server_side(data_dir, sizes=(10,), runs=1))
+    capsys.readouterr()
+    bench_open.browser_side(data_dir, ids, runs=1)
+    assert "10 messages rendered" in capsys.readouterr().out
