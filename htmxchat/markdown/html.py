@@ -49,7 +49,7 @@ def _list(target: str, op: ListOpen, items: list[Markup]) -> Piece:
     tag = "ol" if op.ordered else "ul"
     start = op.start if op.ordered and op.start not in (None, 1) else None
     return {"kind": "list", "tag": tag, "id": f"{target}-l{op.list_id}", "start": start,
-            "items": items}  # fmt: skip
+            "entries": items}  # fmt: skip
 
 
 def _fence(target: str, op: FenceOpen, text: str) -> Piece:
@@ -115,9 +115,9 @@ def render_state(env: jinja2.Environment, target: str, ops: Sequence[Op]) -> Mar
             lists[op.list_id] = _list(target, op, [])
             pieces.append(lists[op.list_id])
         elif isinstance(op, ListItem):
-            lists[op.list_id]["items"].append(render_list_item(op.source, op.loose, op.refs))
+            lists[op.list_id]["entries"].append(render_list_item(op.source, op.loose, op.refs))
         elif isinstance(op, ListLoose):
-            lists[op.list_id]["items"] = _loose_items(op)
+            lists[op.list_id]["entries"] = _loose_items(op)
         elif isinstance(op, FenceOpen):
             fences[op.fence_id] = _fence(target, op, "")
             pieces.append(fences[op.fence_id])
