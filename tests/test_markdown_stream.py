@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 
 import jinja2
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from htmxchat.markdown.html import render_ops, render_state
-from htmxchat.markdown.ops import Block, FenceAppend, FenceClose, ListItem, ListLoose, Op
+from htmxchat.markdown.ops import Block, Done, FenceAppend, FenceClose, ListItem, ListLoose, Op
 from htmxchat.markdown.render import render_markdown
 from htmxchat.markdown.stream import MarkdownStream
 from tests.oob_dom import Page, parse, serialise
@@ -144,3 +143,76 @@ def test_any_chunking_ends_as_the_full_render(text: str, sizes: list[int], snap:
 @given(document, st.integers(0, 400))
 def test_one_character_at_a_time(text: str, snap: int) -> None:
     check_stream(text, list(text), snap % (len(text) + 1))
+
+
+def _committed_sources(chunks: list[str]) -> list[list[str]]:
+    """For each chunk fed, the sources committed by that feed (blocks, items, fences)."""
+    stream = MarkdownStream()
+    out = []
+    for chunk in chunks:
+        ops = stream.feed(chunk)
+        out.append([op.source for op in ops if isinstance(op, Block | ListItem | FenceClose)])
+    return out
+
+
+def test_half_typed_heading_proves_nothing() -> None:
+    # "#" could still become "#x" (a paragraph): the paragraph before it waits.
+    assert _committed_sources(["text\n", "#", "x\n"]) == [[], [], []]
+    assert _committed_sources(["text\n", "#", " h\n"]) == [[], [], ["text\n", "# h\n"]]
+    assert _committed_sources(["# Title\n"]) == [["# Title\n"]]
+
+
+def test_half_typed_number_does_not_finish_a_list() -> None:
+    # "2" may become "2." (a new item of the same list, making it loose).
+    assert _committed_sources(["1. a\n\n", "2", "."]) == [[], [], []]
+    stream = MarkdownStream()
+    stream.feed("1. a\n\n2. b\n")
+    ops = stream.feed("3. c\n")
+    assert any(isinstance(op, ListItem) and op.loose for op in ops)
+
+
+def test_paragraph_waits_for_a_setext_underline() -> None:
+    assert _committed_sources(["Title\n", "---\n"]) == [[], ["Title\n---\n"]]
+
+
+def test_open_fence_streams_text_and_closes_once() -> None:
+    stream = MarkdownStream()
+    first = stream.feed("```python\nx = 1\n")
+    assert [type(op).__name__ for op in first][:2] == ["FenceOpen", "FenceAppend"]
+    more = stream.feed("y = 2\n")
+    assert [op for op in more if isinstance(op, FenceAppend)] == [FenceAppend(1, "y = 2\n")]
+    closed = stream.feed("```\n")
+    assert [op.source for op in closed if isinstance(op, FenceClose)] == [
+        "```python\nx = 1\ny = 2\n```\n"
+    ]
+
+
+def test_reference_defined_later_holds_the_paragraph() -> None:
+    assert _committed_sources(["See [docs].\n\nNext.\n\n", "[docs]: https://e.com\n"]) == [
+        [],
+        ["See [docs].\n", "Next.\n"],
+    ]
+
+
+def test_list_turning_loose_renders_its_items_again_once() -> None:
+    stream = MarkdownStream()
+    ops = stream.feed("- a\n- b\n- c\n")
+    assert [op.source for op in ops if isinstance(op, ListItem)] == ["- a\n", "- b\n"]
+    ops = stream.feed("\n- d\n")
+    assert [op for op in ops if isinstance(op, ListLoose)] == [ListLoose(1, ("- a\n", "- b\n"), ())]
+    assert [op for op in ops if isinstance(op, ListItem)] == [ListItem(1, "- c\n\n", True, ())]
+
+
+def test_math_opener_waits_for_a_blank_line() -> None:
+    # "$$" without its closer may swallow the heading if "$$" comes before a blank line.
+    assert _committed_sources(["$$\n", "# h\n", "$$\n"]) == [[], [], ["$$\n# h\n$$\n"]]
+    assert _committed_sources(["$$\n", "# h\n", "\n"]) == [[], [], ["$$\n", "# h\n"]]
+
+
+def test_finish_commits_everything_and_removes_the_tail() -> None:
+    stream = MarkdownStream()
+    stream.feed("- a\n- b")
+    ops = stream.finish()
+    assert ops[-1] == Done()
+    assert stream.snapshot()[-1] == Done()
+    assert render_state(ENV, TARGET, stream.snapshot()) == render_markdown("- a\n- b")

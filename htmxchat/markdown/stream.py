@@ -169,7 +169,8 @@ class MarkdownStream:
                 break
             opener = tokens[block.first]
             if not followed and block.kind == "fence" and not closed_fence(lines, opener):
-                self._open_fence(ops, opener, lines[block.start_line], offsets[block.end_line])
+                body = offsets[block.start_line + 1]
+                self._open_fence(ops, opener, lines[block.start_line], body)
                 keep, go_on = block.start_line, True
                 break
             if not followed and not finished_as_last(block, tokens, lines):
