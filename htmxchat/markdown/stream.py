@@ -88,7 +88,10 @@ class MarkdownStream:
             raise RuntimeError("the stream is finished")
         self._pending += new_text
         ops: list[Op] = []
-        self._advance(ops, final=False)
+        # Without a new line break the complete lines are those parsed last time: nothing
+        # can finish, only the tail (or an open fence's text) grows.
+        if "\n" in new_text or self._fence is not None:
+            self._advance(ops, final=False)
         self._sync_tail(ops)
         return ops
 
