@@ -1,0 +1,340 @@
+"""Stream one reply's Markdown block by block: each finished block is sent once.
+
+`MarkdownStream.feed` gets each flush's new text and returns operations (`ops.py`). After a
+flush only the unfinished part of the text is parsed again, so the cost of a flush follows the
+size of what is still open, not of the whole reply. Two kinds of blocks that can grow without
+end are streamed in pieces: a top-level list sends each finished item, and an open top-level
+code fence sends its text as it comes and is highlighted once, when it closes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from itertools import accumulate, pairwise
+from typing import Any
+
+from markdown_it.token import Token
+
+from .ops import (
+    Block,
+    Done,
+    FenceAppend,
+    FenceClose,
+    FenceOpen,
+    ListClose,
+    ListItem,
+    ListLoose,
+    ListOpen,
+    Op,
+    TailAppend,
+    TailSet,
+)
+from .render import MD, Refs, new_env
+from .rules import (
+    TopBlock,
+    closed_fence,
+    closes_fence,
+    finished_as_last,
+    top_blocks,
+    unresolved_label,
+    waits_for_math,
+)
+
+log = logging.getLogger(__name__)
+_LISTS = ("bullet_list_open", "ordered_list_open")
+
+
+@dataclass
+class _OpenList:
+    list_id: int
+    ordered: bool
+    start: int | None
+    loose: bool = False
+    items: list[str] = field(default_factory=list)  # committed items' sources
+    refs: list[Refs] = field(default_factory=list)
+    context: int = 0  # length of the last committed item, kept at the start of the text
+
+
+@dataclass
+class _OpenFence:
+    fence_id: int
+    info: str
+    char: str
+    length: int
+    indent: int
+    scan: int  # offset of the next line to check for the closing fence
+    sent: int  # offset up to which the text has been sent
+    text: list[str] = field(default_factory=list)
+
+
+class MarkdownStream:
+    """The Markdown of one reply as it is written, turned into operations."""
+
+    def __init__(self) -> None:
+        self._pending = ""  # text not yet committed; starts at a line start
+        self._refs: dict[str, tuple[str, str]] = {}  # committed reference definitions
+        self._done: list[Op] = []  # committed and closed, as blocks (for snapshots)
+        self._list: _OpenList | None = None
+        self._fence: _OpenFence | None = None
+        self._tail = ""  # the tail as sent
+        self._ids = 0
+        self._finished = False
+        self._final = False
+
+    def feed(self, new_text: str) -> list[Op]:
+        """Take the text written since the last call; return what changes on the page."""
+        if self._finished:
+            raise RuntimeError("the stream is finished")
+        self._pending += new_text
+        ops: list[Op] = []
+        # Without a new line break the complete lines are those parsed last time: nothing
+        # can finish, only the tail (or an open fence's text) grows.
+        if "\n" in new_text or self._fence is not None:
+            self._advance(ops, final=False)
+        self._sync_tail(ops)
+        return ops
+
+    def finish(self) -> list[Op]:
+        """The reply is complete: commit everything that is left."""
+        if self._finished:
+            return []
+        ops: list[Op] = []
+        self._final = True
+        self._advance(ops, final=True)
+        self._finished = True
+        self._tail = ""
+        ops.append(Done())
+        return ops
+
+    def snapshot(self) -> list[Op]:
+        """The fewest operations that build the current state from an empty body."""
+        ops = list(self._done)
+        if self._list is not None:
+            open_list = self._list
+            ops.append(ListOpen(open_list.list_id, open_list.ordered, open_list.start))
+            for source, refs in zip(open_list.items, open_list.refs, strict=True):
+                ops.append(ListItem(open_list.list_id, source, open_list.loose, refs))
+        if self._fence is not None:
+            ops.append(FenceOpen(self._fence.fence_id, self._fence.info))
+            if self._fence.text:
+                ops.append(FenceAppend(self._fence.fence_id, "".join(self._fence.text)))
+        if self._tail:
+            ops.append(TailSet(self._tail))
+        if self._finished:
+            ops.append(Done())
+        return ops
+
+    # The work
+
+    def _advance(self, ops: list[Op], final: bool) -> None:
+        while self._fence_step(ops, final) if self._fence else self._blocks_step(ops, final):
+            pass
+
+    def _new_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def _blocks_step(self, ops: list[Op], final: bool) -> bool:
+        """Parse the unfinished text once and commit what is finished. True: parse again
+        (a fence opened and streams on its own now, or the list state was repaired)."""
+        source = self._pending if final else self._pending[: self._pending.rfind("\n") + 1]
+        if not source:
+            return False
+        env = new_env(tuple((k, h, t) for k, (h, t) in self._refs.items()))
+        known = set(env["references"])
+        tokens = MD.parse(source, env)
+        references: dict[str, Any] = env["references"]
+        refs = tuple((label, ref["href"], ref["title"]) for label, ref in references.items())
+        lines = source.splitlines(keepends=True)
+        offsets = [0, *accumulate(len(line) for line in lines)]
+        blocks = top_blocks(tokens)
+        if self._list is not None and (
+            not blocks or blocks[0].kind not in _LISTS or blocks[0].start_line != 0
+        ):
+            # Not expected: the text starts with the open list's last item. Close the list
+            # and drop that item's text (it is on the page) rather than send it twice.
+            log.warning("open list lost its context; closing it")
+            ops.append(ListClose(self._list.list_id))
+            self._pending = self._pending[self._list.context :]
+            self._list = None
+            return True
+        keep = 0  # the line from which the text stays pending
+        go_on = False
+        for number, block in enumerate(blocks):
+            followed = final or number + 1 < len(blocks)
+            if block.kind in _LISTS:
+                keep, closed = self._list_step(ops, tokens, block, lines, references, followed)
+                if not closed:
+                    break
+                continue
+            if not final and self._holds(tokens, block, lines, references):
+                break
+            opener = tokens[block.first]
+            if not followed and block.kind == "fence" and not closed_fence(lines, opener):
+                body = offsets[block.start_line + 1]
+                self._open_fence(ops, opener, lines[block.start_line], body)
+                keep, go_on = block.start_line, True
+                break
+            if not followed and not finished_as_last(block, tokens, lines):
+                break
+            self._commit(ops, Block("".join(lines[block.start_line : block.end_line]), refs))
+            keep = block.end_line
+        else:
+            keep = len(lines) if final else keep
+        for label, ref in references.items():
+            if label not in known and ref["map"][1] <= keep:
+                self._refs[label] = (ref["href"], ref["title"])
+        self._pending = self._pending[offsets[keep] :]
+        if self._fence is not None:
+            self._fence.scan -= offsets[keep]
+            self._fence.sent -= offsets[keep]
+        return go_on
+
+    def _commit(self, ops: list[Op], block: Block) -> None:
+        ops.append(block)
+        self._done.append(block)
+
+    def _holds(
+        self, tokens: list[Token], block: TopBlock, lines: list[str], references: dict[str, Any]
+    ) -> bool:
+        """A math opener or an unresolved `[label]` keeps the block back (see rules.py)."""
+        return waits_for_math(block, lines) or unresolved_label(
+            tokens, block.first, block.end, references
+        )
+
+    def _list_step(
+        self,
+        ops: list[Op],
+        tokens: list[Token],
+        block: TopBlock,
+        lines: list[str],
+        references: dict[str, Any],
+        followed: bool,
+    ) -> tuple[int, bool]:
+        """Commit the finished items of a top-level list. Returns the line from which the
+        text stays pending, and whether the list is closed."""
+        final = self._final
+        refs = tuple((label, ref["href"], ref["title"]) for label, ref in references.items())
+        firsts = [
+            index
+            for index in range(block.first, block.end)
+            if tokens[index].type == "list_item_open" and tokens[index].level == 1
+        ]
+        bounds = [(tokens[index].map or (0, 0))[0] for index in firsts] + [block.end_line]
+        sources = ["".join(lines[a:b]) for a, b in pairwise(bounds)]
+        item_blocks = [
+            TopBlock("list_item_open", first, end, a, b)
+            for first, end, a, b in zip(
+                firsts, [*firsts[1:], block.end - 1], bounds[:-1], bounds[1:], strict=True
+            )
+        ]
+        open_list = self._list
+        if open_list is None:
+            if followed and (final or not self._holds(tokens, block, lines, references)):
+                self._commit(ops, Block("".join(sources), refs))  # arrived whole: one block
+                return block.end_line, True
+            if len(sources) < 2 or (
+                not final and self._holds(tokens, item_blocks[0], lines, references)
+            ):
+                return block.start_line, False
+            opener = tokens[block.first]
+            start = opener.attrGet("start")
+            open_list = self._list = _OpenList(
+                self._new_id(),
+                opener.type == "ordered_list_open",
+                int(start) if start is not None else None,
+            )
+            ops.append(ListOpen(open_list.list_id, open_list.ordered, open_list.start))
+            done = 0
+        else:
+            done = 1  # the text starts with the last item committed, kept for context
+        # Decided on complete lines only; a list never turns tight again.
+        loose = any(
+            t.type == "paragraph_open" and t.level == 2 and not t.hidden
+            for t in tokens[block.first : block.end]
+        )
+        if loose and not open_list.loose:
+            open_list.loose = True
+            if open_list.items:
+                ops.append(ListLoose(open_list.list_id, tuple(open_list.items), refs))
+        upto = done
+        for index in range(done, len(sources) if followed else len(sources) - 1):
+            if not final and self._holds(tokens, item_blocks[index], lines, references):
+                break
+            open_list.items.append(sources[index])
+            open_list.refs.append(refs)
+            ops.append(ListItem(open_list.list_id, sources[index], open_list.loose, refs))
+            upto = index + 1
+        if followed and upto == len(sources):
+            ops.append(ListClose(open_list.list_id))
+            self._done.append(Block("".join(open_list.items), refs))
+            self._list = None
+            return block.end_line, True
+        open_list.context = len(sources[upto - 1])
+        return bounds[upto - 1], False
+
+    def _open_fence(self, ops: list[Op], token: Token, opener: str, body: int) -> None:
+        """Stream a top-level fence that has not closed yet as plain text."""
+        fence = _OpenFence(
+            fence_id=self._new_id(),
+            info=token.info,
+            char=token.markup[0],
+            length=len(token.markup),
+            indent=len(opener) - len(opener.lstrip(" ")),
+            scan=body,
+            sent=body,
+        )
+        self._fence = fence
+        ops.append(FenceOpen(fence.fence_id, fence.info))
+
+    def _fence_step(self, ops: list[Op], final: bool) -> bool:
+        """Look only at the new lines of an open fence: closed, or more text to send."""
+        fence = self._fence
+        assert fence is not None
+        text = self._pending
+        position = fence.scan
+        closed_at = len(text) if final else -1
+        while (newline := text.find("\n", position)) >= 0:
+            if closes_fence(text[position:newline], fence.char, fence.length):
+                closed_at = newline + 1
+                break
+            position = newline + 1
+        fence.scan = position
+        if closed_at >= 0:
+            self._fence = None
+            self._pending = text[closed_at:]
+            ops.append(FenceClose(fence.fence_id, text[:closed_at]))
+            self._done.append(Block(text[:closed_at]))
+            return True
+        cut = len(text)
+        partial = text.rfind("\n") + 1
+        if partial >= fence.sent and (fence.indent or not text[partial:].strip(" " + fence.char)):
+            cut = partial  # the line may become the closing fence; indented fences go by lines
+        if cut > fence.sent:
+            chunk = text[fence.sent : cut]
+            if fence.indent:  # content lines lose up to the opener's indentation
+                chunk = "".join(_dedent(line, fence.indent) for line in chunk.splitlines(True))
+            fence.text.append(chunk)
+            ops.append(FenceAppend(fence.fence_id, chunk))
+            fence.sent = cut
+        return False
+
+    def _sync_tail(self, ops: list[Op]) -> None:
+        """Send the unfinished text: only what was added when possible, else all of it."""
+        if self._fence is not None:
+            tail = ""
+        else:
+            tail = self._pending[self._list.context if self._list else 0 :].lstrip("\n")
+        if tail == self._tail:
+            return
+        if self._tail and tail.startswith(self._tail):
+            ops.append(TailAppend(tail[len(self._tail) :]))
+        else:
+            ops.append(TailSet(tail))
+        self._tail = tail
+
+
+def _dedent(line: str, indent: int) -> str:
+    stripped = line.lstrip(" ")
+    return line[min(indent, len(line) - len(stripped)) :]
