@@ -6,13 +6,25 @@ import logging
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Each entry migrates the schema from version N to N+1 (PRAGMA user_version).
-MIGRATIONS: tuple[str, ...] = (
-    """
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One step of the schema: entry N takes the database from version N to N+1."""
+
+    name: str
+    sql: str
+
+
+# Applied in order; PRAGMA user_version counts how many a database has had.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "m001_conversations_and_messages",
+        """
     CREATE TABLE conversations (
         id TEXT PRIMARY KEY,
         title TEXT NOT NULL DEFAULT '',
@@ -40,9 +52,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_by_status ON messages (status);
     CREATE INDEX conversations_by_update ON conversations (updated_at);
     """,
+    ),
     # Full-text search over message text. External content: the index stores
     # only tokens; triggers keep it in step with `messages`, including checkpoints.
-    """
+    Migration(
+        "m002_full_text_search",
+        """
     CREATE VIRTUAL TABLE messages_fts USING fts5(
         content, content = 'messages', content_rowid = 'seq',
         tokenize = 'unicode61 remove_diacritics 2'
@@ -61,6 +76,7 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
     """,
+    ),
 )
 
 
@@ -127,9 +143,11 @@ def migrate(db: sqlite3.Connection) -> None:
         )
     for number in range(version, len(MIGRATIONS)):
         with transaction(db):
-            for statement in statements(MIGRATIONS[number]):
+            migration = MIGRATIONS[number]
+            for statement in statements(migration.sql):
                 db.execute(statement)
             db.execute(f"PRAGMA user_version = {number + 1}")
+        log.info("chat log migrated: %s", migration.name)
 
 
 def statements(script: str) -> list[str]:

@@ -33,7 +33,7 @@ def database_bytes(data_dir: Path) -> bytes:
 async def test_migrates_a_version_1_database(data_dir: Path) -> None:
     path = data_dir / DB_FILENAME
     db = sqlite3.connect(path)
-    db.executescript(MIGRATIONS[0])
+    db.executescript(MIGRATIONS[0].sql)
     db.execute("INSERT INTO conversations VALUES ('c0000000000000000001', 't', 1, 1)")
     db.execute(
         "INSERT INTO messages (id, conversation_id, role, content, status, created_at) "
