@@ -66,9 +66,15 @@ class Tab:
                 article = element.children[0]
                 if "msg-assistant" in (article.attrs.get("class") or ""):
                     self.replies.append(str(article.id)[2:])
-            elif element.id and element.id.endswith("-body") and element.attrs.get("hx-swap-oob"):
-                key = element.id[2:-5]
-                self.bodies[key] = self.bodies.get(key, "") + element.text
+            elif element.id and element.id.endswith("-body-tail"):
+                # the reply's unfinished text: appended to, or reset
+                key = element.id[2 : -len("-body-tail")]
+                kept = (
+                    self.bodies.get(key, "")
+                    if element.attrs.get("hx-swap-oob") == "beforeend"
+                    else ""
+                )
+                self.bodies[key] = kept + element.text
             elif element.tag == "article" and element.attrs.get("hx-swap-oob") == "true":
                 self.finished.add(str(element.id)[2:])
 

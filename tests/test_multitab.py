@@ -50,13 +50,15 @@ def reply_text(frames: list[str], reply_id: str) -> str:
     for frame in frames:
         for element in parse_frame(frame):
             if element.id == "messages":
-                found = find(element.children, f"m-{reply_id}-body")
+                found = find(element.children, f"m-{reply_id}-body-tail")
                 if found is not None:
                     body = found.text
-            elif element.id == f"m-{reply_id}-body":
-                body += element.text
+            elif element.id == f"m-{reply_id}-body-tail":
+                # the reply's unfinished Markdown, as text: appended to, or reset
+                swap = element.attrs.get("hx-swap-oob")
+                body = body + element.text if swap == "beforeend" else element.text
             elif element.id == f"m-{reply_id}":
-                found = find(element.children, f"m-{reply_id}-body")
+                found = find(element.children, f"m-{reply_id}-body-tail")
                 body = found.text if found is not None else ""
     return body
 
