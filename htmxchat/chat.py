@@ -13,7 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from htmxchat.bots import Bot
 from htmxchat.channel import Channel, Numbered, Subscription
@@ -26,6 +26,7 @@ from htmxchat.events import (
     MessageAdded,
     ReplyNotStarted,
     RoomEvent,
+    StreamState,
 )
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
@@ -63,6 +64,8 @@ class Snapshot:
     busy: bool
     epoch: str
     seq: int
+    # The streaming reply's Markdown state, by message id (at most one entry).
+    streams: dict[str, StreamState] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +155,7 @@ class ChatService:
         while True:
             room = self._room(conversation_id)
             subscription = room.channel.subscribe(wake)
-            live, busy = room.live_reply(), room.busy
+            live, stream, busy = room.live_reply(), room.live_stream(), room.busy
             try:
                 messages = await self.store.messages(conversation_id, limit=limit, since=since)
                 conversation = await self.store.conversation(conversation_id)
@@ -183,6 +186,7 @@ class ChatService:
             busy,
             room.channel.epoch,
             subscription.last_seq,
+            {live.id: stream} if live is not None and stream is not None else {},
         )
         return subscription, snapshot
 

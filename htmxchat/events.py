@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from htmxchat.markdown.ops import Op
 from htmxchat.models import Conversation, Message
 
 
@@ -21,11 +22,23 @@ class MessageAdded:
 
 @dataclass(frozen=True, slots=True)
 class ReplyDelta:
-    """New text for a streaming reply: only what arrived since the previous delta."""
+    """New text for a streaming reply: only what arrived since the previous delta, and what
+    it changes in the reply's Markdown (`ops`) and reasoning (`reasoning_ops`)."""
 
     message_id: str
     text: str = ""
     reasoning: str = ""
+    ops: tuple[Op, ...] = ()
+    reasoning_ops: tuple[Op, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    """A streaming reply's Markdown as far as it has been published, as operations that
+    build it from an empty body (see `MarkdownStream.snapshot`)."""
+
+    body: tuple[Op, ...] = ()
+    reasoning: tuple[Op, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from htmxchat import __version__
 from htmxchat.channel import Numbered
@@ -28,6 +29,9 @@ from htmxchat.events import (
     RoomEvent,
 )
 from htmxchat.ids import new_id
+from htmxchat.markdown import render_markdown
+from htmxchat.markdown.html import render_ops, render_state
+from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
 
 STATIC_PREFIX = "/static/"
@@ -38,11 +42,29 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.filters["status_text"] = status_text
     env.filters["reply_stats"] = reply_stats
     env.globals["static_url"] = static_url
+    env.globals["streams"] = {}  # a page or snapshot passes the streaming reply's state
+    env.filters["markdown"] = render_markdown
+    env.filters["stream_state"] = stream_state
+    env.filters["stream_ops"] = stream_ops
     # The page checks messages by the server's own rules before sending them.
     env.globals["max_message_chars"] = MAX_MESSAGE_CHARS
     env.globals["blank_chars"] = " ".join(str(ord(c)) for c in BLANK_CHARS)  # code points
     env.trim_blocks = True
     env.lstrip_blocks = True
+
+
+@jinja2.pass_environment
+def stream_state(env: jinja2.Environment, ops: Sequence[Op], target: str) -> Markup:
+    """A streaming body (element id `target`) as its Markdown operations build it."""
+    return render_state(env, target, ops)
+
+
+@jinja2.pass_environment
+def stream_ops(env: jinja2.Environment, ops: Sequence[Op], target: str) -> Markup:
+    """The out-of-band fragments applying `ops` to the body element `target`."""
+    # render_ops renders an autoescaped template whose only Markup is sanitised renderer
+    # output, so its result is safe HTML.
+    return Markup(render_ops(env, target, ops))
 
 
 def static_url(path: str) -> str:
@@ -111,7 +133,7 @@ class Fragments:
             epoch=snapshot.epoch,
             seq=snapshot.seq,
         )
-        return header + self._render("_snapshot.html", s=snapshot)
+        return header + self._render("_snapshot.html", s=snapshot, streams=snapshot.streams)
 
     def events(
         self, conversation_id: str, epoch: str, items: Sequence[Numbered[RoomEvent]], *, req: int

@@ -15,7 +15,8 @@ from dataclasses import replace
 from typing import Literal
 
 from htmxchat.bots import Bot, BotError, Piece, ReplyEnd, Turn
-from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent
+from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent, StreamState
+from htmxchat.markdown.stream import MarkdownStream
 from htmxchat.models import Message, Status
 from htmxchat.store import ChatStore, StoreError
 
@@ -59,6 +60,10 @@ class Reply:
         self._reasoning: list[str] = []
         self._pending_text: list[str] = []  # arrived, not yet published (coalescing)
         self._pending_reasoning: list[str] = []
+        # The Markdown of the answer and of the reasoning, split into finished blocks as
+        # they arrive, so each block is rendered once (docs/markdown.md).
+        self._markdown = MarkdownStream()
+        self._reasoning_markdown = MarkdownStream()
         self._last_flush = float("-inf")
         self._flush_timer: asyncio.TimerHandle | None = None
         self._started = clock()
@@ -69,6 +74,12 @@ class Reply:
         """The reply as far as it has been published."""
         return replace(
             self.message, content="".join(self._text), reasoning="".join(self._reasoning)
+        )
+
+    def stream_state(self) -> StreamState:
+        """The Markdown published so far, as operations building it from an empty body."""
+        return StreamState(
+            tuple(self._markdown.snapshot()), tuple(self._reasoning_markdown.snapshot())
         )
 
     def start(self, history: list[Turn], on_end: Callable[[Reply], None]) -> None:
@@ -157,7 +168,9 @@ class Reply:
             return
         self._text.append(text)
         self._reasoning.append(reasoning)
-        self.publish(ReplyDelta(self.message.id, text=text, reasoning=reasoning))
+        ops = self._markdown.feed(text) if text else []
+        reasoning_ops = self._reasoning_markdown.feed(reasoning) if reasoning else []
+        self.publish(ReplyDelta(self.message.id, text, reasoning, tuple(ops), tuple(reasoning_ops)))
 
     async def _checkpoint(self) -> None:
         try:
@@ -181,6 +194,10 @@ class Reply:
         """The one way a reply ends: publish what is pending, save, tell subscribers."""
         self.phase = "ending"
         self._flush()
+        # Commit what is left of the Markdown, so the page already shows the final render
+        # when the finished message replaces it: nothing moves as it lands.
+        ops, reasoning_ops = self._markdown.finish(), self._reasoning_markdown.finish()
+        self.publish(ReplyDelta(self.message.id, "", "", tuple(ops), tuple(reasoning_ops)))
         final = self._current(status, error)
         try:
             await self.store.update_reply(final)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from htmxchat.channel import Channel
-from htmxchat.events import RoomEvent
+from htmxchat.events import RoomEvent, StreamState
 from htmxchat.models import Message, Status
 from htmxchat.reply import Reply
 
@@ -42,6 +42,10 @@ class Room:
     def live_reply(self) -> Message | None:
         """The streaming reply as far as it has been published, if one runs."""
         return self.reply.snapshot() if self.reply is not None else None
+
+    def live_stream(self) -> StreamState | None:
+        """The streaming reply's Markdown as far as it has been published, if one runs."""
+        return self.reply.stream_state() if self.reply is not None else None
 
     def publish(self, event: RoomEvent) -> int:
         """Number the event and hand it to every subscriber."""

@@ -57,6 +57,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         "busy": snapshot.busy,
         "epoch": snapshot.epoch,
         "seq": snapshot.seq,
+        "streams": snapshot.streams,
         "bot_label": choice.bot.label,
         "models": choice.models,
         "selected_model": _selected_model(messages, choice.models, choice.bot.model),

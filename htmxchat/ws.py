@@ -12,18 +12,21 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp_jinja2
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from htmxchat.channel import Subscription
+from htmxchat.channel import Numbered, Subscription
 from htmxchat.chat import MAX_MODEL_NAME, ChatInputError, ChatService
-from htmxchat.events import FeedEvent, RoomEvent
+from htmxchat.events import FeedEvent, ReplyDelta, RoomEvent
 from htmxchat.fragments import Fragments
 from htmxchat.ids import is_valid_id
 from htmxchat.keys import chat_key, choice_key, sockets_key
+from htmxchat.markdown.html import prerender
+from htmxchat.markdown.ops import Block, FenceClose
 from htmxchat.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ HEARTBEAT_SECONDS = 30.0
 SEND_TIMEOUT_SECONDS = 15.0
 MAX_EVENTS_PER_FRAME = 64
 MAX_EPOCH = 32
+# Blocks larger than this are rendered in a thread before the frame is built.
+PRERENDER_CHARS = 4000
 
 Action = Literal["send", "stop", "sync", "regenerate"]
 
@@ -150,6 +155,20 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
         await connection.close()
         sockets.discard(ws)
     return ws
+
+
+async def _prerender_large(items: Sequence[Numbered[RoomEvent]]) -> None:
+    """Highlight big finished code blocks in a thread (the result is cached), so rendering
+    the frame does not hold up every other socket on the event loop."""
+    ops = [
+        op
+        for item in items
+        if isinstance(item.event, ReplyDelta)
+        for op in item.event.ops + item.event.reasoning_ops
+        if isinstance(op, FenceClose | Block) and len(op.source) > PRERENDER_CHARS
+    ]
+    if ops:
+        await asyncio.to_thread(prerender, ops)
 
 
 class _Connection:
@@ -282,6 +301,7 @@ class _Connection:
         items = room.take(MAX_EVENTS_PER_FRAME)
         if room.pending():
             self.wake.set()  # more than one frame's worth: come back for the rest
+        await _prerender_large(items)
         return self.fragments.events(conversation_id, room.channel.epoch, items, req=self.req)
 
     async def _feed_updates(self) -> str:

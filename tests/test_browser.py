@@ -44,9 +44,13 @@ def test_type_enter_and_watch_the_reply_stream(server: ServerProcess, page) -> N
     lengths = [n for n in page.evaluate("window.__lengths") if n > 0]
     distinct = sorted(set(lengths))
     assert len(distinct) >= 3, f"the reply should grow in steps, saw lengths {lengths}"
-    assert lengths == sorted(lengths), "the reply text only ever grows while streaming"
+    # (Markdown syntax may shrink the text as a block is rendered: "1. " becomes a list item)
+    # The finished message lands on exactly what streaming built: the text does not change.
     final_text = page.locator(".msg-assistant .msg-body").inner_text()
-    assert len(final_text) == max(lengths)
+    final_length = page.evaluate(
+        "document.querySelector('.msg-assistant .msg-body').textContent.length"
+    )
+    assert final_length == lengths[-1]
     assert page.evaluate("document.activeElement.id") == "composer-input"
 
     # a reload shows the same conversation, once

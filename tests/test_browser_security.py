@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -47,6 +48,9 @@ class EchoBot:
     label = "Echo bot"
     model: str | None = None
 
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
     async def close(self) -> None:
         """Nothing to release."""
 
@@ -55,20 +59,27 @@ class EchoBot:
     ) -> AsyncIterator[Piece]:
         text = history[-1].content
         for start in range(0, len(text), 5):  # split tags across pieces, like tokens
-            await asyncio.sleep(0)
+            await asyncio.sleep(self.delay)
             yield Piece(text=text[start : start + 5])
 
 
 @pytest.fixture
 def echo_server(data_dir: Path) -> Iterator[str]:
     """The app with the echo bot, served from a thread; yields the login URL."""
+    with served_in_thread(data_dir, EchoBot()) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def served_in_thread(data_dir: Path, bot: EchoBot) -> Iterator[str]:
+    """The app with `bot`, served from a thread (Playwright owns this one's loop)."""
     loop = asyncio.new_event_loop()
     started: dict[str, object] = {}
     ready = threading.Event()
 
     async def start() -> None:
         settings = Settings(data_dir=data_dir, open_browser=False, word_delay=0)
-        runner = web.AppRunner(create_app(settings, bot=EchoBot()))
+        runner = web.AppRunner(create_app(settings, bot=bot))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -133,14 +144,16 @@ def test_hostile_user_and_model_text_stays_inert(page, echo_server: str) -> None
         )
         user = page.locator("article.msg-user .msg-body").last.text_content()
         reply = page.locator("article.msg-assistant .msg-body").last.text_content()
-        assert user == payload and reply == payload  # shown as text, exactly
+        # shown as text, exactly (the reply is a rendered paragraph: no markup survives)
+        assert user == payload and (reply or "").strip() == payload
     page.wait_for_timeout(300)  # give any load trigger time to fire
     assert_inert(page)
     page.reload()  # the same text rendered by the page instead of streamed fragments
     wait_connected(page)
     page.wait_for_timeout(300)
     assert_inert(page)
-    assert page.locator("article.msg-assistant .msg-body").last.text_content() == PAYLOADS[-1]
+    last = page.locator("article.msg-assistant .msg-body").last.text_content()
+    assert (last or "").strip() == PAYLOADS[-1]
     requested = page.requested_urls[before:]
     assert not [url for url in requested if "pwned" in url], requested
 
@@ -150,7 +163,7 @@ def assert_inert(page) -> None:
     assert page.evaluate("window.__violations") == []
     injected = (
         "#messages script, #messages img, #messages svg, #messages [hx-get], "
-        "#messages button:not(.regenerate)"
+        "#messages button:not(.regenerate):not(.copy-answer)"
     )
     assert page.evaluate(f"document.querySelectorAll({injected!r}).length") == 0
     assert page.locator("form#composer").count() == 1

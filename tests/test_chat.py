@@ -85,7 +85,10 @@ async def test_slow_pieces_go_out_one_by_one(store: ChatStore) -> None:
     tab = await Tab.open(chat, conversation)
     await chat.send(conversation, "go")
     events = await tab.until(ReplyFinished)
-    assert [e.text for e in events if isinstance(e, ReplyDelta)] == ["a ", "b ", "c ", "d"]
+    deltas = [e for e in events if isinstance(e, ReplyDelta)]
+    assert [e.text for e in deltas] == ["a ", "b ", "c ", "d", ""]
+    # the last delta carries no text, only the Markdown left to commit at the end
+    assert deltas[-1].ops and all(not d.text for d in deltas[-1:])
 
 
 async def test_every_subscriber_gets_the_same_numbered_events(store: ChatStore) -> None:

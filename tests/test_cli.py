@@ -61,7 +61,7 @@ def reply_finished(frame: str) -> bool:
 
 def reply_streaming(frame: str) -> bool:
     """At least one word of the reply arrived."""
-    return any((e.id or "").endswith("-body") for e in parse_frame(frame))
+    return any("-body" in (e.id or "") for e in parse_frame(frame))
 
 
 def chat_once(server: ServerProcess, conversation: str, text: str) -> None:

@@ -338,6 +338,39 @@
     }
   });
 
+  // Copy buttons: a code block's text (not its HTML), or a whole answer's Markdown.
+  function copyText(text, button) {
+    const done = () => {
+      button.textContent = "Copied";
+      window.setTimeout(() => { button.textContent = "Copy"; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => showNotice("Could not copy: the browser refused."));
+      return;
+    }
+    const holder = document.createElement("textarea");
+    holder.value = text;
+    holder.setAttribute("readonly", "");
+    holder.className = "visually-hidden";
+    document.body.appendChild(holder);
+    holder.select();
+    const ok = document.execCommand("copy");
+    holder.remove();
+    if (ok) done(); else showNotice("Could not copy: the browser refused.");
+  }
+
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest && e.target.closest(".copy-code, .copy-answer");
+    if (!button) return;
+    if (button.classList.contains("copy-code")) {
+      const code = button.closest(".code-block")?.querySelector("pre code, pre");
+      if (code) copyText(code.textContent, button);
+    } else {
+      const article = button.closest("article.msg");
+      if (article) copyText(article.dataset.markdown || "", button);
+    }
+  });
+
   document.addEventListener("input", (e) => {
     if (e.target === input()) autoGrow(e.target);
   });

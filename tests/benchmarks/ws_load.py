@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import html
 import itertools
 import json
 import os
@@ -40,13 +39,9 @@ from htmxchat.guard import cookie_name, cookie_value
 from htmxchat.ids import new_id
 from htmxchat.keys import chat_key, sockets_key, store_key
 from htmxchat.server import SHUTDOWN_TIMEOUT, bind_socket
+from tests.oob_dom import Node, Page, parse, serialise
 
 _REPLY = re.compile(r'<article id="m-([0-9a-z]+)" class="msg msg-assistant"')
-_DELTA = r'<span id="m-{id}-body" hx-swap-oob="beforeend">(.*?)</span>'
-_FINAL = (
-    r'<article id="m-{id}" class="msg msg-assistant" data-status="complete" hx-swap-oob="true">'
-)
-_BODY = r'<div id="m-{id}-body" class="msg-body">(.*?)</div>'
 
 
 def rss_mib() -> float:
@@ -132,7 +127,7 @@ async def _chat_once(
         await start.wait()
         await ws.send_json({"action": "send", "conversation": conversation, "message": "hi"})
         reply_id: str | None = None
-        streamed: list[str] = []
+        page: Page | None = None  # the reply's body as the streamed fragments build it
         async with asyncio.timeout(seconds):
             async for message in ws:
                 if message.type != aiohttp.WSMsgType.TEXT:
@@ -143,15 +138,28 @@ async def _chat_once(
                     if found is None:
                         continue
                     reply_id = found.group(1)
-                streamed += re.findall(_DELTA.format(id=reply_id), frame, re.S)
-                if re.search(_FINAL.format(id=reply_id), frame):
-                    body = re.search(_BODY.format(id=reply_id), frame, re.S)
-                    assert body is not None
-                    text = html.unescape("".join(streamed))
-                    if html.unescape(body.group(1)) != text:
-                        raise RuntimeError("the final render differs from the streamed text")
-                    return conversation, reply_id, text
+                    body_id = f"m-{reply_id}-body"
+                    page = Page(f'<div id="{body_id}"><div id="{body_id}-tail"></div></div>')
+                assert page is not None
+                for element in parse(frame):
+                    element_id = element.attr("id") or "" if element.tag else ""
+                    if element_id.startswith(f"m-{reply_id}-body"):
+                        page.apply(serialise([element]))
+                    elif element_id == f"m-{reply_id}" and element.attr("hx-swap-oob"):
+                        return conversation, reply_id, _check_final(page, element, reply_id)
         raise RuntimeError("the socket closed before the reply ended")
+
+
+def _check_final(page: Page, article: Node, reply_id: str) -> str:
+    """The finished reply's Markdown, after checking the streamed body equals its render."""
+    if article.attr("data-status") != "complete":
+        raise RuntimeError(f"the reply ended as {article.attr('data-status')}")
+    final = next(n for n in article.children if n.tag and n.attr("id") == f"m-{reply_id}-body")
+    streamed = page.find(f"m-{reply_id}-body")
+    assert streamed is not None
+    if serialise(streamed.children, drop_ids=f"m-{reply_id}-body-") != serialise(final.children):
+        raise RuntimeError("the final render differs from the streamed one")
+    return article.attr("data-markdown") or ""
 
 
 async def _sample(report: LoadReport, stop: asyncio.Event) -> None:
