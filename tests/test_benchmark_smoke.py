@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks import bench_open
+from tests.benchmarks import bench_markdown_browser, bench_open
 from tests.benchmarks.test_startup import measure
 from tests.conftest import CHROMIUM
 
@@ -37,3 +37,16 @@ def test_open_benchmark_runs_in_the_browser(data_dir: Path, capsys) -> None:
     capsys.readouterr()
     bench_open.browser_side(data_dir, ids, runs=1)
     assert "10 messages rendered" in capsys.readouterr().out
+
+
+@pytest.mark.browser
+def test_markdown_browser_benchmark_runs(data_dir: Path, capsys) -> None:
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    results = bench_markdown_browser.run((60,), data_dir)
+    assert [r.name for r in results] == ["markdown 60", "plain 60"]
+    assert all(r.ms_per_token > 0 and r.final_bytes > 0 for r in results)
+    ratios = bench_markdown_browser.report(results)
+    assert set(ratios) == {"markdown/plain 60"}

@@ -114,6 +114,11 @@ def _make_parser() -> MarkdownIt:
 
 
 MD = _make_parser()
+# The same grammar without inline parsing: a stream only needs where blocks begin and end
+# (their inline content is rendered later, from source), and inline parsing is most of the
+# cost of a parse.
+BLOCKS = _make_parser()
+BLOCKS.disable(["inline", "github-tasklists", "linkify", "text_join"])
 
 
 def new_env(refs: Refs = ()) -> dict[str, Any]:

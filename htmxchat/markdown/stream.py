@@ -30,7 +30,7 @@ from .ops import (
     TailAppend,
     TailSet,
 )
-from .render import MD, Refs, new_env
+from .render import BLOCKS, Refs, new_env
 from .rules import (
     TopBlock,
     closed_fence,
@@ -143,7 +143,7 @@ class MarkdownStream:
             return False
         env = new_env(tuple((k, h, t) for k, (h, t) in self._refs.items()))
         known = set(env["references"])
-        tokens = MD.parse(source, env)
+        tokens = BLOCKS.parse(source, env)
         references: dict[str, Any] = env["references"]
         refs = tuple((label, ref["href"], ref["title"]) for label, ref in references.items())
         lines = source.splitlines(keepends=True)

@@ -1,0 +1,175 @@
+"""Streaming Markdown in Chromium: main-thread time per token, Markdown against plain text.
+
+Run from the repository root:
+
+    python -m tests.benchmarks.bench_markdown_browser           # 1,000 and 10,000 tokens
+    python -m tests.benchmarks.bench_markdown_browser --small   # quick
+
+A bot streams an answer at 200 tokens a second (one token ~ one word) to a real page; the
+page's main-thread time (CDP `Performance.getMetrics`, TaskDuration) is divided by the number
+of tokens. "plain" is the same words with no Markdown structure (one growing paragraph, the
+cheapest path: text appended to the tail). Targets: Markdown <= 1.5x plain per token, and the
+10,000-token answer within 1.3x of the 1,000-token one per token. The final fragment's size
+and the time from the last token to the finished message are reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from htmxchat.bots import Item, Piece, ReplyEnd, Turn
+from tests.benchmarks.bench_markdown import mixed
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser_security import served_in_thread
+
+TOKENS_PER_SECOND = 200
+_TOKEN = re.compile(r"\S+\s*|\s+")
+
+
+class PacedBot:
+    """Streams the answer named by the user's message, token by token, at a steady rate."""
+
+    label = "Paced bot"
+    model: str | None = None
+
+    def __init__(self, answers: dict[str, str], rate: float = TOKENS_PER_SECOND) -> None:
+        self.answers = answers
+        self.rate = rate
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def stream(
+        self, history: Sequence[Turn], *, model: str | None = None
+    ) -> AsyncIterator[Item]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for n, token in enumerate(_TOKEN.findall(self.answers[history[-1].content])):
+            delay = start + n / self.rate - loop.time()
+            await asyncio.sleep(max(delay, 0))
+            yield Piece(text=token)
+        yield ReplyEnd("stop")
+
+
+def plain(text: str) -> str:
+    """The same words with no Markdown structure: one paragraph of plain words."""
+    return " ".join(re.sub(r"[#*`|$\\_\[\]()>-]", " ", text).split())
+
+
+@dataclass
+class Run:
+    name: str
+    tokens: int
+    ms_per_token: float
+    final_bytes: int
+    final_ms: float
+
+
+def measure(page, cdp, name: str, text: str) -> Run:
+    """Send `name`, wait for the finished reply; main-thread time per token."""
+    tokens = len(_TOKEN.findall(text))
+    before = _task_duration(cdp)
+    done = page.locator("article.msg-assistant[data-status=complete]").count()
+    page.fill("#composer-input", name)
+    page.press("#composer-input", "Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('article.msg-assistant[data-status=complete]').length > n",
+        arg=done,
+        timeout=tokens / TOKENS_PER_SECOND * 1000 * 3 + 10_000,
+    )
+    per_token = (_task_duration(cdp) - before) * 1000 / tokens
+    final = page.evaluate(
+        "() => { const a = [...document.querySelectorAll('article.msg-assistant')].pop();"
+        " return [a.outerHTML.length, performance.now() - (window.__lastDelta || 0)]; }"
+    )
+    return Run(name, tokens, per_token, int(final[0]), float(final[1]))
+
+
+def _task_duration(cdp) -> float:
+    metrics = cdp.send("Performance.getMetrics")["metrics"]
+    return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+
+
+# Notes when the last streamed fragment (before the finished message) was applied.
+RECORD_LAST_DELTA = """
+document.addEventListener("htmx:wsAfterMessage", (e) => {
+  if (typeof e.detail.message === "string" && e.detail.message.includes("-body-tail")) {
+    window.__lastDelta = performance.now();
+  }
+});
+"""
+
+
+def run(sizes: Sequence[int], data_dir: Path) -> list[Run]:
+    """Stream a Markdown and a plain answer of each size to Chromium; one Run each."""
+    from playwright.sync_api import sync_playwright
+
+    answers: dict[str, str] = {}
+    for size in sizes:
+        answers[f"markdown {size}"] = _words(mixed(size), size)
+        answers[f"plain {size}"] = plain(answers[f"markdown {size}"])
+    with served_in_thread(data_dir, PacedBot(answers)) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.add_init_script(RECORD_LAST_DELTA)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        page.goto(url)
+        page.wait_for_selector('#connection[data-state="open"]')
+        results = [measure(page, cdp, name, text) for name, text in answers.items()]
+        browser.close()
+    return results
+
+
+def _words(text: str, tokens: int) -> str:
+    """`text` cut to about `tokens` tokens, at a line end."""
+    cut = "".join(_TOKEN.findall(text)[:tokens])
+    return cut[: cut.rfind("\n") + 1] if "\n" in cut else cut
+
+
+def report(results: list[Run]) -> dict[str, float]:
+    """Print the table; return the ratios the targets are about."""
+    print(f"{'answer':<16}{'tokens':>8}{'ms/token':>10}{'final KB':>10}{'final ms':>10}")
+    for r in results:
+        print(
+            f"{r.name:<16}{r.tokens:>8}{r.ms_per_token:>10.3f}"
+            f"{r.final_bytes / 1024:>10.1f}{r.final_ms:>10.0f}"
+        )
+    by_name = {r.name: r for r in results}
+    sizes = sorted({int(r.name.split()[1]) for r in results})
+    ratios = {
+        f"markdown/plain {size}": by_name[f"markdown {size}"].ms_per_token
+        / by_name[f"plain {size}"].ms_per_token
+        for size in sizes
+    }
+    if len(sizes) > 1:
+        small, large = by_name[f"markdown {sizes[0]}"], by_name[f"markdown {sizes[-1]}"]
+        ratios[f"markdown {sizes[-1]}/{sizes[0]}"] = large.ms_per_token / small.ms_per_token
+    for name, ratio in ratios.items():
+        print(f"{name}: {ratio:.2f}x")
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="200 and 400 tokens, quick")
+    args = parser.parse_args()
+    sizes = (200, 400) if args.small else (1_000, 10_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        report(run(sizes, Path(tmp)))
+        print(f"({time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
