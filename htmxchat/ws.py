@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from htmxchat.channel import Numbered, Subscription
-from htmxchat.chat import MAX_MODEL_NAME, ChatInputError, ChatService
+from htmxchat.chat import ChatInputError, ChatService
 from htmxchat.events import FeedEvent, ReplyDelta, RoomEvent
 from htmxchat.fragments import Fragments
-from htmxchat.ids import is_valid_id
+from htmxchat.frames import ClientFrame, FrameError, Position, parse_client_frame
 from htmxchat.keys import chat_key, choice_key, sockets_key
 from htmxchat.markdown.html import prerender
 from htmxchat.markdown.ops import Block, FenceClose
@@ -37,96 +35,8 @@ HEARTBEAT_SECONDS = 30.0
 # A client that does not take a frame within this time is stuck: drop it (bounded memory).
 SEND_TIMEOUT_SECONDS = 15.0
 MAX_EVENTS_PER_FRAME = 64
-MAX_EPOCH = 32
 # Blocks larger than this are rendered in a thread before the frame is built.
 PRERENDER_CHARS = 4000
-
-Action = Literal["send", "stop", "sync", "regenerate"]
-
-
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where the page is in a channel: its epoch and the last event number it applied."""
-
-    epoch: str = ""
-    seq: int = -1  # -1: unknown, a snapshot is needed
-
-
-@dataclass(frozen=True, slots=True)
-class ClientFrame:
-    """A validated frame from the page."""
-
-    action: Action
-    conversation_id: str
-    message: str = ""
-    model: str | None = None
-    since: str | None = None  # sync: the oldest message the page shows (keep it shown)
-    req: int | None = None  # sync: the page's request number, echoed in every later frame
-    room: Position = Position()
-    feed: Position = Position()
-
-
-class FrameError(Exception):
-    """A frame the server cannot use; the message is shown to the user."""
-
-
-def parse_client_frame(raw: str) -> ClientFrame:
-    """Validate a frame's JSON and narrow it to a ClientFrame (or raise FrameError)."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the limit
-        raise FrameError("The page sent something that is not JSON; reload the page.") from None
-    if not isinstance(data, dict):
-        raise FrameError("The page sent a frame of the wrong shape; reload the page.")
-    action = data.get("action", "send")
-    if action not in ("send", "stop", "sync", "regenerate"):
-        raise FrameError("The page asked for something the server does not know; reload it.")
-    conversation_id = data.get("conversation")
-    if not is_valid_id(conversation_id):
-        raise FrameError("The page did not say which conversation this is for; reload it.")
-    message = data.get("message", "")
-    if not isinstance(message, str):
-        raise FrameError("The message must be text.")
-    model = data.get("model") or None
-    if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_NAME):
-        raise FrameError(f"The model name must be text of at most {MAX_MODEL_NAME} characters.")
-    if model is not None:
-        model = _valid_unicode(model)
-    since = data.get("since")
-    req = _number(data.get("req"), -1)
-    return ClientFrame(
-        action,
-        str(conversation_id),
-        _valid_unicode(message),
-        model,
-        since if is_valid_id(since) else None,
-        req if req >= 0 else None,
-        Position(_epoch(data.get("epoch")), _number(data.get("seq"), -1)),
-        Position(_epoch(data.get("feed_epoch")), _number(data.get("feed_seq"), -1)),
-    )
-
-
-def _number(value: Any, default: int) -> int:
-    """A non-negative int from JSON (numbers or digit strings), else `default`."""
-    if isinstance(value, str) and value.isdigit() and len(value) < 12:
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53:
-        return value
-    return default
-
-
-def _epoch(value: Any) -> str:
-    if isinstance(value, str) and len(value) <= MAX_EPOCH and value.isalnum():
-        return value
-    return ""
-
-
-def _valid_unicode(text: str) -> str:
-    """Join surrogate pairs and replace lone halves: JSON allows "\\ud800", but neither
-    SQLite nor a WebSocket text frame can carry it (UnicodeEncodeError)."""
-    if text.isascii():
-        return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 async def chat_ws(request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,103 @@
+"""Frames from the page: the htmx ws extension's JSON (form fields plus `HEADERS`),
+validated and narrowed to a `ClientFrame` before the chat core sees them.
+
+Anything the server cannot use raises `FrameError`, whose message is shown to the user.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from htmxchat.chat import MAX_MODEL_NAME
+from htmxchat.ids import is_valid_id
+
+MAX_EPOCH = 32
+
+Action = Literal["send", "stop", "sync", "regenerate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the page is in a channel: its epoch and the last event number it applied."""
+
+    epoch: str = ""
+    seq: int = -1  # -1: unknown, a snapshot is needed
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFrame:
+    """A validated frame from the page."""
+
+    action: Action
+    conversation_id: str
+    message: str = ""
+    model: str | None = None
+    since: str | None = None  # sync: the oldest message the page shows (keep it shown)
+    req: int | None = None  # sync: the page's request number, echoed in every later frame
+    room: Position = Position()
+    feed: Position = Position()
+
+
+class FrameError(Exception):
+    """A frame the server cannot use; the message is shown to the user."""
+
+
+def parse_client_frame(raw: str) -> ClientFrame:
+    """Validate a frame's JSON and narrow it to a ClientFrame (or raise FrameError)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the limit
+        raise FrameError("The page sent something that is not JSON; reload the page.") from None
+    if not isinstance(data, dict):
+        raise FrameError("The page sent a frame of the wrong shape; reload the page.")
+    action = data.get("action", "send")
+    if action not in ("send", "stop", "sync", "regenerate"):
+        raise FrameError("The page asked for something the server does not know; reload it.")
+    conversation_id = data.get("conversation")
+    if not is_valid_id(conversation_id):
+        raise FrameError("The page did not say which conversation this is for; reload it.")
+    message = data.get("message", "")
+    if not isinstance(message, str):
+        raise FrameError("The message must be text.")
+    model = data.get("model") or None
+    if model is not None and (not isinstance(model, str) or len(model) > MAX_MODEL_NAME):
+        raise FrameError(f"The model name must be text of at most {MAX_MODEL_NAME} characters.")
+    if model is not None:
+        model = _valid_unicode(model)
+    since = data.get("since")
+    req = _number(data.get("req"), -1)
+    return ClientFrame(
+        action,
+        str(conversation_id),
+        _valid_unicode(message),
+        model,
+        since if is_valid_id(since) else None,
+        req if req >= 0 else None,
+        Position(_epoch(data.get("epoch")), _number(data.get("seq"), -1)),
+        Position(_epoch(data.get("feed_epoch")), _number(data.get("feed_seq"), -1)),
+    )
+
+
+def _number(value: Any, default: int) -> int:
+    """A non-negative int from JSON (numbers or digit strings), else `default`."""
+    if isinstance(value, str) and value.isdigit() and len(value) < 12:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53:
+        return value
+    return default
+
+
+def _epoch(value: Any) -> str:
+    if isinstance(value, str) and len(value) <= MAX_EPOCH and value.isalnum():
+        return value
+    return ""
+
+
+def _valid_unicode(text: str) -> str:
+    """Join surrogate pairs and replace lone halves: JSON allows "\\ud800", but neither
+    SQLite nor a WebSocket text frame can carry it (UnicodeEncodeError)."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
