@@ -53,18 +53,14 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.lstrip_blocks = True
 
 
-@jinja2.pass_environment
-def stream_state(env: jinja2.Environment, ops: Sequence[Op], target: str) -> Markup:
+def stream_state(ops: Sequence[Op], target: str) -> Markup:
     """A streaming body (element id `target`) as its Markdown operations build it."""
-    return render_state(env, target, ops)
+    return render_state(target, ops)
 
 
-@jinja2.pass_environment
-def stream_ops(env: jinja2.Environment, ops: Sequence[Op], target: str) -> Markup:
+def stream_ops(ops: Sequence[Op], target: str) -> Markup:
     """The out-of-band fragments applying `ops` to the body element `target`."""
-    # render_ops renders an autoescaped template whose only Markup is sanitised renderer
-    # output, so its result is safe HTML.
-    return Markup(render_ops(env, target, ops))
+    return render_ops(target, ops)
 
 
 def static_url(path: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from htmxchat.markdown.html import render_ops
 from htmxchat.markdown.render import render_markdown
 from htmxchat.markdown.stream import MarkdownStream
-from tests.benchmarks.bench_markdown import ENV, answers, measure
+from tests.benchmarks.bench_markdown import answers, measure
 from tests.oob_dom import Page, parse, serialise
 
 
@@ -16,7 +16,7 @@ def test_small_answers_stream_to_the_full_render_faster_than_rerendering() -> No
         step = 32
         for chunk in [*(text[i : i + step] for i in range(0, len(text), step)), None]:
             ops = stream.feed(chunk) if chunk is not None else stream.finish()
-            page.apply(render_ops(ENV, "m-B-body", ops))
+            page.apply(render_ops("m-B-body", ops))
         body = page.find("m-B-body")
         assert body is not None
         assert serialise(body.children, drop_ids="m-B-body-") == serialise(

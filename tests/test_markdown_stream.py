@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import jinja2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,11 +14,6 @@ from htmxchat.markdown.stream import MarkdownStream
 from tests.oob_dom import Page, parse, serialise
 
 TARGET = "m-T-body"
-ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("htmxchat", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
 EXAMPLES = int(os.environ.get("HTMXCHAT_MD_EXAMPLES", "150"))
 
 word = st.sampled_from(
@@ -89,7 +83,7 @@ def _cuts(text: str, sizes: list[int]) -> list[str]:
 
 
 def _page(ops: list[Op] | None = None) -> Page:
-    return Page(f'<div id="{TARGET}">{render_state(ENV, TARGET, ops or [])}</div>')
+    return Page(f'<div id="{TARGET}">{render_state(TARGET, ops or [])}</div>')
 
 
 def _body(page: Page) -> str:
@@ -112,7 +106,7 @@ def check_stream(text: str, chunks: list[str], snapshot_at: int) -> None:
             late = _page(stream.snapshot())
         ops = stream.feed(chunk) if chunk is not None else stream.finish()
         all_ops += ops
-        frame = render_ops(ENV, TARGET, ops)
+        frame = render_ops(TARGET, ops)
         page.apply(frame)
         if late is not None:
             late.apply(frame)
@@ -215,4 +209,4 @@ def test_finish_commits_everything_and_removes_the_tail() -> None:
     ops = stream.finish()
     assert ops[-1] == Done()
     assert stream.snapshot()[-1] == Done()
-    assert render_state(ENV, TARGET, stream.snapshot()) == render_markdown("- a\n- b")
+    assert render_state(TARGET, stream.snapshot()) == render_markdown("- a\n- b")

@@ -10,11 +10,10 @@ id. htmx's WebSocket extension swaps each top-level element of a frame by its id
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
 
-import jinja2
 from markdown_it.common.utils import unescapeAll
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .highlight import language_of
 from .ops import (
@@ -33,100 +32,107 @@ from .ops import (
 )
 from .render import render_block, render_fence, render_list_item
 
-TEMPLATE = "_md_ops.html"
-Piece = dict[str, Any]
 
-
-def _html(html: Markup) -> Piece:
-    return {"kind": "html", "html": html}
-
-
-def _text(text: str) -> Piece:
-    return {"kind": "text", "text": text}
-
-
-def _list(target: str, op: ListOpen, items: list[Markup]) -> Piece:
+def _list_html(target: str, op: ListOpen, items: Sequence[str]) -> str:
     tag = "ol" if op.ordered else "ul"
-    start = op.start if op.ordered and op.start not in (None, 1) else None
-    return {"kind": "list", "tag": tag, "id": f"{target}-l{op.list_id}", "start": start,
-            "entries": items}  # fmt: skip
+    start = f' start="{op.start}"' if op.ordered and op.start not in (None, 1) else ""
+    return f'<{tag} id="{target}-l{op.list_id}"{start}>\n{"".join(items)}</{tag}>\n'
 
 
-def _fence(target: str, op: FenceOpen, text: str) -> Piece:
-    label = language_of(unescapeAll(op.info).strip())
-    return {"kind": "fence", "id": f"{target}-c{op.fence_id}", "label": label, "text": text}
+def _fence_html(target: str, op: FenceOpen, text: str) -> str:
+    label = escape(language_of(unescapeAll(op.info).strip()) or "text")
+    fence = f"{target}-c{op.fence_id}"
+    return (
+        f'<div id="{fence}" class="code-block code-open"><div class="code-header">'
+        f'<span class="code-lang">{label}</span><button type="button" class="copy-code" '
+        f'aria-label="Copy code">Copy</button></div><pre><code id="{fence}-code">'
+        f"{escape(text)}</code></pre></div>"
+    )
 
 
-def _frame(tag: str, element_id: str, swap: str, pieces: list[Piece]) -> dict[str, Any]:
-    return {"tag": tag, "id": element_id, "swap": swap, "pieces": pieces}
+def _oob(tag: str, element_id: str, swap: str, inner: str = "") -> str:
+    return f'<{tag} id="{element_id}" hx-swap-oob="{swap}">{inner}</{tag}>'
 
 
 def _loose_items(op: ListLoose) -> list[Markup]:
     return [render_list_item(source, True, op.refs) for source in op.items]
 
 
-def render_ops(env: jinja2.Environment, target: str, ops: Sequence[Op]) -> str:
+def render_ops(target: str, ops: Sequence[Op]) -> Markup:
     """The out-of-band fragments that apply `ops` to the body element `target`."""
     tail = f"{target}-tail"
-    frames: list[dict[str, Any]] = []
+    out: list[str] = []
     for op in ops:
         if isinstance(op, Block):
-            frames.append(
-                _frame("div", tail, "beforebegin", [_html(render_block(op.source, op.refs))])
-            )
+            out.append(_oob("div", tail, "beforebegin", render_block(op.source, op.refs)))
         elif isinstance(op, ListOpen):
-            frames.append(_frame("div", tail, "beforebegin", [_list(target, op, [])]))
+            out.append(_oob("div", tail, "beforebegin", _list_html(target, op, [])))
         elif isinstance(op, ListItem):
             item = render_list_item(op.source, op.loose, op.refs)
-            frames.append(_frame("div", f"{target}-l{op.list_id}", "beforeend", [_html(item)]))
+            out.append(_oob("div", f"{target}-l{op.list_id}", "beforeend", item))
         elif isinstance(op, ListLoose):
-            items = [_text("\n"), *map(_html, _loose_items(op))]
-            frames.append(_frame("div", f"{target}-l{op.list_id}", "innerHTML", items))
+            items = "\n" + "".join(_loose_items(op))
+            out.append(_oob("div", f"{target}-l{op.list_id}", "innerHTML", items))
         elif isinstance(op, FenceOpen):
-            frames.append(_frame("div", tail, "beforebegin", [_fence(target, op, "")]))
+            out.append(_oob("div", tail, "beforebegin", _fence_html(target, op, "")))
         elif isinstance(op, FenceAppend):
             code = f"{target}-c{op.fence_id}-code"
-            frames.append(_frame("code", code, "beforeend", [_text(op.text)]))
+            out.append(_oob("code", code, "beforeend", escape(op.text)))
         elif isinstance(op, FenceClose):
             fence = f"{target}-c{op.fence_id}"
-            frames.append(_frame("div", fence, "beforebegin", [_html(render_fence(op.source))]))
-            frames.append(_frame("div", fence, "delete", []))
+            out.append(_oob("div", fence, "beforebegin", render_fence(op.source)))
+            out.append(_oob("div", fence, "delete"))
         elif isinstance(op, TailSet):
-            frames.append(_frame("div", tail, "innerHTML", [_text(op.text)]))
+            out.append(_oob("div", tail, "innerHTML", escape(op.text)))
         elif isinstance(op, TailAppend):
-            frames.append(_frame("div", tail, "beforeend", [_text(op.text)]))
+            out.append(_oob("div", tail, "beforeend", escape(op.text)))
         elif isinstance(op, Done):
-            frames.append(_frame("div", tail, "delete", []))
+            out.append(_oob("div", tail, "delete"))
         # ListClose changes nothing on the page.
-    return env.get_template(TEMPLATE).render(frames=frames, pieces=[])
+    # Safe: every piece is escaped text, an id built from `target` and numbers, or
+    # sanitised renderer output.
+    return Markup("".join(out))
 
 
-def render_state(env: jinja2.Environment, target: str, ops: Sequence[Op]) -> Markup:
+@dataclass
+class _Piece:
+    """Part of a body: finished HTML, or an open list or fence that can still grow."""
+
+    html: str = ""
+    opened: ListOpen | FenceOpen | None = None
+    parts: list[str] = field(default_factory=list)  # a list's items, a fence's text
+
+    def markup(self, target: str) -> str:
+        if isinstance(self.opened, ListOpen):
+            return _list_html(target, self.opened, self.parts)
+        if isinstance(self.opened, FenceOpen):
+            return _fence_html(target, self.opened, "".join(self.parts))
+        return self.html
+
+
+def render_state(target: str, ops: Sequence[Op]) -> Markup:
     """The inside of the body element `target` after `ops`, as the fragments would build it
     from an empty body (for a page render, or a tab that joins in the middle of a reply)."""
-    pieces: list[Piece] = []
-    lists: dict[int, Piece] = {}
-    fences: dict[int, Piece] = {}
+    pieces: list[_Piece] = []
+    opened: dict[tuple[str, int], _Piece] = {}
     tail: str | None = ""
     for op in ops:
         if isinstance(op, Block):
-            pieces.append(_html(render_block(op.source, op.refs)))
-        elif isinstance(op, ListOpen):
-            lists[op.list_id] = _list(target, op, [])
-            pieces.append(lists[op.list_id])
+            pieces.append(_Piece(render_block(op.source, op.refs)))
+        elif isinstance(op, ListOpen | FenceOpen):
+            key = ("list", op.list_id) if isinstance(op, ListOpen) else ("fence", op.fence_id)
+            opened[key] = _Piece(opened=op)
+            pieces.append(opened[key])
         elif isinstance(op, ListItem):
-            lists[op.list_id]["entries"].append(render_list_item(op.source, op.loose, op.refs))
+            item = render_list_item(op.source, op.loose, op.refs)
+            opened["list", op.list_id].parts.append(item)
         elif isinstance(op, ListLoose):
-            lists[op.list_id]["entries"] = _loose_items(op)
-        elif isinstance(op, FenceOpen):
-            fences[op.fence_id] = _fence(target, op, "")
-            pieces.append(fences[op.fence_id])
+            opened["list", op.list_id].parts[:] = _loose_items(op)
         elif isinstance(op, FenceAppend):
-            fences[op.fence_id]["text"] += op.text
+            opened["fence", op.fence_id].parts.append(op.text)
         elif isinstance(op, FenceClose):
-            piece = fences.pop(op.fence_id)
-            piece.clear()
-            piece.update(_html(render_fence(op.source)))
+            fence = opened.pop(("fence", op.fence_id))
+            fence.opened, fence.html = None, render_fence(op.source)
         elif isinstance(op, TailSet):
             tail = op.text
         elif isinstance(op, TailAppend):
@@ -135,9 +141,11 @@ def render_state(env: jinja2.Environment, target: str, ops: Sequence[Op]) -> Mar
             tail = None
         elif not isinstance(op, ListClose):
             raise TypeError(f"not a Markdown stream operation: {op!r}")
+    html = [piece.markup(target) for piece in pieces]
     if tail is not None:
-        pieces.append({"kind": "tail", "id": f"{target}-tail", "text": tail})
-    return Markup(env.get_template(TEMPLATE).render(frames=[], pieces=pieces))
+        html.append(f'<div id="{target}-tail" class="md-tail">{escape(tail)}</div>')
+    # Safe: escaped text, ids from `target` and numbers, and sanitised renderer output.
+    return Markup("".join(html))
 
 
 def prerender(ops: Sequence[Op]) -> None:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import jinja2
 
 from htmxchat.markdown import render as render_module
 from htmxchat.markdown.html import render_ops
@@ -31,11 +30,6 @@ from htmxchat.markdown.stream import MarkdownStream
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_FLUSH = 8
-ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("htmxchat", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
 
 
 def mixed(tokens: int) -> str:
@@ -103,7 +97,7 @@ def measure(name: str, text: str, rerender: bool = True) -> Result:
     for chunk in [*chunks, None]:
         began = time.perf_counter()
         ops = stream.feed(chunk) if chunk is not None else stream.finish()
-        render_ops(ENV, "m-B-body", ops)
+        render_ops("m-B-body", ops)
         worst = max(worst, time.perf_counter() - began)
     incremental = time.perf_counter() - start
     again = 0.0
