@@ -19,12 +19,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from htmxchat.channel import Numbered, Subscription
 from htmxchat.chat import ChatInputError, ChatService
-from htmxchat.events import FeedEvent, ReplyDelta, RoomEvent
+from htmxchat.events import FeedEvent, ReplyDelta, ReplyFinished, RoomEvent
 from htmxchat.fragments import Fragments
 from htmxchat.frames import ClientFrame, FrameError, Position, parse_client_frame
 from htmxchat.keys import chat_key, choice_key, sockets_key
+from htmxchat.markdown import render_markdown
 from htmxchat.markdown.html import prerender
-from htmxchat.markdown.ops import Block, FenceClose
+from htmxchat.markdown.ops import Block, FenceClose, Op
 from htmxchat.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -68,17 +69,33 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
 
 
 async def _prerender_large(items: Sequence[Numbered[RoomEvent]]) -> None:
-    """Highlight big finished code blocks in a thread (the result is cached), so rendering
-    the frame does not hold up every other socket on the event loop."""
-    ops = [
-        op
-        for item in items
-        if isinstance(item.event, ReplyDelta)
-        for op in item.event.ops + item.event.reasoning_ops
-        if isinstance(op, FenceClose | Block) and len(op.source) > PRERENDER_CHARS
-    ]
-    if ops:
-        await asyncio.to_thread(prerender, ops)
+    """Render big finished code blocks and big finished replies in a thread (the results
+    are cached), so rendering the frame does not hold up every other socket on the event
+    loop."""
+    ops: list[Op] = []
+    texts: list[str] = []
+    for item in items:
+        event = item.event
+        if isinstance(event, ReplyDelta):
+            ops += [
+                op
+                for op in event.ops + event.reasoning_ops
+                if isinstance(op, FenceClose | Block) and len(op.source) > PRERENDER_CHARS
+            ]
+        elif isinstance(event, ReplyFinished):
+            texts += [
+                text
+                for text in (event.message.content, event.message.reasoning)
+                if len(text) > PRERENDER_CHARS
+            ]
+    if ops or texts:
+        await asyncio.to_thread(_prerender, ops, texts)
+
+
+def _prerender(ops: Sequence[Op], texts: Sequence[str]) -> None:
+    prerender(ops)
+    for text in texts:
+        render_markdown(text)
 
 
 class _Connection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 from collections.abc import Callable
 
 import aiohttp
@@ -286,3 +287,30 @@ async def test_no_compression_is_negotiated(client: TestClient) -> None:
     ws = await client.ws_connect("/ws", compress=15)
     assert ws.compress == 0
     await ws.close()
+
+
+async def test_a_big_finished_reply_is_rendered_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The final fragment of a long answer is one full Markdown render: on the event loop it
+    # would stall every other socket, so the frame builder renders it in a thread first.
+    from htmxchat.channel import Numbered
+    from htmxchat.events import ReplyFinished
+    from htmxchat.models import Message
+
+    rendered_on_main: list[tuple[int, bool]] = []
+    real = ws_module.render_markdown
+
+    def spy(text: str) -> object:
+        on_main = threading.current_thread() is threading.main_thread()
+        rendered_on_main.append((len(text), on_main))
+        return real(text)
+
+    monkeypatch.setattr(ws_module, "render_markdown", spy)
+    big = "Some *words* here.\n\n" * (ws_module.PRERENDER_CHARS // 10)
+    small = Message(new_id(), new_id(), "assistant", "short")
+    large = Message(new_id(), new_id(), "assistant", big, reasoning="think")
+    await ws_module._prerender_large([Numbered(1, ReplyFinished(small))])
+    assert rendered_on_main == []  # small answers are rendered with the frame
+    await ws_module._prerender_large([Numbered(2, ReplyFinished(large))])
+    assert rendered_on_main == [(len(big), False)]
