@@ -10,7 +10,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from htmxchat import guard, lifecycle, sidebar, views, ws
+from htmxchat import attachment_views, guard, lifecycle, sidebar, views, ws
 from htmxchat.access import load_or_create_token
 from htmxchat.bots import Bot
 from htmxchat.bots.select import ChosenBot, choose_bot
@@ -66,6 +66,7 @@ def create_app(
     app.router.add_get("/c/{conversation_id}", views.conversation_page, name="conversation")
     app.router.add_get("/c/{conversation_id}/messages", views.older_messages, name="older")
     sidebar.add_routes(app.router)
+    attachment_views.add_routes(app.router)
     app.router.add_get("/healthz", views.healthz, name="healthz")
     app.router.add_get("/ws", ws.chat_ws, name="chat_ws")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)

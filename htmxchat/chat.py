@@ -12,9 +12,10 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
+from htmxchat.attachments import MAX_FILES, AttachmentInfo
 from htmxchat.bots import Bot
 from htmxchat.channel import Channel, Numbered, Subscription
 from htmxchat.events import (
@@ -244,14 +245,20 @@ class ChatService:
         return model
 
     async def send(
-        self, conversation_id: str, text: str, *, model: str | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        *,
+        model: str | None = None,
+        attachments: Sequence[str] = (),
     ) -> Message | None:
-        """Store the user's message, then start the reply. None when `text` is blank.
+        """Store the user's message, then start the reply. None when `text` is blank
+        and nothing is attached (`attachments`: ids of uploads waiting in the conversation).
 
-        Raises ChatInputError when the message is too long, the model is not offered, or a
-        reply is still running.
+        Raises ChatInputError when the message is too long, the model is not offered, an
+        attachment is unknown, or a reply is still running.
         """
-        if not text.strip():
+        if not text.strip() and not attachments:
             return None
         if len(text) > MAX_MESSAGE_CHARS:
             raise ChatInputError(
@@ -259,11 +266,16 @@ class ChatService:
                 f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
             )
         model = self.check_model(model)
+        files = await self._waiting_files(conversation_id, attachments)
         room = self._reserve(conversation_id)
         try:
             user = await self.store.add_message(
                 Message(id=new_id(), conversation_id=conversation_id, role="user", content=text)
             )
+            if files:
+                ids = [f.id for f in files]
+                await self.store.claim_attachments(conversation_id, user.id, ids)
+                user = replace(user, attachments=tuple(files))
             room.publish(MessageAdded(user))
             await self._announce(user)
             history = await self.store.messages(conversation_id)
@@ -271,6 +283,23 @@ class ChatService:
         finally:
             self._release(room)
         return user
+
+    async def _waiting_files(
+        self, conversation_id: str, ids: Sequence[str]
+    ) -> list[AttachmentInfo]:
+        """The uploads a message is to carry; ChatInputError when one is missing."""
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > MAX_FILES:
+            raise ChatInputError(f"A message can carry at most {MAX_FILES} files.")
+        if not ids:
+            return []
+        files = await self.store.pending_attachments(conversation_id, ids)
+        if len(files) != len(ids):
+            raise ChatInputError(
+                "An attached file is no longer on the server (files not sent within an hour "
+                "are removed). Remove it and attach it again."
+            )
+        return files
 
     async def regenerate(self, conversation_id: str, *, model: str | None = None) -> None:
         """Write a new answer to the last user message (the earlier answer stays visible)."""
@@ -311,6 +340,7 @@ class ChatService:
         self._tidy()
 
     async def _start_reply(self, room: Room, history: list[Message], model: str | None) -> None:
+        files = await self.store.attachment_data(room.conversation_id)
         message = await self.store.add_message(
             Message(
                 id=new_id(),
@@ -333,7 +363,7 @@ class ChatService:
         )
         room.reply, room.phase = reply, "replying"
         room.publish(MessageAdded(message))
-        reply.start(to_turns(history), self._reply_ended)
+        reply.start(to_turns(history, files), self._reply_ended)
         if room.stop_requested or self._closing:
             reply.request_stop("interrupted" if self._closing else "stopped")
 

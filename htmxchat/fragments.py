@@ -14,6 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from htmxchat import __version__
+from htmxchat.attachments import attachment_limits, size_text
 from htmxchat.channel import Numbered
 from htmxchat.chat import BLANK_CHARS, MAX_MESSAGE_CHARS, FeedSnapshot, Snapshot
 from htmxchat.events import (
@@ -35,6 +36,7 @@ from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
 
 STATIC_PREFIX = "/static/"
+ATTACHMENT_PREFIX = "/attachments/"
 
 
 def setup_environment(env: jinja2.Environment) -> None:
@@ -49,6 +51,9 @@ def setup_environment(env: jinja2.Environment) -> None:
     # The page checks messages by the server's own rules before sending them.
     env.globals["max_message_chars"] = MAX_MESSAGE_CHARS
     env.globals["blank_chars"] = " ".join(str(ord(c)) for c in BLANK_CHARS)  # code points
+    env.globals["attachment_url"] = attachment_url
+    env.filters["file_size"] = size_text
+    env.globals["attachment_limits"] = attachment_limits()
     env.trim_blocks = True
     env.lstrip_blocks = True
 
@@ -61,6 +66,11 @@ def stream_state(ops: Sequence[Op], target: str) -> Markup:
 def stream_ops(ops: Sequence[Op], target: str) -> Markup:
     """The out-of-band fragments applying `ops` to the body element `target`."""
     return render_ops(target, ops)
+
+
+def attachment_url(attachment_id: str) -> str:
+    """Where an attachment's bytes are served (the `attachment` route)."""
+    return f"{ATTACHMENT_PREFIX}{attachment_id}"
 
 
 def static_url(path: str) -> str:
@@ -222,6 +232,10 @@ class Fragments:
     def cleared_input(self) -> str:
         """An empty, focused message box (after the server accepted a message)."""
         return self._render("_composer_input.html", oob=True)
+
+    def cleared_attachments(self) -> str:
+        """No attachments waiting in the composer (after the server accepted a message)."""
+        return self._render("_attach_chips.html", oob=True)
 
     def notice(self, text: str | None) -> str:
         """Show (or with None, clear) the message above the composer."""

@@ -38,6 +38,7 @@ class ClientFrame:
     req: int | None = None  # sync: the page's request number, echoed in every later frame
     room: Position = Position()
     feed: Position = Position()
+    attachments: tuple[str, ...] = ()  # send: ids of uploaded files the message carries
 
 
 class FrameError(Exception):
@@ -77,7 +78,20 @@ def parse_client_frame(raw: str) -> ClientFrame:
         req if req >= 0 else None,
         Position(_epoch(data.get("epoch")), _number(data.get("seq"), -1)),
         Position(_epoch(data.get("feed_epoch")), _number(data.get("feed_seq"), -1)),
+        _attachment_ids(data.get("attachments")),
     )
+
+
+def _attachment_ids(value: Any) -> tuple[str, ...]:
+    """The attachment ids of a send: a space-separated string of ids (the hidden input)."""
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, str) or len(value) > 2000:
+        raise FrameError("The page sent attachments in a form the server does not know.")
+    ids = tuple(value.split())
+    if not all(is_valid_id(i) for i in ids):
+        raise FrameError("The page sent attachments in a form the server does not know.")
+    return ids
 
 
 def _number(value: Any, default: int) -> int:

@@ -212,9 +212,12 @@ def _login(request: web.Request, port: int, token: str) -> web.StreamResponse:
 
 
 def content_security_policy(host: str) -> str:
-    """A strict policy: nothing inline, nothing from elsewhere, the WebSocket to us only."""
+    """A strict policy: nothing inline, nothing from elsewhere, the WebSocket to us only.
+
+    blob: images are the page's own previews of files about to be attached.
+    """
     return (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
         f"connect-src 'self' ws://{host}; font-src 'self'; object-src 'none'; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from htmxchat.attachments import AttachmentInfo
+
 Role = Literal["system", "user", "assistant"]
 # complete: finished normally; streaming: being written now; stopped: the user pressed Stop;
 # interrupted: the server stopped or crashed mid-reply; error: the bot failed.
@@ -28,6 +30,8 @@ class Message:
     finished_at: float | None = None
     first_piece_ms: float | None = None
     piece_count: int = 0
+    # Files attached to a user's message (docs/design.md, "Attachments").
+    attachments: tuple[AttachmentInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

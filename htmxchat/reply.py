@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
+from htmxchat.attachments import CANNOT_SEE, AttachmentData, cannot_see, model_content
 from htmxchat.bots import Bot, BotError, Piece, ReplyEnd, Turn
 from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent, StreamState
 from htmxchat.markdown.stream import MarkdownStream
@@ -131,6 +132,8 @@ class Reply:
                 current.uncancel()
             return self.stop_status, None
         except BotError as exc:
+            if any(turn.images for turn in history) and cannot_see(str(exc)):
+                return "error", CANNOT_SEE  # plain words instead of the server's error
             return "error", str(exc)
         except Exception:
             log.exception("bot %s failed", self.bot.label)
@@ -208,7 +211,9 @@ class Reply:
         return final
 
 
-def to_turns(messages: list[Message]) -> list[Turn]:
+def to_turns(
+    messages: list[Message], files: Mapping[str, Sequence[AttachmentData]] | None = None
+) -> list[Turn]:
     """The conversation as a bot sees it.
 
     Empty replies (failed before any text) are left out, and of several answers to the same
@@ -220,7 +225,17 @@ def to_turns(messages: list[Message]) -> list[Turn]:
         if m.role == "assistant" and not m.content:
             continue
         if m.role == "assistant" and turns and turns[-1].role == "assistant":
-            turns[-1] = Turn(m.role, m.content)
+            turns[-1] = _turn(m)
         else:
-            turns.append(Turn(m.role, m.content))
+            turns.append(_user_turn(m, files[m.id]) if files and m.id in files else _turn(m))
     return turns
+
+
+def _turn(m: Message) -> Turn:
+    return Turn(m.role, m.content)
+
+
+def _user_turn(m: Message, files: Sequence[AttachmentData]) -> Turn:
+    """A message with attachments: text files inside the text, images beside it."""
+    content, images = model_content(m.content, files)
+    return Turn(m.role, content, images, tuple(f.info.name for f in files))

@@ -16,7 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from htmxchat import store_attachments as qa
 from htmxchat import store_queries as q
+from htmxchat.attachments import AttachmentData, AttachmentInfo
 from htmxchat.models import Conversation, Message, SearchHit
 from htmxchat.search import fts_query, select_hits
 from htmxchat.store_queries import IMPORT_BATCH, MAX_WINDOW, TITLE_LENGTH, ConversationGoneError
@@ -76,6 +78,7 @@ class ChatStore:
         if not recover:
             return store
         store.recovered_replies = await store._run(recover_streaming)
+        await store._run(qa.delete_stale, time.time())
         if store.recovered_replies:
             log.info("marked %d unfinished replies as interrupted", store.recovered_replies)
         return store
@@ -123,14 +126,17 @@ class ChatStore:
         With `since` (a message id), the window reaches back to include that message when it
         is at most MAX_WINDOW messages from the newest: a re-sync keeps what the page shows.
         """
-        return await self._run(q.select_messages, conversation_id, limit, since)
+        return await self._run(
+            lambda db: qa.with_infos(db, q.select_messages(db, conversation_id, limit, since))
+        )
 
     async def messages_before(
         self, conversation_id: str, before: str, limit: int
     ) -> tuple[list[Message], bool]:
         """Up to `limit` messages older than message `before`, oldest first, and whether
         there are even older ones."""
-        return await self._run(q.select_messages_before, conversation_id, before, limit)
+        found, more = await self._run(q.select_messages_before, conversation_id, before, limit)
+        return await self._run(qa.with_infos, found), more
 
     async def has_older(self, conversation_id: str, message_id: str) -> bool:
         """True when the conversation has messages older than `message_id`."""
@@ -138,7 +144,8 @@ class ChatStore:
 
     async def get_message(self, message_id: str) -> Message | None:
         """One message by id."""
-        return await self._run(q.select_message, message_id)
+        found = await self._run(q.select_message, message_id)
+        return None if found is None else (await self._run(qa.with_infos, [found]))[0]
 
     async def conversation(self, conversation_id: str) -> Conversation | None:
         """A conversation's header, or None when it does not exist (yet)."""
@@ -174,3 +181,31 @@ class ChatStore:
         writing; a failure removes what was added. Ids already in use (or not shaped like
         ours) are replaced by new ones; returns the conversation as stored."""
         return await self._run(q.import_conversation, conversation, messages)
+
+    # -- attachments (docs/design.md, "Attachments") --------------------------------------
+
+    async def add_pending_attachments(
+        self, conversation_id: str, files: list[AttachmentData]
+    ) -> None:
+        """Keep uploaded files for the conversation until a message claims them."""
+        await self._write(qa.insert_pending, conversation_id, files)
+
+    async def pending_attachments(
+        self, conversation_id: str, ids: list[str]
+    ) -> list[AttachmentInfo]:
+        """The uploads with these ids still waiting in the conversation."""
+        return await self._run(qa.pending, conversation_id, ids)
+
+    async def claim_attachments(
+        self, conversation_id: str, message_id: str, ids: list[str]
+    ) -> None:
+        """Attach waiting uploads to a stored message."""
+        await self._write(qa.claim, conversation_id, message_id, ids)
+
+    async def attachment(self, attachment_id: str) -> AttachmentData | None:
+        """One attachment with its bytes, or None."""
+        return await self._run(qa.select_one, attachment_id)
+
+    async def attachment_data(self, conversation_id: str) -> dict[str, list[AttachmentData]]:
+        """The conversation's sent attachments with their bytes, by message id."""
+        return await self._run(qa.data_by_message, conversation_id)

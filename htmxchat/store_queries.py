@@ -199,6 +199,8 @@ def rename_conversation(
 def delete_conversation(db: sqlite3.Connection, conversation_id: str) -> bool:
     with transaction(db):
         db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+        # Sent attachments went with their messages; uploads never sent go too.
+        db.execute("DELETE FROM attachments WHERE conversation_id = ?", (conversation_id,))
         deleted = db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,)).rowcount
         # The FTS index keeps deleted tokens in old segments until they are merged; merging
         # now frees those pages, which secure_delete overwrites (docs/design.md, "Storage").

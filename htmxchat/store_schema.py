@@ -77,6 +77,26 @@ MIGRATIONS: tuple[Migration, ...] = (
     INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
     """,
     ),
+    # Files attached to a user's message (docs/design.md, "Attachments"). message_id is
+    # NULL while uploaded but not yet sent; the bytes go with their message.
+    Migration(
+        "m005_attachments",
+        """
+    CREATE TABLE attachments (
+        id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        message_id TEXT REFERENCES messages(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('text', 'image')),
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX attachments_by_message ON attachments (message_id);
+    CREATE INDEX attachments_by_conversation ON attachments (conversation_id, created_at);
+    """,
+    ),
 )
 
 

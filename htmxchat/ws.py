@@ -152,9 +152,15 @@ class _Connection:
                     # Nothing runs (it just ended): make sure this tab shows Send again.
                     await self.send(self.fragments.composer_actions(busy=False))
             elif frame.action == "send":
-                user = await self.chat.send(frame.conversation_id, frame.message, model=frame.model)
+                user = await self.chat.send(
+                    frame.conversation_id,
+                    frame.message,
+                    model=frame.model,
+                    attachments=frame.attachments,
+                )
                 if user is not None:
-                    await self.send(self.fragments.cleared_input() + self.fragments.notice(None))
+                    cleared = self.fragments.cleared_input() + self.fragments.cleared_attachments()
+                    await self.send(cleared + self.fragments.notice(None))
             elif frame.action == "regenerate":
                 await self.chat.regenerate(frame.conversation_id, model=frame.model)
         except (ChatInputError, StoreError) as exc:

@@ -15,6 +15,10 @@ class Turn:
 
     role: Role
     content: str
+    # Attached images as data URLs, and the names of all attached files (text files are
+    # already inside `content`); see docs/design.md, "Attachments".
+    images: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,13 @@ class DemoBot:
     ) -> AsyncIterator[Item]:
         """Yield a canned reply word by word (each word with its trailing whitespace)."""
         reply = self._rng.choice(self.replies)
+        files = history[-1].files if history else ()
+        if files:
+            names = ", ".join(files)
+            reply = (
+                f"Thanks for the {'file' if len(files) == 1 else 'files'}: {names}. I'm only "
+                "a demo and cannot read them, but a real model would see them.\n\n" + reply
+            )
         for match in _WORD.finditer(reply):
             # sleep(0) still yields to the loop, so a 0 delay never starves other clients.
             await asyncio.sleep(self.word_delay)

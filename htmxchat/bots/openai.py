@@ -217,7 +217,7 @@ class OpenAICompatBot:
         turns = [Turn("system", self._system_prompt)] if self._system_prompt else []
         body: dict[str, Any] = {
             "model": model,
-            "messages": [{"role": t.role, "content": t.content} for t in turns + history],
+            "messages": [_message(t) for t in turns + history],
             "stream": True,
         }
         if self._temperature is not None:
@@ -280,6 +280,15 @@ def _read_usage(chunk: dict[str, Any], outcome: _Outcome) -> None:
         value = usage.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             setattr(outcome, key, value)
+
+
+def _message(turn: Turn) -> dict[str, Any]:
+    """One turn for the API: plain text, or content parts when it carries images."""
+    if not turn.images:
+        return {"role": turn.role, "content": turn.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}] if turn.content else []
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in turn.images]
+    return {"role": turn.role, "content": parts}
 
 
 def _auth_headers(api_key: str | None) -> dict[str, str]:
