@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 MAX_FILES = 10
@@ -36,6 +36,8 @@ class AttachmentInfo:
     mime: str
     kind: Kind
     size: int
+    # The bytes, only where they are needed whole: exports and imports.
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

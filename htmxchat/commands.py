@@ -128,7 +128,7 @@ async def _document(store: ChatStore, conversation_id: str, as_json: bool) -> st
     conversation = await store.conversation(conversation_id)
     if conversation is None:
         raise CommandError(f"no conversation has the id {conversation_id!r} (see `htmxchat logs`)")
-    messages = await store.messages(conversation_id)
+    messages = await store.export_messages(conversation_id)
     return (to_json if as_json else to_markdown)(conversation, messages)
 
 

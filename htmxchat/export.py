@@ -5,6 +5,7 @@ The page's download links and the `htmxchat logs/export/import` commands share t
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -13,6 +14,15 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from htmxchat.attachments import (
+    MAX_FILES,
+    AttachmentError,
+    AttachmentInfo,
+    check_file,
+    clean_name,
+    size_text,
+)
+from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.store import TITLE_LENGTH
 
@@ -43,7 +53,17 @@ def to_json(conversation: Conversation, messages: list[Message]) -> str:
 def _message_dict(message: Message) -> dict[str, Any]:
     data = asdict(message)
     del data["conversation_id"]  # implied by the document
+    data["attachments"] = [_attachment_dict(a) for a in message.attachments]
+    if not data["attachments"]:
+        del data["attachments"]  # documents without files look as they always did
     return data
+
+
+def _attachment_dict(a: AttachmentInfo) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": a.name, "mime": a.mime, "kind": a.kind, "size": a.size}
+    if a.data is not None:
+        item["data"] = base64.b64encode(a.data).decode("ascii")
+    return item
 
 
 def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
@@ -61,6 +81,8 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         if m.model:
             author += f" ({m.model})"
         lines += [f"## {author} · {_when(m.created_at)}", "", m.content.rstrip(), ""]
+        if m.attachments:
+            lines += [*(f"- Attached: {a.name} ({size_text(a.size)})" for a in m.attachments), ""]
         if m.status != "complete":
             lines += [f"*{m.status.capitalize()}{': ' + m.error if m.error else ''}*", ""]
     return "\n".join(lines)
@@ -154,7 +176,26 @@ def _message(data: dict[str, Any], where: str, conversation_id: str, now: float)
         finished_at=None if finished is None else _number(data, "finished_at", where),
         first_piece_ms=None if first_piece is None else _number(data, "first_piece_ms", where),
         piece_count=int(_number(data, "piece_count", where, default=0)),
+        attachments=_attachments(data.get("attachments", []), where),
     )
+
+
+def _attachments(raw: object, where: str) -> tuple[AttachmentInfo, ...]:
+    """Attached files of an export, checked again as an upload is (content, size, count)."""
+    if not isinstance(raw, list) or len(raw) > MAX_FILES:
+        raise ImportFormatError(f"{where}.attachments must be a list of at most {MAX_FILES}")
+    found: list[AttachmentInfo] = []
+    for i, item in enumerate(raw):
+        place = f"{where}.attachments[{i}]"
+        entry = _object(item, place)
+        name = clean_name(_text(entry, "name", place, default="file"))
+        try:
+            data = base64.b64decode(_text(entry, "data", place, default=""), validate=True)
+            mime, kind = check_file(name, data)
+        except (ValueError, AttachmentError) as exc:
+            raise ImportFormatError(f"{place} cannot be imported: {exc}") from None
+        found.append(AttachmentInfo(new_id(), name, mime, kind, len(data), data))
+    return tuple(found)
 
 
 def _object(value: object, where: str) -> dict[str, Any]:

@@ -130,7 +130,7 @@ async def search(request: web.Request) -> web.StreamResponse:
 async def export(request: web.Request) -> web.StreamResponse:
     """Download a conversation as Markdown or JSON (the same text the CLI writes)."""
     conversation = await _existing(request)
-    messages = await request.app[store_key].messages(conversation.id)
+    messages = await request.app[store_key].export_messages(conversation.id)
     as_json = request.match_info["fmt"] == "json"
     # Off the event loop: a long conversation takes seconds to format, and replies in
     # every tab would stall meanwhile.

@@ -209,3 +209,14 @@ class ChatStore:
     async def attachment_data(self, conversation_id: str) -> dict[str, list[AttachmentData]]:
         """The conversation's sent attachments with their bytes, by message id."""
         return await self._run(qa.data_by_message, conversation_id)
+
+    async def export_messages(self, conversation_id: str) -> list[Message]:
+        """All the conversation's messages, their attachments carrying their bytes."""
+        messages = await self.messages(conversation_id)
+        files = await self.attachment_data(conversation_id)
+        return [
+            replace(m, attachments=tuple(replace(f.info, data=f.data) for f in files[m.id]))
+            if m.id in files
+            else m
+            for m in messages
+        ]

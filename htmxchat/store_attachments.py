@@ -122,18 +122,16 @@ def select_one(db: sqlite3.Connection, attachment_id: str) -> AttachmentData | N
     return None if row is None else AttachmentData(_info(row), row["data"])
 
 
-def import_files(
-    db: sqlite3.Connection, conversation_id: str, files: dict[str, list[AttachmentData]]
+def insert_imported(
+    db: sqlite3.Connection, conversation_id: str, message_id: str, m: Message
 ) -> None:
-    """Store imported attachments for the (already imported) messages, by message id."""
+    """Store an imported message's attachments (inside the import's transaction)."""
     now = time.time()
-    with transaction(db):
-        for message_id, items in files.items():
-            for f in items:
-                i = f.info
-                db.execute(
-                    "INSERT INTO attachments (id, conversation_id, message_id, name, mime, "
-                    "kind, size, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (i.id, conversation_id, message_id, i.name, i.mime, i.kind, i.size, f.data,
-                     now),
-                )  # fmt: skip
+    for i in m.attachments:
+        if i.data is None:
+            continue  # an export without the bytes: nothing to bring back
+        db.execute(
+            "INSERT INTO attachments (id, conversation_id, message_id, name, mime, "
+            "kind, size, data, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (i.id, conversation_id, message_id, i.name, i.mime, i.kind, i.size, i.data, now),
+        )

@@ -11,6 +11,7 @@ from typing import cast
 
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.models import Conversation, Message, Role, Status
+from htmxchat.store_attachments import insert_imported
 from htmxchat.store_schema import StoreError, transaction
 
 log = logging.getLogger(__name__)
@@ -242,6 +243,8 @@ def import_conversation(
                             m.piece_count,
                         ),
                     )  # fmt: skip
+                    if m.attachments:
+                        insert_imported(db, cid, mid, m)
     except BaseException:
         # All or nothing for the user: remove the part that was imported (messages cascade).
         with transaction(db):

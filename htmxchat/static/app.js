@@ -272,7 +272,7 @@
     const params = e.detail.parameters;
     if (params.action !== "send") return;
     const text = typeof params.message === "string" ? params.message : "";
-    const blank = isBlank(text);
+    const blank = isBlank(text) && !params.attachments; // files alone make a message
     // lastSent !== null: the previous message has not been answered yet (a double Enter).
     if (blank || !online() || busy() || lastSent !== null) {
       e.preventDefault();
