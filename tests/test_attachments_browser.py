@@ -16,7 +16,6 @@ pytestmark = pytest.mark.browser
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-PNG_JS = "Uint8Array.from(atob('%s'), c => c.charCodeAt(0))" % base64.b64encode(PNG).decode()
 
 
 def chip_names(page) -> list[str]:
@@ -96,19 +95,21 @@ def test_drop_and_paste_add_files(server: ServerProcess, page) -> None:
         const dt = new DataTransfer();
         dt.items.add(new File(["a,b\\n1,2"], "table.csv", {type: "text/csv"}));
         const target = document.querySelector("#transcript");
-        target.dispatchEvent(new DragEvent("dragover", {dataTransfer: dt, bubbles: true, cancelable: true}));
-        target.dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+        const init = {dataTransfer: dt, bubbles: true, cancelable: true};
+        target.dispatchEvent(new DragEvent("dragover", init));
+        target.dispatchEvent(new DragEvent("drop", init));
     }"""
     )
     wait_chips_ready(page, 1)
     page.evaluate(
-        """(bytes) => {
+        """(encoded) => {
+        const bytes = Uint8Array.from(atob(encoded), (c) => c.charCodeAt(0));
         const dt = new DataTransfer();
-        dt.items.add(new File([%s], "image.png", {type: "image/png"}));
-        const input = document.querySelector("#composer-input");
-        input.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt, bubbles: true, cancelable: true}));
-    }"""
-        % PNG_JS
+        dt.items.add(new File([bytes], "image.png", {type: "image/png"}));
+        const init = {clipboardData: dt, bubbles: true, cancelable: true};
+        document.querySelector("#composer-input").dispatchEvent(new ClipboardEvent("paste", init));
+    }""",
+        base64.b64encode(PNG).decode(),
     )
     wait_chips_ready(page, 2)
     assert chip_names(page) == ["table.csv", "image.png"]
