@@ -14,6 +14,7 @@ from aiohttp import BodyPartReader, web
 from htmxchat.attachments import (
     MAX_FILES,
     MAX_IMAGE_BYTES,
+    MAX_PENDING,
     AttachmentData,
     AttachmentError,
     AttachmentInfo,
@@ -69,7 +70,13 @@ async def upload(request: web.Request) -> web.StreamResponse:
         files.append(AttachmentData(AttachmentInfo(new_id(), name, mime, kind, len(data)), data))
     if not files:
         raise web.HTTPBadRequest(text="The upload held no files.")
-    await request.app[store_key].add_pending_attachments(conversation_id, files)
+    store = request.app[store_key]
+    if await store.pending_count(conversation_id) + len(files) > MAX_PENDING:
+        raise web.HTTPTooManyRequests(
+            text="Too many files are waiting to be sent here. Send or remove some first "
+            "(files not sent within an hour are removed)."
+        )
+    await store.add_pending_attachments(conversation_id, files)
     return web.json_response(
         {
             "attachments": [

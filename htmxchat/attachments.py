@@ -19,6 +19,8 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_NAME = 200
 # Uploaded but never sent: removed when older than this (and at start-up).
 PENDING_SECONDS = 3600.0
+# At most this many uploads wait unsent in one conversation (a few messages' worth).
+MAX_PENDING = 3 * MAX_FILES
 
 Kind = Literal["text", "image"]
 

@@ -190,6 +190,10 @@ class ChatStore:
         """Keep uploaded files for the conversation until a message claims them."""
         await self._write(qa.insert_pending, conversation_id, files)
 
+    async def pending_count(self, conversation_id: str) -> int:
+        """How many uploads wait, unsent, in the conversation."""
+        return await self._run(qa.pending_count, conversation_id)
+
     async def pending_attachments(
         self, conversation_id: str, ids: list[str]
     ) -> list[AttachmentInfo]:

@@ -50,6 +50,15 @@ def insert_pending(
             )
 
 
+def pending_count(db: sqlite3.Connection, conversation_id: str) -> int:
+    """How many uploads wait, unsent, in the conversation."""
+    row = db.execute(
+        "SELECT count(*) FROM attachments WHERE conversation_id = ? AND message_id IS NULL",
+        (conversation_id,),
+    ).fetchone()
+    return int(row[0])
+
+
 def pending(
     db: sqlite3.Connection, conversation_id: str, ids: Sequence[str]
 ) -> list[AttachmentInfo]:

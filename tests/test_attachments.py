@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sqlite3
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.attachments import MAX_TEXT_BYTES, fenced
+from htmxchat.attachments import MAX_FILES, MAX_PENDING, MAX_TEXT_BYTES, fenced
 from htmxchat.bots.openai import OpenAICompatBot
 from htmxchat.bots.select import ChosenBot
 from htmxchat.export import parse_export
@@ -244,3 +245,40 @@ async def test_unsent_uploads_go_with_their_conversation(
 def test_fences_are_longer_than_any_backtick_run() -> None:
     assert fenced("a.md", "x ```` y").startswith("a.md:\n`````\n")
     assert fenced("b.txt", "plain") == "b.txt:\n```\nplain\n```"
+
+
+async def test_unsent_uploads_are_bounded_per_conversation(client: TestClient) -> None:
+    conversation = new_id()
+    for _ in range(MAX_PENDING // MAX_FILES):
+        await upload(client, conversation, *[(f"{i}.txt", b"x") for i in range(MAX_FILES)])
+    response = await client.post(f"/c/{conversation}/attachments", data=form(("a.txt", b"x")))
+    assert response.status == 429 and "waiting" in await response.text()
+
+
+async def test_deleting_a_message_deletes_its_files(
+    client: TestClient, store: ChatStore, data_dir: Path
+) -> None:
+    conversation = new_id()
+    message = await store.add_message(Message(new_id(), conversation, "user", "hi"))
+    ids = await upload(client, conversation, ("m.txt", b"message-bound-ibis"))
+    await store.claim_attachments(conversation, message.id, ids)
+    db = sqlite3.connect(data_dir / DB_FILENAME)
+    db.execute("PRAGMA foreign_keys = ON")
+    db.execute("DELETE FROM messages WHERE id = ?", (message.id,))
+    db.commit()
+    db.close()
+    assert await store.attachment(ids[0]) is None
+
+
+async def test_uploads_never_sent_are_removed_after_an_hour(
+    client: TestClient, data_dir: Path
+) -> None:
+    conversation = new_id()
+    [old] = await upload(client, conversation, ("old.txt", b"old"))
+    db = sqlite3.connect(data_dir / DB_FILENAME)
+    db.execute("UPDATE attachments SET created_at = created_at - 3601 WHERE id = ?", (old,))
+    db.commit()
+    db.close()
+    [fresh] = await upload(client, conversation, ("new.txt", b"new"))  # tidies on the way
+    assert (await client.get(f"/attachments/{old}")).status == 404
+    assert (await client.get(f"/attachments/{fresh}")).status == 200
