@@ -139,3 +139,31 @@ def test_refused_files_say_why_and_keep_the_text(server: ServerProcess, page) ->
     )
     assert chip_names(page) == []
     assert page.input_value("#composer-input") == "my words stay"
+
+
+def test_send_waits_for_uploads_then_goes(server: ServerProcess, page) -> None:
+    page.goto(at(server, "/"))
+    wait_connected(page)
+    # hold the upload until the test lets it go
+    held = []
+    page.route("**/attachments", lambda route: held.append(route))
+    page.fill("#composer-input", "with a file")
+    page.set_input_files(
+        "#attach-input", [{"name": "slow.txt", "mimeType": "text/plain", "buffer": b"slow"}]
+    )
+    page.wait_for_function("() => document.querySelector('.attach-chip')", timeout=TIMEOUT)
+    page.press("#composer-input", "Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#notice').textContent.includes('still uploading')",
+        timeout=TIMEOUT,
+    )
+    assert page.input_value("#composer-input") == "with a file"
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    held[0].continue_()
+    wait_chips_ready(page, 1)
+    page.press("#composer-input", "Enter")
+    wait_reply_done(page, 1)
+    assert page.locator("article.msg-user .file-name").all_text_contents() == ["slow.txt"]

@@ -176,7 +176,9 @@
   document.addEventListener("htmx:wsConfigSend", (e) => {
     if (e.detail.parameters.action !== "send") return;
     if (chips().some((c) => c.dataset.state !== "ready")) {
+      // Stop it here, before app.js counts the message as sent.
       e.preventDefault();
+      e.stopPropagation();
       showNotice("Wait a moment: the attached files are still uploading.");
     }
   }, true);
