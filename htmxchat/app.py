@@ -10,11 +10,12 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from htmxchat import guard, lifecycle, sidebar, views, ws
+from htmxchat import chat_settings_views, guard, lifecycle, sidebar, views, ws
 from htmxchat.access import load_or_create_token
 from htmxchat.bots import Bot
 from htmxchat.bots.select import ChosenBot, choose_bot
 from htmxchat.chat import ChatService
+from htmxchat.chat_settings import ChatSettings
 from htmxchat.config import Settings
 from htmxchat.fragments import setup_environment
 from htmxchat.keys import (
@@ -66,6 +67,7 @@ def create_app(
     app.router.add_get("/c/{conversation_id}", views.conversation_page, name="conversation")
     app.router.add_get("/c/{conversation_id}/messages", views.older_messages, name="older")
     sidebar.add_routes(app.router)
+    chat_settings_views.add_routes(app.router)
     app.router.add_get("/healthz", views.healthz, name="healthz")
     app.router.add_get("/ws", ws.chat_ws, name="chat_ws")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
@@ -99,6 +101,9 @@ def _chat_context(
             models=choice.models,
             coalesce_window=coalesce_window,
             checkpoint_interval=checkpoint_interval,
+            defaults=ChatSettings(
+                system_prompt=settings.system_prompt, temperature=settings.temperature
+            ),
         )
         app[chat_key] = chat
         try:

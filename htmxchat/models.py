@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
 # complete: finished normally; streaming: being written now; stopped: the user pressed Stop;
@@ -28,6 +29,11 @@ class Message:
     finished_at: float | None = None
     first_piece_ms: float | None = None
     piece_count: int = 0
+    # Token counts as the model server reported them (None when it did not).
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    # What produced an answer (connection, model, parameters, system prompt), to redo it.
+    provenance: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
