@@ -163,3 +163,25 @@ def test_settings_fall_back_to_the_defaults() -> None:
     merged = own.over(ChatSettings(system_prompt="default", temperature=1.0))
     assert merged == ChatSettings(system_prompt="default", temperature=0.1)
     assert merged.params() == {"temperature": 0.1}
+
+
+async def test_the_model_server_gets_exactly_the_requests_the_user_caused(
+    client: TestClient, fake: tuple[FakeOpenAI, str]
+) -> None:
+    """No hidden calls: titles, pages, settings and exports never ask the model anything."""
+    server, _ = fake
+    conversation = new_id()
+    await chat(client, conversation, "A first message that becomes the title")
+    for path in ("/", f"/c/{conversation}", f"/c/{conversation}/settings"):
+        assert (await client.get(path)).status == 200
+    await save(client, conversation, system_prompt="Short answers.")
+    assert (await client.get(f"/c/{conversation}/export.json")).status == 200
+    await chat(client, conversation, "second")
+    assert [(r.method, r.path) for r in server.requests] == [
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/chat/completions"),
+    ]
+    assert [r.json["messages"][-1]["content"] for r in server.chat_requests] == [
+        "A first message that becomes the title",
+        "second",
+    ]
