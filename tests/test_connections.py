@@ -6,6 +6,7 @@ import logging
 import stat
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from htmxchat.bots.openai import OpenAICompatBot
@@ -127,3 +128,18 @@ async def test_the_page_lists_every_server_groups_the_picker_and_never_shows_the
     for text in [page, settings_page, *frames, await response.text(), caplog.text]:
         assert SECRET not in text and "sk-another-key-9876" not in text
     assert stat.S_IMODE((data_dir / KEYS_FILENAME).stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("path", ["/settings/connections", "/c/{c}/settings"])
+async def test_the_new_routes_are_guarded(app_client, data_dir: Path, path: str) -> None:
+    client = await app_client(ScriptedBot())
+    url = path.format(c=new_id())
+    data = {"name": "Evil", "base_url": "http://127.0.0.1:1/v1", "system_prompt": "evil"}
+    foreign = await client.post(url, data=data, headers={"Origin": "http://evil.example"})
+    assert foreign.status == 403
+    assert not (data_dir / "connections.json").exists()
+    origin = str(client.make_url("/")).rstrip("/")
+    async with aiohttp.ClientSession() as stranger:  # our Origin, but no token or cookie
+        anonymous = await stranger.post(client.make_url(url), data=data, headers={"Origin": origin})
+        assert anonymous.status in (401, 403)
+    assert not (data_dir / "connections.json").exists()
