@@ -34,9 +34,8 @@ def _page(
         "error": error,
         "form": form or {},
     }
-    return aiohttp_jinja2.render_template(
-        "settings.html", request, context, status=400 if error else 200
-    )
+    # Errors too are 200: htmx swaps only successful answers, and the form shows the error.
+    return aiohttp_jinja2.render_template("settings.html", request, context)
 
 
 async def add_connection(request: web.Request) -> web.StreamResponse:

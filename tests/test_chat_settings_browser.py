@@ -90,3 +90,51 @@ def test_a_system_prompt_set_in_the_panel_reaches_the_model(
     page.set_viewport_size({"width": 360, "height": 740})
     open_settings(page)
     page.screenshot(path="/tmp/chat-settings-narrow.png")
+
+
+@pytest.fixture
+def second_server() -> Iterator[str]:
+    """A second fake model server process."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().rsplit(" ", 1)[-1].strip()
+    finally:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_a_server_added_on_the_settings_page_is_in_the_picker_and_answers(
+    page, data_dir: Path, model_server: str, second_server: str
+) -> None:
+    server = ServerProcess(
+        data_dir, "--port", "0", "--base-url", model_server, env={"HTMXCHAT_BOT": "auto"}
+    )
+    page.goto(at(server, "settings"))
+    page.fill("input[name=name]", "Second")
+    page.fill("input[name=base_url]", second_server)
+    page.fill("input[name=api_key]", "sk-browser-secret-4321")
+    page.click("form.add-connection button[type=submit]")
+    page.wait_for_selector("[data-connection=second]", timeout=TIMEOUT)
+    assert "sk-…4321" in page.inner_text("[data-connection=second]")
+    assert "sk-browser-secret-4321" not in page.content()
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.screenshot(path=f"/tmp/servers-{scheme}.png")
+    page.goto(server.base_url)
+    wait_connected(page)
+    labels = page.eval_on_selector_all("#model optgroup", "gs => gs.map(g => g.label)")
+    assert labels == ["127.0.0.1:" + model_server.split(":")[2].split("/")[0], "Second"]
+    page.select_option("#model", "second|fake-model")
+    send(page, "To the second one")
+    wait_reply_done(page, 1)
+    assert [b["messages"][-1]["content"] for b in received(second_server)] == ["To the second one"]
+    assert received(model_server) == []
+    page.screenshot(path="/tmp/picker.png")
