@@ -10,16 +10,28 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
 
-from htmxchat import attachment_views, guard, lifecycle, sidebar, views, ws
+from htmxchat import (
+    attachment_views,
+    chat_settings_views,
+    connections_views,
+    guard,
+    lifecycle,
+    sidebar,
+    views,
+    ws,
+)
 from htmxchat.access import load_or_create_token
 from htmxchat.bots import Bot
 from htmxchat.bots.select import ChosenBot, choose_bot
 from htmxchat.chat import ChatService
+from htmxchat.chat_settings import ChatSettings
 from htmxchat.config import Settings
+from htmxchat.connections import Connections
 from htmxchat.fragments import setup_environment
 from htmxchat.keys import (
     chat_key,
     choice_key,
+    connections_key,
     instance_key,
     settings_key,
     sockets_key,
@@ -55,6 +67,7 @@ def create_app(
         undefined=jinja2.StrictUndefined,
     )
     setup_environment(env)
+    env.globals["connections"] = None  # set once the app starts (_chat_context)
     lifecycle.setup(app)  # POST /quit and the About text
     app.cleanup_ctx.append(
         _chat_context(
@@ -67,6 +80,8 @@ def create_app(
     app.router.add_get("/c/{conversation_id}/messages", views.older_messages, name="older")
     sidebar.add_routes(app.router)
     attachment_views.add_routes(app.router)
+    chat_settings_views.add_routes(app.router)
+    connections_views.add_routes(app.router)
     app.router.add_get("/healthz", views.healthz, name="healthz")
     app.router.add_get("/ws", ws.chat_ws, name="chat_ws")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
@@ -94,12 +109,22 @@ def _chat_context(
         if store is None:
             store = await ChatStore.open(settings.data_dir / DB_FILENAME)
         app[store_key] = store
+        # The user's own servers: listed at once, so one that is down shows why (not fatal).
+        connections = Connections(settings.data_dir)
+        connections.load()
+        await connections.refresh()
+        app[connections_key] = connections
+        aiohttp_jinja2.get_env(app).globals["connections"] = connections
         chat = ChatService(
             store,
             choice.bot,
             models=choice.models,
             coalesce_window=coalesce_window,
             checkpoint_interval=checkpoint_interval,
+            defaults=ChatSettings(
+                system_prompt=settings.system_prompt, temperature=settings.temperature
+            ),
+            directory=connections,
         )
         app[chat_key] = chat
         try:
@@ -110,6 +135,7 @@ def _chat_context(
             if injected_store is None:
                 await store.close()
             await choice.bot.close()
+            await connections.close()
 
     return context
 

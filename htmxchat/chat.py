@@ -14,10 +14,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from htmxchat.attachments import MAX_FILES, AttachmentInfo
-from htmxchat.bots import Bot
+from htmxchat.bots import Bot, Turn
 from htmxchat.channel import Channel, Numbered, Subscription
+from htmxchat.chat_settings import ChatSettings, from_stored
 from htmxchat.events import (
     ConversationCreated,
     ConversationDeleted,
@@ -52,6 +54,29 @@ IDLE_ROOMS = 64
 
 class ChatInputError(Exception):
     """The user's input was refused; the message says why and what to do."""
+
+
+class BotDirectory(Protocol):
+    """Other model servers than the default bot (connections.py), looked up by id."""
+
+    def lookup(self, connection_id: str) -> tuple[Bot, tuple[str, ...], str | None] | None:
+        """The connection's bot, its models and its base URL; None when there is none."""
+        ...
+
+
+# A model picker value naming another connection: "<connection id>|<model>". The default
+# bot's models are plain names (docs/design.md, "Connections and chat settings").
+CHOICE_SEPARATOR = "|"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a reply goes: the bot, the model, and what to record about them."""
+
+    bot: Bot
+    model: str | None
+    connection: str  # connection id ("default" for the app's own bot)
+    base_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +115,15 @@ class ChatService:
         coalesce_window: float = 0.04,
         checkpoint_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        defaults: ChatSettings | None = None,
+        directory: BotDirectory | None = None,
     ) -> None:
         self.store = store
         self.bot = bot
         self.models = models
+        # App-wide defaults (--system-prompt, --temperature) under every chat's own settings.
+        self.defaults = defaults or ChatSettings()
+        self.directory = directory
         self.coalesce_window = coalesce_window
         self.checkpoint_interval = checkpoint_interval
         self.feed: Channel[FeedEvent] = Channel()
@@ -244,6 +274,21 @@ class ChatService:
             )
         return model
 
+    def route(self, choice: str | None) -> Route:
+        """Resolve a model picker value to a bot and model (ChatInputError if not offered)."""
+        prefix, sep, name = (choice or "").partition(CHOICE_SEPARATOR)
+        found = self.directory.lookup(prefix) if sep and self.directory is not None else None
+        if found is None:
+            base = getattr(self.bot, "base_url", None)
+            return Route(self.bot, self.check_model(choice), "default", base)
+        bot, models, base_url = found
+        if models and name not in models:
+            raise ChatInputError(
+                f"The model {name[:MAX_MODEL_NAME]!r} is not offered by {bot.label}; "
+                "pick one from the list."
+            )
+        return Route(bot, name or None, prefix, base_url)
+
     async def send(
         self,
         conversation_id: str,
@@ -265,7 +310,7 @@ class ChatService:
                 f"Your message is {len(text):,} characters long; the limit is "
                 f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
             )
-        model = self.check_model(model)
+        self.route(model)  # refuse a model that is not offered before storing anything
         files = await self._waiting_files(conversation_id, attachments)
         room = self._reserve(conversation_id)
         try:
@@ -303,7 +348,7 @@ class ChatService:
 
     async def regenerate(self, conversation_id: str, *, model: str | None = None) -> None:
         """Write a new answer to the last user message (the earlier answer stays visible)."""
-        model = self.check_model(model)
+        self.route(model)  # refuse a model that is not offered before storing anything
         room = self._reserve(conversation_id)
         try:
             history = await self.store.messages(conversation_id)
@@ -341,6 +386,27 @@ class ChatService:
 
     async def _start_reply(self, room: Room, history: list[Message], model: str | None) -> None:
         files = await self.store.attachment_data(room.conversation_id)
+        # The chat's own settings over the app's defaults; the picker's model, when the page
+        # sent one, is remembered as the chat's (docs/design.md, "Connections and chat
+        # settings").
+        stored = await self.store.chat_settings(room.conversation_id)
+        own = from_stored(stored)
+        if model is not None and model != own.model:
+            await self.store.save_chat_settings(room.conversation_id, {**stored, "model": model})
+        effective = own.over(self.defaults)
+        route = self.route(model if model is not None else own.model)
+        params = effective.params()
+        turns = to_turns(history, files)
+        if effective.system_prompt:
+            turns.insert(0, Turn("system", effective.system_prompt))
+        provenance: dict[str, Any] = {
+            "connection": route.connection,
+            "bot": route.bot.label,
+            "base_url": route.base_url,
+            "model": route.model or route.bot.model,
+            "params": params,
+            "system_prompt": effective.system_prompt,
+        }
         message = await self.store.add_message(
             Message(
                 id=new_id(),
@@ -348,13 +414,15 @@ class ChatService:
                 role="assistant",
                 content="",
                 status="streaming",
-                bot=self.bot.label,
-                model=model or self.bot.model,
+                bot=route.bot.label,
+                model=route.model or route.bot.model,
+                provenance=provenance,
             )
         )
         reply = Reply(
             message,
-            bot=self.bot,
+            params=params,
+            bot=route.bot,
             store=self.store,
             publish=room.publish,
             clock=self._clock,
@@ -363,7 +431,7 @@ class ChatService:
         )
         room.reply, room.phase = reply, "replying"
         room.publish(MessageAdded(message))
-        reply.start(to_turns(history, files), self._reply_ended)
+        reply.start(turns, self._reply_ended)
         if room.stop_requested or self._closing:
             reply.request_stop("interrupted" if self._closing else "stopped")
 

@@ -39,20 +39,29 @@ class ImportFormatError(Exception):
     """The file is not a conversation htmxchat can import; the message says what is wrong."""
 
 
-def to_json(conversation: Conversation, messages: list[Message]) -> str:
-    """The conversation and all its messages as a JSON document (the import format)."""
-    document = {
+def to_json(
+    conversation: Conversation,
+    messages: list[Message],
+    settings: dict[str, object] | None = None,
+) -> str:
+    """The conversation and all its messages as a JSON document (the import format);
+    `settings` are the chat's own settings (chat_settings.py), when it has any."""
+    document: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "conversation": asdict(conversation),
         "messages": [_message_dict(m) for m in messages],
     }
+    if settings:
+        document["settings"] = settings
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
 def _message_dict(message: Message) -> dict[str, Any]:
     data = asdict(message)
     del data["conversation_id"]  # implied by the document
+    if data.get("provenance") is not None:
+        data["provenance"] = dict(message.provenance or {})
     data["attachments"] = [_attachment_dict(a) for a in message.attachments]
     if not data["attachments"]:
         del data["attachments"]  # documents without files look as they always did
@@ -176,8 +185,20 @@ def _message(data: dict[str, Any], where: str, conversation_id: str, now: float)
         finished_at=None if finished is None else _number(data, "finished_at", where),
         first_piece_ms=None if first_piece is None else _number(data, "first_piece_ms", where),
         piece_count=int(_number(data, "piece_count", where, default=0)),
+        prompt_tokens=_count(data, "prompt_tokens", where),
+        completion_tokens=_count(data, "completion_tokens", where),
+        provenance=_optional_object(data, "provenance", where),
         attachments=_attachments(data.get("attachments", []), where),
     )
+
+
+def _count(data: dict[str, Any], key: str, where: str) -> int | None:
+    return None if data.get(key) is None else int(_number(data, key, where))
+
+
+def _optional_object(data: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
+    value = data.get(key)
+    return None if value is None else _object(value, f"{where}.{key}")
 
 
 def _attachments(raw: object, where: str) -> tuple[AttachmentInfo, ...]:

@@ -92,12 +92,16 @@ def status_text(message: Message) -> str:
 def reply_stats(message: Message) -> str:
     """Model, size and speed of a finished reply, e.g. "llama3 · 120 words · 35.1/s"."""
     # The demo bot streams words; model servers stream tokens (about one per chunk).
+    # The server's own token count, when it reported usage, is exact; else count pieces.
     unit = "tokens" if message.model else "words"
-    parts = [message.model or message.bot or "bot", f"{message.piece_count} {unit}"]
+    count = message.piece_count
+    if message.completion_tokens is not None:
+        unit, count = "tokens", message.completion_tokens
+    parts = [message.model or message.bot or "bot", f"{count} {unit}"]
     if message.finished_at and message.first_piece_ms is not None:
         streaming = message.finished_at - message.created_at - message.first_piece_ms / 1000
-        if streaming > 0.05 and message.piece_count > 1:
-            parts.append(f"{message.piece_count / streaming:.1f}/s")
+        if streaming > 0.05 and count > 1:
+            parts.append(f"{count / streaming:.1f} {unit}/s")
         parts.append(f"first after {message.first_piece_ms:.0f} ms")
     return " · ".join(parts)
 

@@ -7,6 +7,7 @@ from aiohttp import web
 from htmxchat.bots.select import ChosenBot
 from htmxchat.chat import ChatService
 from htmxchat.config import Settings
+from htmxchat.connections import Connections
 from htmxchat.store import ChatStore
 
 settings_key = web.AppKey("settings_key", Settings)
@@ -16,4 +17,6 @@ chat_key = web.AppKey("chat_key", ChatService)
 sockets_key = web.AppKey("sockets_key", set[web.WebSocketResponse[bool]])
 instance_key = web.AppKey("instance_key", str)  # identifies this server in /healthz
 choice_key = web.AppKey("choice_key", ChosenBot)  # the bot in use, its models, why it
+# The user's own model servers besides the default one (connections.py).
+connections_key = web.AppKey("connections_key", Connections)
 token_key = web.AppKey("token_key", str)  # the access token (access.py, checked by guard.py)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from htmxchat.attachments import AttachmentInfo
 
@@ -32,6 +33,11 @@ class Message:
     piece_count: int = 0
     # Files attached to a user's message (docs/design.md, "Attachments").
     attachments: tuple[AttachmentInfo, ...] = ()
+    # Token counts as the model server reported them (None when it did not).
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    # What produced an answer (connection, model, parameters, system prompt), to redo it.
+    provenance: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Any, Literal
 
 from htmxchat.attachments import CANNOT_SEE, AttachmentData, cannot_see, model_content
 from htmxchat.bots import Bot, BotError, Piece, ReplyEnd, Turn
@@ -46,8 +46,11 @@ class Reply:
         clock: Callable[[], float],
         coalesce_window: float,
         checkpoint_interval: float,
+        params: dict[str, object] | None = None,
     ) -> None:
         self.message = message
+        self.params = params or {}  # sampling parameters for the bot (chat settings)
+        self._end_item = ReplyEnd()  # how the bot said the reply ended (usage, finish)
         self.bot = bot
         self.store = store
         self.publish = publish
@@ -115,9 +118,11 @@ class Reply:
         last_checkpoint = self._started
         end = ReplyEnd()
         try:
-            async for item in self.bot.stream(history, model=self.message.model):
+            # Parameters only when there are any: bots written before them keep working.
+            extra: dict[str, Any] = {"params": self.params} if self.params else {}
+            async for item in self.bot.stream(history, model=self.message.model, **extra):
                 if isinstance(item, ReplyEnd):
-                    end = item
+                    end = self._end_item = item
                     continue
                 if not self._add(item):
                     continue
@@ -191,6 +196,8 @@ class Reply:
             finished_at=time.time() if status != "streaming" else None,
             first_piece_ms=self._first_piece_ms,
             piece_count=self._pieces,
+            prompt_tokens=self._end_item.prompt_tokens,
+            completion_tokens=self._end_item.completion_tokens,
         )
 
     async def _end(self, status: Status, error: str | None) -> Message:

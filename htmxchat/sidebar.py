@@ -134,7 +134,11 @@ async def export(request: web.Request) -> web.StreamResponse:
     as_json = request.match_info["fmt"] == "json"
     # Off the event loop: a long conversation takes seconds to format, and replies in
     # every tab would stall meanwhile.
-    body = await asyncio.to_thread(to_json if as_json else to_markdown, conversation, messages)
+    if as_json:
+        own = await request.app[store_key].chat_settings(conversation.id)
+        body = await asyncio.to_thread(to_json, conversation, messages, own)
+    else:
+        body = await asyncio.to_thread(to_markdown, conversation, messages)
     name = filename(conversation, "json" if as_json else "md")
     return web.Response(
         text=body,

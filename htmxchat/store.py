@@ -167,6 +167,14 @@ class ChatStore:
         """Delete a conversation and its messages for good (overwritten on disk)."""
         return await self._run(q.delete_conversation, conversation_id)
 
+    async def chat_settings(self, conversation_id: str) -> dict[str, object]:
+        """A conversation's own settings as saved (see chat_settings.py); {} when none."""
+        return await self._run(q.select_chat_settings, conversation_id)
+
+    async def save_chat_settings(self, conversation_id: str, settings: dict[str, object]) -> None:
+        """Replace a conversation's own settings (it need not have messages yet)."""
+        await self._write(q.save_chat_settings, conversation_id, settings)
+
     async def search(self, query: str, *, limit: int = 30) -> list[SearchHit]:
         """Messages matching `query` (words, the last one as a prefix), best first."""
         match = fts_query(query)

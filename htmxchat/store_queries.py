@@ -3,6 +3,7 @@ runs them on its worker thread)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import time
@@ -23,7 +24,7 @@ MAX_WINDOW = 1000
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, error, bot, model, created_at, "
-    "finished_at, first_piece_ms, piece_count"
+    "finished_at, first_piece_ms, piece_count, prompt_tokens, completion_tokens, provenance"
 )
 _PLACEHOLDERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 
@@ -57,6 +58,7 @@ def insert_message(db: sqlite3.Connection, m: Message) -> None:
             (
                 m.id, m.conversation_id, m.role, m.content, m.status, m.reasoning, m.error,
                 m.bot, m.model, m.created_at, m.finished_at, m.first_piece_ms, m.piece_count,
+                *_usage_columns(m),
             ),
         )  # fmt: skip
 
@@ -65,10 +67,11 @@ def update_reply(db: sqlite3.Connection, m: Message) -> None:
     with transaction(db):
         db.execute(
             "UPDATE messages SET content = ?, reasoning = ?, status = ?, error = ?, model = ?, "
-            "finished_at = ?, first_piece_ms = ?, piece_count = ? WHERE id = ?",
+            "finished_at = ?, first_piece_ms = ?, piece_count = ?, prompt_tokens = ?, "
+            "completion_tokens = ?, provenance = ? WHERE id = ?",
             (
                 m.content, m.reasoning, m.status, m.error, m.model, m.finished_at,
-                m.first_piece_ms, m.piece_count, m.id,
+                m.first_piece_ms, m.piece_count, *_usage_columns(m), m.id,
             ),
         )  # fmt: skip
         db.execute(
@@ -92,7 +95,44 @@ def row_to_message(row: sqlite3.Row) -> Message:
         finished_at=row["finished_at"],
         first_piece_ms=row["first_piece_ms"],
         piece_count=row["piece_count"],
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+        provenance=_provenance(row["provenance"]),
     )
+
+
+def _usage_columns(m: Message) -> tuple[int | None, int | None, str | None]:
+    """Token counts and provenance (as JSON) for the m004_chat_settings columns."""
+    provenance = None if m.provenance is None else json.dumps(dict(m.provenance))
+    return m.prompt_tokens, m.completion_tokens, provenance
+
+
+def _provenance(text: str | None) -> dict[str, object] | None:
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        log.warning("ignoring an unreadable answer provenance")
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def select_chat_settings(db: sqlite3.Connection, conversation_id: str) -> dict[str, object]:
+    row = db.execute(
+        "SELECT settings FROM chat_settings WHERE conversation_id = ?", (conversation_id,)
+    ).fetchone()
+    value = _provenance(row[0]) if row is not None else None
+    return value or {}
+
+
+def save_chat_settings(
+    db: sqlite3.Connection, conversation_id: str, settings: dict[str, object]
+) -> None:
+    with transaction(db):
+        db.execute(
+            "INSERT INTO chat_settings (conversation_id, settings) VALUES (?, ?) "
+            "ON CONFLICT (conversation_id) DO UPDATE SET settings = excluded.settings",
+            (conversation_id, json.dumps(settings)),
+        )
 
 
 def seq_of(db: sqlite3.Connection, conversation_id: str, message_id: str) -> int | None:
@@ -240,7 +280,7 @@ def import_conversation(
                         (
                             mid, cid, m.role, m.content, m.status, m.reasoning, m.error, m.bot,
                             m.model, m.created_at, m.finished_at, m.first_piece_ms,
-                            m.piece_count,
+                            m.piece_count, *_usage_columns(m),
                         ),
                     )  # fmt: skip
                     if m.attachments:

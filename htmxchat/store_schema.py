@@ -77,6 +77,24 @@ MIGRATIONS: tuple[Migration, ...] = (
     INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
     """,
     ),
+    # Per-chat settings (system prompt, model, parameters) and, per answer, the server's
+    # token counts and what produced it. Settings may be saved before the conversation's
+    # first message, so no foreign key: a trigger removes them with their conversation.
+    Migration(
+        "m004_chat_settings",
+        """
+    CREATE TABLE chat_settings (
+        conversation_id TEXT PRIMARY KEY,
+        settings TEXT NOT NULL
+    );
+    CREATE TRIGGER chat_settings_delete AFTER DELETE ON conversations BEGIN
+        DELETE FROM chat_settings WHERE conversation_id = old.id;
+    END;
+    ALTER TABLE messages ADD COLUMN prompt_tokens INTEGER;
+    ALTER TABLE messages ADD COLUMN completion_tokens INTEGER;
+    ALTER TABLE messages ADD COLUMN provenance TEXT;
+    """,
+    ),
     # Files attached to a user's message (docs/design.md, "Attachments"). message_id is
     # NULL while uploaded but not yet sent; the bytes go with their message.
     Migration(

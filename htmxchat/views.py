@@ -9,7 +9,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from htmxchat import __version__
-from htmxchat.chat import PAGE_MESSAGES
+from htmxchat.chat import PAGE_MESSAGES, ChatInputError
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.keys import chat_key, choice_key, instance_key, store_key
 from htmxchat.models import Message
@@ -60,12 +60,25 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         "streams": snapshot.streams,
         "bot_label": choice.bot.label,
         "models": choice.models,
-        "selected_model": _selected_model(messages, choice.models, choice.bot.model),
+        "selected_model": await _remembered_model(request, conversation_id)
+        or _selected_model(messages, choice.models, choice.bot.model),
         "oob": None,
         "notice": None,
         "replace_url": False,
     }
     return aiohttp_jinja2.render_template("chat.html", request, context)
+
+
+async def _remembered_model(request: web.Request, conversation_id: str) -> str | None:
+    """The model (picker value) the conversation's settings name, if still offered."""
+    value = (await request.app[store_key].chat_settings(conversation_id)).get("model")
+    if not isinstance(value, str):
+        return None
+    try:
+        request.app[chat_key].route(value)
+    except ChatInputError:
+        return None
+    return value
 
 
 def _selected_model(

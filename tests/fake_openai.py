@@ -142,6 +142,8 @@ class FakeOpenAI:
         self.app = web.Application()
         self.app.router.add_get("/v1/models", self._models)
         self.app.router.add_post("/v1/chat/completions", self._chat)
+        # For tests in another process (browser tests): the chat request bodies received.
+        self.app.router.add_get("/_received", self._received)
         self._runner: web.AppRunner | None = None
         self.base_url = ""  # set by serve_with() / start()
 
@@ -186,6 +188,9 @@ class FakeOpenAI:
         return await self._respond(
             request, "chat", Reply(chunks=words_reply(self.CANNED, delay=self.word_delay))
         )
+
+    async def _received(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response([r.json for r in self.chat_requests])
 
     @staticmethod
     def _model_entry(name: str) -> dict[str, Any]:

@@ -79,6 +79,7 @@ class ScriptedBot:
         self.scripts: list[tuple[list[str], Exception | None]] = []
         self.histories: list[list[Turn]] = []
         self.models_used: list[str | None] = []
+        self.params_used: list[dict[str, object] | None] = []
         self.cancelled = asyncio.Event()
         self.gate: asyncio.Event | None = None  # when set, pieces wait for it
 
@@ -86,10 +87,15 @@ class ScriptedBot:
         self.scripts.append((list(pieces), fail_with))
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self,
+        history: Sequence[Turn],
+        *,
+        model: str | None = None,
+        params: dict[str, object] | None = None,
     ) -> AsyncIterator[Piece]:
         self.histories.append(list(history))
         self.models_used.append(model)
+        self.params_used.append(params)
         pieces, failure = self.scripts.pop(0) if self.scripts else (["ok"], None)
         try:
             for text in pieces:

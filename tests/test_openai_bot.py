@@ -390,6 +390,7 @@ async def test_request_carries_system_prompt_then_whole_history(
     assert request.json == {
         "model": "other",
         "stream": True,
+        "stream_options": {"include_usage": True},
         "messages": [
             {"role": "system", "content": "Be brief."},
             {"role": "user", "content": "Hi"},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -73,8 +73,19 @@ class Bot(Protocol):
         """The model replies are written with, if the bot has one."""
         ...
 
-    def stream(self, history: Sequence[Turn], *, model: str | None = None) -> AsyncIterator[Item]:
-        """Stream the reply to the last user turn of `history` (optionally with `model`)."""
+    def stream(
+        self,
+        history: Sequence[Turn],
+        *,
+        model: str | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> AsyncIterator[Item]:
+        """Stream the reply to the last user turn of `history` (optionally with `model`).
+
+        A first `system` turn is the chat's own system prompt; `params` are sampling
+        parameters (temperature, top_p, max_tokens, seed) for bots that have them. Callers
+        pass `params` only when there are any.
+        """
         ...
 
     async def close(self) -> None:

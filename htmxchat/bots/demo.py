@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from htmxchat.bots import Item, Piece, ReplyEnd, Turn
 
@@ -55,7 +55,11 @@ class DemoBot:
         self._rng = rng or random.Random()
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self,
+        history: Sequence[Turn],
+        *,
+        model: str | None = None,
+        params: Mapping[str, object] | None = None,
     ) -> AsyncIterator[Item]:
         """Yield a canned reply word by word (each word with its trailing whitespace)."""
         reply = self._rng.choice(self.replies)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -111,6 +111,9 @@ class OpenAICompatBot:
         self._stall_timeout = stall_timeout
         self._label = label or (URL(self._base).host_port_subcomponent or self._base)
         self._session: aiohttp.ClientSession | None = None
+        # Asking for usage in the stream is refused (HTTP 400) by some servers; once one
+        # has, it is asked without (docs/design.md, "Connections and chat settings").
+        self._usage_in_stream = True
 
     def __repr__(self) -> str:
         key = "<set>" if self._api_key else None
@@ -152,11 +155,16 @@ class OpenAICompatBot:
         return await list_models(self._base, api_key=self._api_key, session=self._client())
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self,
+        history: Sequence[Turn],
+        *,
+        model: str | None = None,
+        params: Mapping[str, object] | None = None,
     ) -> AsyncGenerator[Item, None]:
         """Stream the reply to `history` (the system prompt is sent first), then its end.
 
-        Closing the generator (or cancelling its consumer) closes the HTTP response at once.
+        `params` (temperature, top_p, max_tokens, seed) go into the request body. Closing the
+        generator (or cancelling its consumer) closes the HTTP response at once.
         """
         outcome = _Outcome()
         model = model or self._model or await self._first_model()
@@ -165,12 +173,7 @@ class OpenAICompatBot:
             "chat request to %s: model=%s, %d turns", msg.shown(self._base), model, len(history)
         )
         try:
-            resp = await self._client().post(
-                f"{self._base}/chat/completions",
-                json=self._request_body(list(history), model),
-                headers=_auth_headers(self._api_key),
-                allow_redirects=False,  # a redirect must not carry the key to another host
-            )
+            resp = await self._post(list(history), model, params or {})
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise msg.transport_error(self._base, exc, answered=False, stall=stall) from exc
         finished = False
@@ -213,15 +216,55 @@ class OpenAICompatBot:
         self._model = models[0]
         return self._model
 
-    def _request_body(self, history: list[Turn], model: str) -> dict[str, Any]:
+    async def _post(
+        self, history: list[Turn], model: str, params: Mapping[str, object]
+    ) -> aiohttp.ClientResponse:
+        """POST the chat request. A server that refuses `stream_options` (HTTP 400 naming
+        it) is asked once more without it, and never asked for it again."""
+        asked_usage = self._usage_in_stream
+        resp = await self._client().post(
+            f"{self._base}/chat/completions",
+            json=self._request_body(history, model, params),
+            headers=_auth_headers(self._api_key),
+            allow_redirects=False,  # a redirect must not carry the key to another host
+        )
+        if resp.status != 400 or not asked_usage:
+            return resp
+        try:
+            async with asyncio.timeout(_ERROR_BODY_TIMEOUT):
+                body = await msg.read_limited(resp)
+        except (aiohttp.ClientError, TimeoutError):
+            body = b""
+        finally:
+            resp.close()
+        if b"stream_options" not in body and b"include_usage" not in body:
+            detail = msg.snippet(body, self._api_key)
+            raise BotError(msg.status_message(self._base, resp.status, detail, model))
+        self._usage_in_stream = False
+        log.info("%s refused stream_options; asking without it", msg.shown(self._base))
+        return await self._client().post(
+            f"{self._base}/chat/completions",
+            json=self._request_body(history, model, params),
+            headers=_auth_headers(self._api_key),
+            allow_redirects=False,
+        )
+
+    def _request_body(
+        self, history: list[Turn], model: str, params: Mapping[str, object] | None = None
+    ) -> dict[str, Any]:
+        # A history that starts with its own system turn (a chat's settings) replaces ours.
+        own_system = bool(history) and history[0].role == "system"
         turns = [Turn("system", self._system_prompt)] if self._system_prompt else []
         body: dict[str, Any] = {
             "model": model,
-            "messages": [_message(t) for t in turns + history],
+            "messages": [_message(t) for t in (history if own_system else turns + history)],
             "stream": True,
         }
+        if self._usage_in_stream:
+            body["stream_options"] = {"include_usage": True}
         if self._temperature is not None:
             body["temperature"] = self._temperature
+        body.update(params or {})
         return body
 
     async def _response_error(self, resp: aiohttp.ClientResponse, model: str) -> BotError:

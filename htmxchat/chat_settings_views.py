@@ -1,0 +1,102 @@
+"""HTTP side of per-chat settings: the panel's form, saving it, applying a preset.
+
+Guarded like every route (guard.py: token, Host, Origin on changes). Errors come back in
+the form itself (status 200, so htmx swaps them in) with the values the user typed kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from htmxchat.chat import ChatInputError
+from htmxchat.chat_settings import (
+    PRESETS,
+    ChatSettings,
+    SettingsError,
+    from_stored,
+    parse_form,
+    preset,
+)
+from htmxchat.ids import is_valid_id
+from htmxchat.keys import chat_key, choice_key, store_key
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register the chat settings routes."""
+    router.add_get("/c/{conversation_id}/settings", settings_form, name="chat_settings")
+    router.add_post("/c/{conversation_id}/settings", save_settings, name="save_chat_settings")
+
+
+def _conversation_id(request: web.Request) -> str:
+    conversation_id = request.match_info["conversation_id"]
+    if not is_valid_id(conversation_id):
+        raise web.HTTPNotFound(text="There is no conversation at this address.")
+    return conversation_id
+
+
+def _render(
+    request: web.Request,
+    conversation_id: str,
+    values: dict[str, Any],
+    *,
+    saved: str | None = None,
+    error: str | None = None,
+) -> web.Response:
+    chat = request.app[chat_key]
+    choice = request.app[choice_key]
+    defaults = chat.defaults
+    context = {
+        "conversation_id": conversation_id,
+        "values": values,
+        "models": choice.models,
+        "default_model": choice.bot.model,
+        "defaults": defaults,
+        "presets": PRESETS,
+        "saved": saved,
+        "error": error,
+    }
+    return aiohttp_jinja2.render_template("_chat_settings.html", request, context)
+
+
+def _as_form(settings: ChatSettings) -> dict[str, Any]:
+    return {k: "" if v is None else str(v) for k, v in settings.to_dict().items()}
+
+
+async def settings_form(request: web.Request) -> web.StreamResponse:
+    """The panel's form with the conversation's own settings (defaults as placeholders)."""
+    conversation_id = _conversation_id(request)
+    stored = await request.app[store_key].chat_settings(conversation_id)
+    return _render(request, conversation_id, _as_form(from_stored(stored)))
+
+
+async def save_settings(request: web.Request) -> web.StreamResponse:
+    """Save the form, or apply a preset (`preset` button) over it; answers with the form."""
+    conversation_id = _conversation_id(request)
+    form = await request.post()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    chosen = form.get("preset")
+    try:
+        settings = parse_form(values)
+    except SettingsError as exc:
+        return _render(request, conversation_id, values, error=str(exc))
+    if isinstance(chosen, str) and chosen:
+        found = preset(chosen)
+        if found is None:
+            return _render(request, conversation_id, values, error="There is no such preset.")
+        # The preset's values replace the form's; the model stays the chat's.
+        settings = replace(found.settings, model=settings.model)
+        saved = f"Applied the {found.name} preset."
+    else:
+        saved = "Saved. The next answer uses these settings."
+    chat = request.app[chat_key]
+    if settings.model is not None:
+        try:
+            chat.route(settings.model)
+        except ChatInputError as exc:  # a model that is not offered
+            return _render(request, conversation_id, values, error=str(exc))
+    await request.app[store_key].save_chat_settings(conversation_id, settings.to_dict())
+    return _render(request, conversation_id, _as_form(settings), saved=saved)
