@@ -261,12 +261,20 @@ class ChatService:
         model = self.check_model(model)
         room = self._reserve(conversation_id)
         try:
+            last = await self.store.messages(conversation_id, limit=1)
             user = await self.store.add_message(
-                Message(id=new_id(), conversation_id=conversation_id, role="user", content=text)
+                Message(
+                    id=new_id(),
+                    conversation_id=conversation_id,
+                    role="user",
+                    content=text,
+                    parent_id=last[0].id if last else None,
+                )
             )
             room.publish(MessageAdded(user))
             await self._announce(user)
-            history = await self.store.messages(conversation_id)
+            # The bot sees the path down to this message (docs/design.md, "Message tree").
+            history = await self.store.message_path(conversation_id, user.id)
             await self._start_reply(room, history, model)
         finally:
             self._release(room)
@@ -282,6 +290,8 @@ class ChatService:
                 raise ChatInputError("There is nothing to regenerate yet: send a message first.")
             while history[-1].role != "user":
                 history.pop()
+            # A new version of the answer: a sibling of the earlier ones, below the question.
+            history = await self.store.message_path(conversation_id, history[-1].id)
             await self._start_reply(room, history, model)
         finally:
             self._release(room)
@@ -320,6 +330,7 @@ class ChatService:
                 status="streaming",
                 bot=self.bot.label,
                 model=model or self.bot.model,
+                parent_id=history[-1].id if history else None,
             )
         )
         reply = Reply(

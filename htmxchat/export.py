@@ -9,10 +9,11 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from htmxchat import tree
 from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.store import TITLE_LENGTH
 
@@ -107,6 +108,14 @@ def parse_export(text: str) -> tuple[Conversation, list[Message]]:
         _message(_object(raw, f"messages[{i}]"), f"messages[{i}]", conversation_id, now)
         for i, raw in enumerate(raw_messages)
     ]
+    if not any(isinstance(raw, dict) and "parent_id" in raw for raw in raw_messages):
+        # An export from before messages formed a tree: one branch, as the schema migration
+        # makes it (docs/design.md, "Message tree").
+        nodes = [tree.Node(m.id, None, m.role) for m in messages]
+        messages = [
+            replace(m, parent_id=parent)
+            for m, parent in zip(messages, tree.flat_parents(nodes), strict=True)
+        ]
     created = _number(header, "created_at", "conversation", default=now)
     conversation = Conversation(
         id=conversation_id,
@@ -154,6 +163,7 @@ def _message(data: dict[str, Any], where: str, conversation_id: str, now: float)
         finished_at=None if finished is None else _number(data, "finished_at", where),
         first_piece_ms=None if first_piece is None else _number(data, "first_piece_ms", where),
         piece_count=int(_number(data, "piece_count", where, default=0)),
+        parent_id=_optional_text(data, "parent_id", where),
     )
 
 

@@ -28,6 +28,8 @@ class Message:
     finished_at: float | None = None
     first_piece_ms: float | None = None
     piece_count: int = 0
+    # The message this one follows (docs/design.md, "Message tree"); None: the first level.
+    parent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from htmxchat import store_queries as q
+from htmxchat import store_tree
 from htmxchat.models import Conversation, Message, SearchHit
 from htmxchat.search import fts_query, select_hits
 from htmxchat.store_queries import IMPORT_BATCH, MAX_WINDOW, TITLE_LENGTH, ConversationGoneError
@@ -124,6 +125,15 @@ class ChatStore:
         is at most MAX_WINDOW messages from the newest: a re-sync keeps what the page shows.
         """
         return await self._run(q.select_messages, conversation_id, limit, since)
+
+    async def message_path(self, conversation_id: str, message_id: str) -> list[Message]:
+        """The messages from the first level down to `message_id` (docs/design.md,
+        "Message tree"): the history a reply below it is written from."""
+        return await self._run(store_tree.select_path, conversation_id, message_id)
+
+    async def branch(self, conversation_id: str) -> list[Message]:
+        """The branch shown, oldest first (versions not chosen are left out)."""
+        return await self._run(store_tree.select_branch, conversation_id)
 
     async def messages_before(
         self, conversation_id: str, before: str, limit: int

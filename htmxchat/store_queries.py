@@ -22,7 +22,7 @@ MAX_WINDOW = 1000
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, error, bot, model, created_at, "
-    "finished_at, first_piece_ms, piece_count"
+    "finished_at, first_piece_ms, piece_count, parent_id"
 )
 _PLACEHOLDERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 
@@ -56,8 +56,15 @@ def insert_message(db: sqlite3.Connection, m: Message) -> None:
             (
                 m.id, m.conversation_id, m.role, m.content, m.status, m.reasoning, m.error,
                 m.bot, m.model, m.created_at, m.finished_at, m.first_piece_ms, m.piece_count,
+                m.parent_id,
             ),
         )  # fmt: skip
+        # A new message is the one shown under its parent.
+        db.execute(
+            "INSERT INTO message_choices (conversation_id, parent_id, child_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (conversation_id, parent_id) DO UPDATE SET child_id = excluded.child_id",
+            (m.conversation_id, m.parent_id or "", m.id),
+        )
 
 
 def update_reply(db: sqlite3.Connection, m: Message) -> None:
@@ -91,6 +98,7 @@ def row_to_message(row: sqlite3.Row) -> Message:
         finished_at=row["finished_at"],
         first_piece_ms=row["first_piece_ms"],
         piece_count=row["piece_count"],
+        parent_id=row["parent_id"],
     )
 
 
@@ -226,18 +234,21 @@ def import_conversation(
     # Short transactions: a running server (another connection) can write between them
     # instead of waiting out a long import and failing its own writes.
     seen: set[str] = set()
+    renamed: dict[str, str] = {}  # id in the file -> id stored (parents follow their renames)
     try:
         for start in range(0, len(messages), IMPORT_BATCH):
             with transaction(db):
                 for m in messages[start : start + IMPORT_BATCH]:
                     mid = m.id if m.id not in seen and unused("messages", m.id) else new_id()
                     seen.add(mid)
+                    renamed[m.id] = mid
+                    parent = renamed.get(m.parent_id) if m.parent_id else None
                     db.execute(
                         f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
                         (
                             mid, cid, m.role, m.content, m.status, m.reasoning, m.error, m.bot,
                             m.model, m.created_at, m.finished_at, m.first_piece_ms,
-                            m.piece_count,
+                            m.piece_count, parent,
                         ),
                     )  # fmt: skip
     except BaseException:
