@@ -169,3 +169,18 @@ async def test_markdown_export_is_the_branch_shown_and_json_the_whole_tree(
     assert [m["content"] for m in document["messages"]] == [
         "question", "old answer", "new answer",
     ]  # fmt: skip
+
+
+async def test_deleting_a_conversation_leaves_no_choices_behind(store: ChatStore) -> None:
+    chat = ChatService(store, ScriptedBot(), coalesce_window=0.0)
+    conversation = new_id()
+    await chat.send(conversation, "question")
+    await eventually(lambda: not chat.is_busy(conversation))
+    db = sqlite3.connect(store.path)
+    try:
+        count = "SELECT count(*) FROM message_choices WHERE conversation_id = ?"
+        assert db.execute(count, (conversation,)).fetchone()[0] == 2
+        await chat.delete(conversation)
+        assert db.execute(count, (conversation,)).fetchone()[0] == 0
+    finally:
+        db.close()
