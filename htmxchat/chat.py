@@ -261,15 +261,9 @@ class ChatService:
         model = self.check_model(model)
         room = self._reserve(conversation_id)
         try:
-            last = await self.store.messages(conversation_id, limit=1)
+            # No parent given: it follows the conversation's last message.
             user = await self.store.add_message(
-                Message(
-                    id=new_id(),
-                    conversation_id=conversation_id,
-                    role="user",
-                    content=text,
-                    parent_id=last[0].id if last else None,
-                )
+                Message(id=new_id(), conversation_id=conversation_id, role="user", content=text)
             )
             room.publish(MessageAdded(user))
             await self._announce(user)

@@ -107,10 +107,13 @@ class ChatStore:
             return await self._run(fn, *args)
 
     async def add_message(self, message: Message) -> Message:
-        """Insert a message (creating its conversation on first use); committed on return."""
+        """Insert a message (creating its conversation on first use); committed on return.
+
+        Without a `parent_id` it follows the conversation's last message (docs/design.md,
+        "Message tree"); the message returned has its parent filled in."""
         stamped = message if message.created_at else replace(message, created_at=time.time())
-        await self._write(q.insert_message, stamped)
-        return stamped
+        parent = await self._write(q.insert_message, stamped)
+        return replace(stamped, parent_id=parent)
 
     async def update_reply(self, message: Message) -> None:
         """Overwrite a reply's text, status and timings (checkpoints and the final save)."""

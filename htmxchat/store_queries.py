@@ -31,7 +31,9 @@ class ConversationGoneError(StoreError):
     """The conversation was deleted while something was being added to it."""
 
 
-def insert_message(db: sqlite3.Connection, m: Message) -> None:
+def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
+    """Insert `m`; returns its parent: `m.parent_id`, or when that is None the conversation's
+    last message (so a message added without a parent continues the conversation)."""
     title = " ".join(m.content.split())[:TITLE_LENGTH] if m.role == "user" else ""
     with transaction(db):
         if m.role != "user":
@@ -51,6 +53,12 @@ def insert_message(db: sqlite3.Connection, m: Message) -> None:
             "ELSE conversations.title END",
             (m.conversation_id, title, m.created_at, m.created_at),
         )
+        if m.parent_id is None:
+            last = db.execute(
+                "SELECT id FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1",
+                (m.conversation_id,),
+            ).fetchone()
+            m = replace(m, parent_id=None if last is None else last[0])
         db.execute(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
             (
@@ -65,6 +73,7 @@ def insert_message(db: sqlite3.Connection, m: Message) -> None:
             "ON CONFLICT (conversation_id, parent_id) DO UPDATE SET child_id = excluded.child_id",
             (m.conversation_id, m.parent_id or "", m.id),
         )
+    return m.parent_id
 
 
 def update_reply(db: sqlite3.Connection, m: Message) -> None:
