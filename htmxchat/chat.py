@@ -314,6 +314,7 @@ class ChatService:
         files = await self._waiting_files(conversation_id, attachments)
         room = self._reserve(conversation_id)
         try:
+            # No parent given: it follows the conversation's last message.
             user = await self.store.add_message(
                 Message(id=new_id(), conversation_id=conversation_id, role="user", content=text)
             )
@@ -323,7 +324,8 @@ class ChatService:
                 user = replace(user, attachments=tuple(files))
             room.publish(MessageAdded(user))
             await self._announce(user)
-            history = await self.store.messages(conversation_id)
+            # The bot sees the path down to this message (docs/design.md, "Message tree").
+            history = await self.store.message_path(conversation_id, user.id)
             await self._start_reply(room, history, model)
         finally:
             self._release(room)
@@ -356,6 +358,8 @@ class ChatService:
                 raise ChatInputError("There is nothing to regenerate yet: send a message first.")
             while history[-1].role != "user":
                 history.pop()
+            # A new version of the answer: a sibling of the earlier ones, below the question.
+            history = await self.store.message_path(conversation_id, history[-1].id)
             await self._start_reply(room, history, model)
         finally:
             self._release(room)
@@ -417,6 +421,7 @@ class ChatService:
                 bot=route.bot.label,
                 model=route.model or route.bot.model,
                 provenance=provenance,
+                parent_id=history[-1].id if history else None,
             )
         )
         reply = Reply(

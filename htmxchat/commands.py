@@ -128,7 +128,9 @@ async def _document(store: ChatStore, conversation_id: str, as_json: bool) -> st
     conversation = await store.conversation(conversation_id)
     if conversation is None:
         raise CommandError(f"no conversation has the id {conversation_id!r} (see `htmxchat logs`)")
-    messages = await store.export_messages(conversation_id)
+    # JSON keeps the whole tree with the files' bytes; Markdown is the branch shown
+    # (docs/design.md, "Message tree").
+    messages = await (store.export_messages if as_json else store.branch)(conversation_id)
     return (to_json if as_json else to_markdown)(conversation, messages)
 
 

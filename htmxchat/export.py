@@ -10,10 +10,11 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from htmxchat import tree
 from htmxchat.attachments import (
     MAX_FILES,
     AttachmentError,
@@ -138,6 +139,14 @@ def parse_export(text: str) -> tuple[Conversation, list[Message]]:
         _message(_object(raw, f"messages[{i}]"), f"messages[{i}]", conversation_id, now)
         for i, raw in enumerate(raw_messages)
     ]
+    if not any(isinstance(raw, dict) and "parent_id" in raw for raw in raw_messages):
+        # An export from before messages formed a tree: one branch, as the schema migration
+        # makes it (docs/design.md, "Message tree").
+        nodes = [tree.Node(m.id, None, m.role) for m in messages]
+        messages = [
+            replace(m, parent_id=parent)
+            for m, parent in zip(messages, tree.flat_parents(nodes), strict=True)
+        ]
     created = _number(header, "created_at", "conversation", default=now)
     conversation = Conversation(
         id=conversation_id,
@@ -189,6 +198,7 @@ def _message(data: dict[str, Any], where: str, conversation_id: str, now: float)
         completion_tokens=_count(data, "completion_tokens", where),
         provenance=_optional_object(data, "provenance", where),
         attachments=_attachments(data.get("attachments", []), where),
+        parent_id=_optional_text(data, "parent_id", where),
     )
 
 

@@ -38,6 +38,8 @@ class Message:
     completion_tokens: int | None = None
     # What produced an answer (connection, model, parameters, system prompt), to redo it.
     provenance: Mapping[str, Any] | None = None
+    # The message this one follows (docs/design.md, "Message tree"); None: the first level.
+    parent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

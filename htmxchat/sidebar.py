@@ -130,8 +130,10 @@ async def search(request: web.Request) -> web.StreamResponse:
 async def export(request: web.Request) -> web.StreamResponse:
     """Download a conversation as Markdown or JSON (the same text the CLI writes)."""
     conversation = await _existing(request)
-    messages = await request.app[store_key].export_messages(conversation.id)
     as_json = request.match_info["fmt"] == "json"
+    # JSON keeps the whole tree; Markdown is the branch shown (docs/design.md, "Message tree").
+    store = request.app[store_key]
+    messages = await (store.export_messages if as_json else store.branch)(conversation.id)
     # Off the event loop: a long conversation takes seconds to format, and replies in
     # every tab would stall meanwhile.
     if as_json:

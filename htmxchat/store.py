@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from htmxchat import store_attachments as qa
 from htmxchat import store_queries as q
+from htmxchat import store_tree
 from htmxchat.attachments import AttachmentData, AttachmentInfo
 from htmxchat.models import Conversation, Message, SearchHit
 from htmxchat.search import fts_query, select_hits
@@ -109,10 +110,13 @@ class ChatStore:
             return await self._run(fn, *args)
 
     async def add_message(self, message: Message) -> Message:
-        """Insert a message (creating its conversation on first use); committed on return."""
+        """Insert a message (creating its conversation on first use); committed on return.
+
+        Without a `parent_id` it follows the conversation's last message (docs/design.md,
+        "Message tree"); the message returned has its parent filled in."""
         stamped = message if message.created_at else replace(message, created_at=time.time())
-        await self._write(q.insert_message, stamped)
-        return stamped
+        parent = await self._write(q.insert_message, stamped)
+        return replace(stamped, parent_id=parent)
 
     async def update_reply(self, message: Message) -> None:
         """Overwrite a reply's text, status and timings (checkpoints and the final save)."""
@@ -128,6 +132,19 @@ class ChatStore:
         """
         return await self._run(
             lambda db: qa.with_infos(db, q.select_messages(db, conversation_id, limit, since))
+        )
+
+    async def message_path(self, conversation_id: str, message_id: str) -> list[Message]:
+        """The messages from the first level down to `message_id` (docs/design.md,
+        "Message tree"): the history a reply below it is written from."""
+        return await self._run(
+            lambda db: qa.with_infos(db, store_tree.select_path(db, conversation_id, message_id))
+        )
+
+    async def branch(self, conversation_id: str) -> list[Message]:
+        """The branch shown, oldest first (versions not chosen are left out)."""
+        return await self._run(
+            lambda db: qa.with_infos(db, store_tree.select_branch(db, conversation_id))
         )
 
     async def messages_before(

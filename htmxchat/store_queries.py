@@ -24,7 +24,8 @@ MAX_WINDOW = 1000
 
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, error, bot, model, created_at, "
-    "finished_at, first_piece_ms, piece_count, prompt_tokens, completion_tokens, provenance"
+    "finished_at, first_piece_ms, piece_count, prompt_tokens, completion_tokens, provenance, "
+    "parent_id"
 )
 _PLACEHOLDERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 
@@ -33,7 +34,9 @@ class ConversationGoneError(StoreError):
     """The conversation was deleted while something was being added to it."""
 
 
-def insert_message(db: sqlite3.Connection, m: Message) -> None:
+def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
+    """Insert `m`; returns its parent: `m.parent_id`, or when that is None the conversation's
+    last message (so a message added without a parent continues the conversation)."""
     title = " ".join(m.content.split())[:TITLE_LENGTH] if m.role == "user" else ""
     with transaction(db):
         if m.role != "user":
@@ -53,14 +56,27 @@ def insert_message(db: sqlite3.Connection, m: Message) -> None:
             "ELSE conversations.title END",
             (m.conversation_id, title, m.created_at, m.created_at),
         )
+        if m.parent_id is None:
+            last = db.execute(
+                "SELECT id FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1",
+                (m.conversation_id,),
+            ).fetchone()
+            m = replace(m, parent_id=None if last is None else last[0])
         db.execute(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
             (
                 m.id, m.conversation_id, m.role, m.content, m.status, m.reasoning, m.error,
                 m.bot, m.model, m.created_at, m.finished_at, m.first_piece_ms, m.piece_count,
-                *_usage_columns(m),
+                *_usage_columns(m), m.parent_id,
             ),
         )  # fmt: skip
+        # A new message is the one shown under its parent.
+        db.execute(
+            "INSERT INTO message_choices (conversation_id, parent_id, child_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (conversation_id, parent_id) DO UPDATE SET child_id = excluded.child_id",
+            (m.conversation_id, m.parent_id or "", m.id),
+        )
+    return m.parent_id
 
 
 def update_reply(db: sqlite3.Connection, m: Message) -> None:
@@ -98,6 +114,7 @@ def row_to_message(row: sqlite3.Row) -> Message:
         prompt_tokens=row["prompt_tokens"],
         completion_tokens=row["completion_tokens"],
         provenance=_provenance(row["provenance"]),
+        parent_id=row["parent_id"],
     )
 
 
@@ -269,18 +286,21 @@ def import_conversation(
     # Short transactions: a running server (another connection) can write between them
     # instead of waiting out a long import and failing its own writes.
     seen: set[str] = set()
+    renamed: dict[str, str] = {}  # id in the file -> id stored (parents follow their renames)
     try:
         for start in range(0, len(messages), IMPORT_BATCH):
             with transaction(db):
                 for m in messages[start : start + IMPORT_BATCH]:
                     mid = m.id if m.id not in seen and unused("messages", m.id) else new_id()
                     seen.add(mid)
+                    renamed[m.id] = mid
+                    parent = renamed.get(m.parent_id) if m.parent_id else None
                     db.execute(
                         f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
                         (
                             mid, cid, m.role, m.content, m.status, m.reasoning, m.error, m.bot,
                             m.model, m.created_at, m.finished_at, m.first_piece_ms,
-                            m.piece_count, *_usage_columns(m),
+                            m.piece_count, *_usage_columns(m), parent,
                         ),
                     )  # fmt: skip
                     if m.attachments:

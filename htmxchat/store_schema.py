@@ -77,6 +77,40 @@ MIGRATIONS: tuple[Migration, ...] = (
     INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
     """,
     ),
+    # Messages form a tree (docs/design.md, "Message tree"): each has a parent, and
+    # `message_choices` says which child is shown under a parent ('' for the first level;
+    # no row: the newest child). Flat conversations become one branch: a message's parent
+    # is the previous message, except that consecutive answers (Regenerate wrote them) are
+    # versions of one answer, children of the message before the first of them.
+    Migration(
+        "m003_message_tree",
+        """
+    ALTER TABLE messages ADD COLUMN parent_id TEXT;
+    CREATE INDEX messages_by_parent ON messages (parent_id);
+    CREATE TABLE message_choices (
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        parent_id TEXT NOT NULL,
+        child_id TEXT NOT NULL,
+        PRIMARY KEY (conversation_id, parent_id)
+    );
+    UPDATE messages SET parent_id = (
+        SELECT p.id FROM messages AS p
+        WHERE p.conversation_id = messages.conversation_id AND p.seq < messages.seq
+        ORDER BY p.seq DESC LIMIT 1
+    );
+    UPDATE messages SET parent_id = (
+        SELECT p.id FROM messages AS p
+        WHERE p.conversation_id = messages.conversation_id AND p.seq < messages.seq
+            AND p.role != 'assistant'
+        ORDER BY p.seq DESC LIMIT 1
+    )
+    WHERE role = 'assistant' AND (
+        SELECT p.role FROM messages AS p
+        WHERE p.conversation_id = messages.conversation_id AND p.seq < messages.seq
+        ORDER BY p.seq DESC LIMIT 1
+    ) = 'assistant';
+    """,
+    ),
     # Per-chat settings (system prompt, model, parameters) and, per answer, the server's
     # token counts and what produced it. Settings may be saved before the conversation's
     # first message, so no foreign key: a trigger removes them with their conversation.
