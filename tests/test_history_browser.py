@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import ServerProcess, seed_conversation
 
@@ -158,13 +159,20 @@ def test_rename_delete_and_search(server: ServerProcess, page, data_dir) -> None
     page.on("dialog", lambda dialog: dialog.accept())
     page.fill("#search-input", "")
     page.wait_for_selector(f"#conv-{doomed}", timeout=TIMEOUT)
+
+    # Hold the page that follows a delete back until the socket's news of the deletion (which
+    # replaces the pane) has landed: the navigation must still end on the remaining chat.
+    def delayed(route) -> None:
+        page.wait_for_function(f"() => !document.querySelector('#conv-{doomed}')", timeout=TIMEOUT)
+        route.continue_()
+
+    page.route(f"**/c/{keep}", delayed)
     page.hover(f"#conv-{doomed}")
     page.click(f"#conv-{doomed} button[title=Delete]")
     page.wait_for_url(f"**/c/{keep}")
     page.wait_for_selector(f"#conv-{doomed}", state="detached", timeout=TIMEOUT)
-    page.wait_for_function(
-        "() => document.querySelector('#conversation-title').textContent === 'Renamed <b>chat</b>'"
-    )
+    expect(page.locator("#conversation-title")).to_have_text("Renamed <b>chat</b>", timeout=TIMEOUT)
+    assert page.get_attribute("#app", "data-conversation") == keep
     page.fill("#search-input", "zeppelin")
     page.wait_for_selector(".search-summary", timeout=TIMEOUT)
     assert "No messages match" in page.text_content(".search-summary")
