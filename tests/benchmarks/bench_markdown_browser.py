@@ -73,12 +73,17 @@ class Run:
     ms_per_token: float
     final_bytes: int
     final_ms: float
+    frames: int = 0
+    ms_per_frame: float = 0.0
+    layouts_per_frame: float = 0.0
+    layout_ms_per_frame: float = 0.0
 
 
 def measure(page, cdp, name: str, text: str) -> Run:
     """Send `name`, wait for the finished reply; main-thread time per token."""
     tokens = len(_TOKEN.findall(text))
-    before = _task_duration(cdp)
+    before = _metrics(cdp)
+    frames_before = page.evaluate("() => window.__frames || 0")
     done = page.locator("article.msg-assistant[data-status=complete]").count()
     page.fill("#composer-input", name)
     page.press("#composer-input", "Enter")
@@ -86,23 +91,38 @@ def measure(page, cdp, name: str, text: str) -> Run:
         "n => document.querySelectorAll('article.msg-assistant[data-status=complete]').length > n",
         arg=done,
         timeout=tokens / TOKENS_PER_SECOND * 1000 * 3 + 10_000,
+        polling=250,  # not every animation frame: the poll's own cost would be measured
     )
-    per_token = (_task_duration(cdp) - before) * 1000 / tokens
+    after = _metrics(cdp)
+    total_ms = (after["TaskDuration"] - before["TaskDuration"]) * 1000
+    frames = max(int(page.evaluate("() => window.__frames || 0")) - int(frames_before), 1)
     final = page.evaluate(
         "() => { const a = [...document.querySelectorAll('article.msg-assistant')].pop();"
         " return [a.outerHTML.length, performance.now() - (window.__lastDelta || 0)]; }"
     )
-    return Run(name, tokens, per_token, int(final[0]), float(final[1]))
+    return Run(
+        name,
+        tokens,
+        total_ms / tokens,
+        int(final[0]),
+        float(final[1]),
+        frames,
+        total_ms / frames,
+        (after["LayoutCount"] - before["LayoutCount"]) / frames,
+        (after["LayoutDuration"] - before["LayoutDuration"]) * 1000 / frames,
+    )
 
 
-def _task_duration(cdp) -> float:
-    metrics = cdp.send("Performance.getMetrics")["metrics"]
-    return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
+def _metrics(cdp) -> dict[str, float]:
+    """Chromium's counters for the page: TaskDuration (s), LayoutCount, LayoutDuration (s)..."""
+    return {m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]}
 
 
-# Notes when the last streamed fragment (before the finished message) was applied.
+# Counts the socket frames applied, and notes when the last streamed fragment (before the
+# finished message) was applied.
 RECORD_LAST_DELTA = """
 document.addEventListener("htmx:wsAfterMessage", (e) => {
+  window.__frames = (window.__frames || 0) + 1;
   if (typeof e.detail.message === "string" && e.detail.message.includes("-body-tail")) {
     window.__lastDelta = performance.now();
   }
@@ -139,10 +159,14 @@ def _words(text: str, tokens: int) -> str:
 
 def report(results: list[Run]) -> dict[str, float]:
     """Print the table; return the ratios the targets are about."""
-    print(f"{'answer':<16}{'tokens':>8}{'ms/token':>10}{'final KB':>10}{'final ms':>10}")
+    print(
+        f"{'answer':<16}{'tokens':>8}{'ms/token':>10}{'frames':>8}{'ms/frame':>10}"
+        f"{'layouts/frame':>15}{'layout ms/frame':>17}{'final KB':>10}{'final ms':>10}"
+    )
     for r in results:
         print(
-            f"{r.name:<16}{r.tokens:>8}{r.ms_per_token:>10.3f}"
+            f"{r.name:<16}{r.tokens:>8}{r.ms_per_token:>10.3f}{r.frames:>8}{r.ms_per_frame:>10.2f}"
+            f"{r.layouts_per_frame:>15.2f}{r.layout_ms_per_frame:>17.2f}"
             f"{r.final_bytes / 1024:>10.1f}{r.final_ms:>10.0f}"
         )
     by_name = {r.name: r for r in results}
