@@ -34,6 +34,7 @@ from htmxchat.markdown import render_markdown
 from htmxchat.markdown.html import render_ops, render_state
 from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
+from htmxchat.times import clock_time, full_time, iso_time
 
 STATIC_PREFIX = "/static/"
 ATTACHMENT_PREFIX = "/attachments/"
@@ -54,6 +55,7 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.globals["attachment_url"] = attachment_url
     env.filters["file_size"] = size_text
     env.globals["attachment_limits"] = attachment_limits()
+    env.filters.update(iso_time=iso_time, clock_time=clock_time, full_time=full_time)
     env.trim_blocks = True
     env.lstrip_blocks = True
 

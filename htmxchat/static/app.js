@@ -11,7 +11,6 @@
   let conversation = app.dataset.conversation;
   let socket = null;      // the ws extension's socket wrapper, once open
   let lastSent = null;    // text of the last message handed to the socket
-  let stickToBottom = true;
   let focusId = null;     // a message to show (search result) instead of the bottom
   let focusPending = false;
   // Where the page is in the conversation's room and in the feed (epoch and the last event
@@ -60,14 +59,75 @@
     if (notice) notice.textContent = text;
   }
 
-  function nearBottom() {
+  // Following the newest text (docs/design.md, "Reading position"). The transcript ends
+  // with a sentinel (#scroll-end). While any of it is in view the reader is "at the latest":
+  // CSS scroll anchoring (only the sentinel may be the anchor then) keeps it in view as the
+  // reply grows, so a frame costs no script and no forced layout. Once the reader scrolls it
+  // out of view, the messages take part in anchoring instead, nothing moves, and "Jump to
+  // latest" shows. An IntersectionObserver, not a read of the layout per frame, tells which.
+  const anchoring = Boolean(window.CSS && CSS.supports("overflow-anchor", "auto"));
+  let following = true;
+  let endObserver = null;
+  let lastTop = 0;          // the transcript's scroll offset at its last scroll event
+  let scrolledUpAt = -Infinity; // when it last moved up: the reader (or their screen reader)
+  let toEndFrame = 0;
+
+  function setFollowing(on) {
     const t = $("transcript");
-    return !t || t.scrollHeight - t.scrollTop - t.clientHeight < 80;
+    if (t && t.classList.contains("is-following") !== on) t.classList.toggle("is-following", on);
+    const jump = $("jump-latest");
+    if (jump && jump.hidden !== on) jump.hidden = on;
+    following = on;
   }
 
   function scrollToBottom() {
     const t = $("transcript");
     if (t) t.scrollTop = t.scrollHeight;
+  }
+
+  // Browsers without scroll anchoring: follow once per rendered frame, in the animation
+  // frame callback, where the layout is computed for painting anyway.
+  function followSoon() {
+    if (toEndFrame) return;
+    toEndFrame = requestAnimationFrame(() => {
+      toEndFrame = 0;
+      if (following) scrollToBottom();
+    });
+  }
+
+  function scrolledUpRecently() {
+    return performance.now() - scrolledUpAt < 1000;
+  }
+
+  // Scroll events come just before the page is laid out for painting anyway, so reading
+  // the offset here costs no extra layout. Growing text never moves the view up.
+  function onScroll(e) {
+    if (!following) return;
+    const top = e.target.scrollTop;
+    if (top < lastTop - 1) scrolledUpAt = performance.now();
+    lastTop = top;
+  }
+
+  function watchEnd() {
+    if (endObserver) endObserver.disconnect();
+    const t = $("transcript");
+    const end = $("scroll-end");
+    if (!t || !end || !window.IntersectionObserver) return;
+    lastTop = t.scrollTop;
+    t.addEventListener("scroll", onScroll, { passive: true });
+    endObserver = new IntersectionObserver((entries) => {
+      if (entries[entries.length - 1].isIntersecting) setFollowing(true);
+      // Out of view without moving up: the text grew past it where anchoring could not
+      // keep up (e.g. from the very top): keep following.
+      else if (following && !scrolledUpRecently()) scrollToBottom();
+      else setFollowing(false);
+    }, { root: t });
+    endObserver.observe(end);
+  }
+
+  function jumpToLatest() {
+    setFollowing(true);
+    scrollToBottom();
   }
 
   // The message at the top of the view and where it is, to put it back after a swap
@@ -184,7 +244,9 @@
     }
     focusId = pane.dataset.focus || null;
     focusPending = Boolean(focusId);
-    if (!showFocus()) scrollToBottom();
+    watchEnd();
+    if (showFocus()) setFollowing(false);
+    else jumpToLatest();
     const switched = id !== conversation;
     conversation = id;
     app.dataset.conversation = id;
@@ -241,8 +303,8 @@
     showNotice("Could not reach htmxchat. Check that it is still running, then try again.");
   });
 
-  // Remember whether the reader was at the bottom before a frame lands, follow if so;
-  // otherwise keep what they are reading where it is.
+  // A snapshot rebuilds the messages, which scroll anchoring cannot see through: remember
+  // what the reader (not following) was reading, by id, and put it back.
   let frameAnchor = null;
   app.addEventListener("htmx:wsBeforeMessage", (e) => {
     // Numbered frames must answer the latest sync and follow on from the page's state;
@@ -252,16 +314,16 @@
       e.preventDefault();
       return;
     }
-    stickToBottom = nearBottom() && !focusPending;
-    frameAnchor = stickToBottom || focusPending ? null : viewAnchor();
+    frameAnchor = header && header.kind === "snapshot" && !following && !focusPending ? viewAnchor() : null;
   });
-  app.addEventListener("htmx:wsAfterMessage", (e) => {
+  app.addEventListener("htmx:wsAfterMessage", () => {
     if (focusPending && showFocus()) {
-      // a search hit was opened: it is now in view
-    } else if (stickToBottom) {
-      scrollToBottom();
-    } else {
+      setFollowing(false); // a search hit was opened: it is now in view
+    } else if (frameAnchor) {
       restoreAnchor(frameAnchor);
+      frameAnchor = null;
+    } else if (following && !anchoring) {
+      followSoon();
     }
     showFocus();
     showTitle();
@@ -288,7 +350,7 @@
     }
     lastSent = text;
     focusId = null;
-    stickToBottom = true;
+    jumpToLatest();
   });
 
   // The server clears the box once it stored the message; keep anything typed since
@@ -360,6 +422,11 @@
   }
 
   document.addEventListener("click", (e) => {
+    if (e.target.closest && e.target.closest("#jump-latest")) {
+      jumpToLatest();
+      input()?.focus(); // the button hides itself: keep the focus somewhere useful
+      return;
+    }
     const button = e.target.closest && e.target.closest(".copy-code, .copy-answer");
     if (!button) return;
     if (button.classList.contains("copy-code")) {
@@ -377,5 +444,7 @@
 
   focusId = $("pane")?.dataset.focus || null;
   focusPending = Boolean(focusId);
-  if (!showFocus()) scrollToBottom();
+  watchEnd();
+  if (showFocus()) setFollowing(false);
+  else jumpToLatest();
 })();
