@@ -142,3 +142,242 @@ def test_sending_while_scrolled_up_goes_back_to_following(page, url: str) -> Non
     wait_done(page, 2)
     page.wait_for_timeout(100)
     assert gap_below(page) < 2
+
+
+# Counts what the live region says: every non-empty text it is given.
+RECORD_ANNOUNCEMENTS = """
+window.__said = [];
+document.addEventListener("DOMContentLoaded", () => {
+  new MutationObserver(() => {
+    const text = document.getElementById("announcer").textContent;
+    if (text) window.__said.push(text);
+  }).observe(document.getElementById("announcer"),
+    {childList: true, characterData: true, subtree: true});
+});
+"""
+
+
+def test_a_streaming_answer_is_busy_and_announced_once_when_finished(page, url: str) -> None:
+    page.add_init_script(RECORD_ANNOUNCEMENTS)
+    connect(page, url)
+    assert page.get_attribute("#messages", "role") is None  # not a live region: no tokens read
+    assert page.get_attribute("#messages", "aria-live") is None
+    send(page, "slow " + LONG[:700])
+    page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
+    assert page.get_attribute("article.msg-assistant", "aria-busy") == "true"
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__said") == []  # nothing while it streams
+    wait_done(page, 1)
+    assert page.get_attribute("article.msg-assistant", "aria-busy") is None
+    said = page.evaluate("window.__said")
+    assert len(said) == 1, said
+    assert said[0].startswith("echo-1 answered: slow Paragraph 0")
+    # a second answer: one more announcement, the first is not repeated
+    send(page, "slow short")
+    wait_done(page, 2)
+    page.wait_for_timeout(200)
+    said = page.evaluate("window.__said")
+    assert len(said) == 2 and said[1] == "echo-1 answered: slow short", said
+    # the author line names the model; the message's time is machine-readable
+    assert page.text_content("article.msg-assistant .msg-model") == "echo-1"
+    stamp = page.get_attribute("article.msg-assistant time.msg-time", "datetime")
+    assert stamp and stamp.endswith("Z") and "T" in stamp
+
+
+def test_time_shows_on_hover_and_focus(page, url: str) -> None:
+    connect(page, url)
+    send(page, "hello")
+    wait_done(page, 1)
+    page.mouse.move(1, 700)
+    time = "article.msg-assistant time.msg-time"
+    assert page.eval_on_selector(time, "t => getComputedStyle(t).opacity") == "0"
+    page.hover("article.msg-assistant .msg-body")
+    page.wait_for_function(
+        "s => getComputedStyle(document.querySelector(s)).opacity === '1'", arg=time
+    )
+    page.mouse.move(1, 700)
+    page.focus("article.msg-assistant .copy-answer")
+    page.wait_for_function(
+        "s => getComputedStyle(document.querySelector(s)).opacity === '1'", arg=time
+    )
+
+
+def test_landmarks_hold_the_sidebar_the_conversation_and_the_composer(page, url: str) -> None:
+    connect(page, url)
+    assert page.eval_on_selector("#sidebar", "e => e.tagName") == "ASIDE"
+    assert page.get_attribute("#sidebar", "aria-label") == "Conversations"
+    assert page.eval_on_selector("#main", "e => e.tagName") == "MAIN"
+    assert page.eval_on_selector("#composer", "e => e.closest('main') !== null")
+    assert page.get_attribute("#composer", "aria-label") == "Write a message"
+    assert page.get_attribute("#transcript", "aria-label") == "Messages"
+
+
+NARROW = {"width": 360, "height": 740}
+
+
+def test_narrow_screen_drawer(browser, url: str) -> None:
+    context = browser.new_context(viewport=NARROW)
+    page = context.new_page()
+    try:
+        connect_narrow(page, url)
+        send(page, "hello")
+        wait_done(page, 1)
+        # the conversation has the whole width; the sidebar is out of sight and out of reach
+        box = page.locator("#transcript").bounding_box()
+        assert box is not None and box["x"] == 0 and box["width"] == 360
+        assert page.is_hidden("#sidebar .conv-link")
+        toggle = "#drawer-toggle"
+        assert page.is_visible(toggle) and page.get_attribute(toggle, "aria-expanded") == "false"
+
+        page.click(toggle)
+        assert page.get_attribute(toggle, "aria-expanded") == "true"
+        page.wait_for_function("() => document.activeElement.closest('#sidebar') !== null")
+        page.wait_for_timeout(300)  # the slide
+        side = page.locator("#sidebar").bounding_box()
+        assert side is not None and side["x"] == 0 and side["width"] <= 320
+        assert page.evaluate("document.getElementById('main').inert") is True
+        # Esc closes it and the focus goes back to the button
+        page.keyboard.press("Escape")
+        assert page.get_attribute(toggle, "aria-expanded") == "false"
+        assert page.evaluate("document.activeElement.id") == "drawer-toggle"
+        assert page.evaluate("document.getElementById('main').inert") is False
+        page.wait_for_function(
+            "() => getComputedStyle(document.getElementById('sidebar')).visibility === 'hidden'"
+        )
+        # choosing a conversation in the drawer closes it and opens the conversation
+        page.click(toggle)
+        page.click("#new-chat")
+        page.wait_for_function("() => !document.querySelector('#messages .msg')")
+        assert page.get_attribute(toggle, "aria-expanded") == "false"
+        assert page.evaluate("document.activeElement.id") == "composer-input"
+        # the backdrop closes it too
+        page.click(toggle)
+        page.mouse.click(350, 400)
+        assert page.get_attribute(toggle, "aria-expanded") == "false"
+    finally:
+        context.close()
+
+
+def connect_narrow(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector('#connection[data-state="open"]', state="attached", timeout=TIMEOUT)
+
+
+def test_wide_screen_shows_the_sidebar_without_a_drawer_button(page, url: str) -> None:
+    connect(page, url)
+    assert page.is_hidden("#drawer-toggle")
+    assert page.is_visible("#sidebar #new-chat")
+
+
+def active(page) -> str:
+    return str(page.evaluate("document.activeElement.id || document.activeElement.className"))
+
+
+def test_keyboard_shortcuts(page, url: str) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    connect(page, url)
+    send(page, "first chat")
+    wait_done(page, 1)
+    first = page.get_attribute("#app", "data-conversation")
+    # new chat
+    page.keyboard.press("Alt+Shift+N")
+    page.wait_for_function(
+        "a => document.querySelector('#app').dataset.conversation !== a", arg=first
+    )
+    send(page, "second chat")
+    wait_done(page, 1)
+    second = page.get_attribute("#app", "data-conversation")
+    page.wait_for_selector(f"#conv-{second}")
+    # copy the last answer
+    page.keyboard.press("Alt+Shift+C")
+    page.wait_for_function("() => document.querySelector('.copy-answer').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == "second chat"
+    # previous / next conversation (the list is newest first)
+    page.keyboard.press("Alt+Shift+ArrowDown")
+    page.wait_for_function(
+        "a => document.querySelector('#app').dataset.conversation === a", arg=first
+    )
+    page.keyboard.press("Alt+Shift+ArrowUp")
+    page.wait_for_function(
+        "a => document.querySelector('#app').dataset.conversation === a", arg=second
+    )
+    # focus search, from the message box too; "/" outside text fields
+    page.focus("#composer-input")
+    page.keyboard.press("Alt+Shift+F")
+    assert active(page) == "search-input"
+    page.keyboard.press("Alt+Shift+M")
+    assert active(page) == "composer-input"
+    page.focus("#transcript")
+    page.keyboard.press("/")
+    assert active(page) == "search-input"
+    page.keyboard.type("?/")  # typing in a text field is typing, not a shortcut
+    assert page.input_value("#search-input") == "?/"
+    assert page.evaluate("document.getElementById('shortcuts').open") is False
+    # Esc stops a reply
+    page.keyboard.press("Alt+Shift+M")
+    send(page, "slow " + LONG[:1500])
+    page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
+    page.keyboard.press("Escape")
+    page.wait_for_selector("article.msg-assistant[data-status=stopped]", timeout=TIMEOUT)
+
+
+def test_help_dialog_lists_the_shortcuts(page, url: str) -> None:
+    connect(page, url)
+    page.focus("#transcript")
+    page.keyboard.press("?")
+    assert page.evaluate("document.getElementById('shortcuts').open") is True
+    listed = page.text_content("#shortcuts table") or ""
+    for what in (
+        "New chat",
+        "Search",
+        "message box",
+        "Stop",
+        "Copy the last answer",
+        "conversation",
+    ):
+        assert what in listed
+    page.keyboard.press("Escape")
+    assert page.evaluate("document.getElementById('shortcuts').open") is False
+    assert active(page) == "transcript"  # the focus is back where it was
+    # the top bar's button opens it too; Close closes it
+    page.click(".shortcuts-button")
+    assert page.evaluate("document.getElementById('shortcuts').open") is True
+    page.click(".shortcuts-close")
+    assert page.evaluate("document.getElementById('shortcuts').open") is False
+    assert "shortcuts-button" in active(page)
+
+
+# Is the focused element visibly marked: an outline, or (text fields) a border of its own?
+FOCUS_VISIBLE = """() => {
+  const e = document.activeElement;
+  const s = getComputedStyle(e);
+  if (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0) return true;
+  const box = e.closest(".composer") || e;
+  return getComputedStyle(box).borderColor === getComputedStyle(document.querySelector(
+    "#new-chat")).backgroundColor;  // the accent colour
+}"""
+
+
+def test_every_control_is_reachable_and_visibly_focused(page, url: str) -> None:
+    connect(page, url)
+    send(page, "hello")
+    wait_done(page, 1)
+    page.evaluate("document.activeElement.blur()")
+    seen = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        name = page.evaluate(
+            "() => { const e = document.activeElement; if (e === document.body) return '';"
+            " return e.id || e.className || e.textContent.trim().slice(0, 20) || e.tagName; }"
+        )
+        if not name:
+            continue
+        assert page.evaluate(FOCUS_VISIBLE), f"{name} has no visible focus"
+        if name in seen:
+            break
+        seen.append(name)
+    for control in (
+        "new-chat", "search-input", "composer-input", "transcript", "attach-button",
+        "btn btn-send", "msg-action copy-answer", "icon-btn shortcuts-button",
+    ):  # fmt: skip
+        assert control in seen, (control, seen)
