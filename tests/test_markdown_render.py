@@ -41,7 +41,7 @@ def test_math_becomes_mathml_and_a_broken_formula_code() -> None:
     assert "<mfrac>" in html
     broken = render_markdown("$\\left( x$ and\n\n$$\nx^\n$$\n")
     assert '<code class="math-error">\\left( x</code>' in broken and "<math" not in broken
-    assert '<pre class="math-error"><code>x^</code></pre>' in broken
+    assert '<pre class="math-error" tabindex="0"><code>x^</code></pre>' in broken
 
 
 def test_links_images_and_linkify() -> None:

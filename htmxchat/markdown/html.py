@@ -45,7 +45,7 @@ def _fence_html(target: str, op: FenceOpen, text: str) -> str:
     return (
         f'<div id="{fence}" class="code-block code-open"><div class="code-header">'
         f'<span class="code-lang">{label}</span><button type="button" class="copy-code" '
-        f'aria-label="Copy code">Copy</button></div><pre><code id="{fence}-code">'
+        f'aria-label="Copy code">Copy</button></div><pre tabindex="0"><code id="{fence}-code">'
         f"{escape(text)}</code></pre></div>"
     )
 

@@ -60,9 +60,11 @@ CLASSES: dict[str, set[str]] = {
 TAGS = _HTML_TAGS | _MATHML_TAGS
 URL_SCHEMES = {"http", "https", "mailto"}
 
-# Forced values: a link always opens in a new tab, a checkbox is always a disabled checkbox.
+# Forced values: a link always opens in a new tab, a checkbox is always a disabled checkbox,
+# a code block (which may scroll sideways) can be reached and scrolled with the keyboard.
 _FORCED = {
     "a": {"target": "_blank"},
+    "pre": {"tabindex": "0"},
     "input": {"type": "checkbox", "disabled": "disabled"},
     "button": {"type": "button"},
 }
