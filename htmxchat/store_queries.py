@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from typing import cast
 
+from htmxchat import tree
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.store_attachments import insert_imported
@@ -35,8 +36,9 @@ class ConversationGoneError(StoreError):
 
 
 def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
-    """Insert `m`; returns its parent: `m.parent_id`, or when that is None the conversation's
-    last message (so a message added without a parent continues the conversation)."""
+    """Insert `m`; returns its parent: `m.parent_id`, or when that is None the last message
+    of the branch shown (so a message added without a parent continues what the reader
+    sees); `tree.ROOT` puts it on the first level (None returned)."""
     title = " ".join(m.content.split())[:TITLE_LENGTH] if m.role == "user" else ""
     with transaction(db):
         if m.role != "user":
@@ -56,12 +58,11 @@ def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
             "ELSE conversations.title END",
             (m.conversation_id, title, m.created_at, m.created_at),
         )
-        if m.parent_id is None:
-            last = db.execute(
-                "SELECT id FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1",
-                (m.conversation_id,),
-            ).fetchone()
-            m = replace(m, parent_id=None if last is None else last[0])
+        if m.parent_id is None:  # below the last message of the branch shown
+            ids = tree.shown_branch(nodes(db, m.conversation_id), choices(db, m.conversation_id))
+            m = replace(m, parent_id=ids[-1] if ids else None)
+        elif m.parent_id == tree.ROOT:  # explicitly on the first level
+            m = replace(m, parent_id=None)
         db.execute(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
             (
@@ -77,6 +78,24 @@ def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
             (m.conversation_id, m.parent_id or "", m.id),
         )
     return m.parent_id
+
+
+def nodes(db: sqlite3.Connection, conversation_id: str) -> list[tree.Node]:
+    """Every message's place in the conversation's tree, oldest first."""
+    rows = db.execute(
+        "SELECT id, parent_id, role FROM messages WHERE conversation_id = ? ORDER BY seq",
+        (conversation_id,),
+    ).fetchall()
+    return [tree.Node(row[0], row[1], row[2]) for row in rows]
+
+
+def choices(db: sqlite3.Connection, conversation_id: str) -> dict[str, str]:
+    """The chosen child per parent id (tree.ROOT for the first level)."""
+    rows = db.execute(
+        "SELECT parent_id, child_id FROM message_choices WHERE conversation_id = ?",
+        (conversation_id,),
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
 
 
 def update_reply(db: sqlite3.Connection, m: Message) -> None:
