@@ -304,6 +304,10 @@ def import_conversation(
         )
     # Short transactions: a running server (another connection) can write between them
     # instead of waiting out a long import and failing its own writes.
+    if messages and all(m.parent_id is None for m in messages):
+        # A flat list (an older export, a script): one branch, as the migration makes it.
+        flat = tree.flat_parents([tree.Node(m.id, None, m.role) for m in messages])
+        messages = [replace(m, parent_id=p) for m, p in zip(messages, flat, strict=True)]
     seen: set[str] = set()
     renamed: dict[str, str] = {}  # id in the file -> id stored (parents follow their renames)
     try:
