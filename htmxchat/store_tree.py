@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ from htmxchat.ids import new_id
 from htmxchat.models import Message
 from htmxchat.store_queries import _MESSAGE_COLUMNS, MAX_WINDOW, choices, nodes, row_to_message
 from htmxchat.store_schema import transaction
+
+log = logging.getLogger(__name__)
 
 _BATCH = 500  # ids per `IN (...)`: stay below SQLite's variable limit
 
@@ -111,10 +114,15 @@ def delete_subtree(db: sqlite3.Connection, conversation_id: str, message_id: str
                 (conversation_id, *batch, *batch),
             )
             db.execute(f"DELETE FROM messages WHERE id IN ({marks})", batch)
+        if ids:
+            # Deletion is for real, as for conversations (docs/design.md, "Storage"): merge
+            # the search index's old segments so secure_delete overwrites their pages...
+            db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
     if ids:
-        # Old page images stay in the WAL until a checkpoint copies and truncates it
-        # (docs/design.md, "Storage"): deletion is for real.
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # ...and copy the WAL's old page images back and truncate it.
+        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:  # another reader holds the WAL; the next close retries
+            log.warning("could not truncate the write-ahead log after a delete; will retry")
     return len(ids)
 
 
