@@ -232,21 +232,6 @@ def select_conversations(db: sqlite3.Connection, limit: int | None = None) -> li
     return [row_to_conversation(row) for row in rows]
 
 
-def select_messages_before(
-    db: sqlite3.Connection, conversation_id: str, before: str, limit: int
-) -> tuple[list[Message], bool]:
-    seq = seq_of(db, conversation_id, before)
-    if seq is None:
-        return [], False
-    rows = db.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? "
-        "ORDER BY seq DESC LIMIT ?",
-        (conversation_id, seq, limit + 1),
-    ).fetchall()
-    more = len(rows) > limit
-    return [row_to_message(row) for row in reversed(rows[:limit])], more
-
-
 def has_older(db: sqlite3.Connection, conversation_id: str, message_id: str) -> bool:
     seq = seq_of(db, conversation_id, message_id)
     if seq is None:
