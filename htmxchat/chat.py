@@ -424,6 +424,16 @@ class ChatService:
         await self.store.show_version(conversation_id, target, step)
         await self._publish_branch(room)
 
+    async def reveal(self, conversation_id: str, message_id: str) -> None:
+        """Show the branch through `message_id` (a search hit on another version), in every
+        tab; left as it is while a reply is being written."""
+        room = self._room(conversation_id)
+        if room.busy:
+            return
+        if await self.store.show_path(conversation_id, message_id):
+            await self._publish_branch(room)
+        self._tidy()
+
     async def delete_message(self, conversation_id: str, target: str) -> int:
         """Erase message `target` and everything below it (every version of what followed),
         for real; the number of messages erased."""

@@ -175,6 +175,10 @@ class ChatStore:
         now shown, None when the message is unknown."""
         return await self._write(store_tree.show_version, conversation_id, message_id, step)
 
+    async def show_path(self, conversation_id: str, message_id: str) -> bool:
+        """Show the branch through `message_id`; False when it was shown already."""
+        return await self._write(store_tree.show_path, conversation_id, message_id)
+
     async def delete_messages(self, conversation_id: str, message_id: str) -> int:
         """Erase a message and everything below it, for real; how many messages went."""
         return await self._write(store_tree.delete_subtree, conversation_id, message_id)

@@ -100,6 +100,23 @@ def show_version(
     return chosen
 
 
+def show_path(db: sqlite3.Connection, conversation_id: str, message_id: str) -> bool:
+    """Make message `message_id` part of the branch shown (each message on the way down to it
+    becomes its parent's choice); False when nothing had to change."""
+    all_nodes = nodes(db, conversation_id)
+    path = tree.path_to(all_nodes, message_id)
+    if not path or message_id in tree.shown_branch(all_nodes, choices(db, conversation_id)):
+        return False
+    parents = {n.id: n.parent_id or tree.ROOT for n in all_nodes}
+    with transaction(db):
+        db.executemany(
+            "INSERT INTO message_choices (conversation_id, parent_id, child_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (conversation_id, parent_id) DO UPDATE SET child_id = excluded.child_id",
+            [(conversation_id, parents[i], i) for i in path],
+        )
+    return True
+
+
 def delete_subtree(db: sqlite3.Connection, conversation_id: str, message_id: str) -> int:
     """Erase a message and every message below it (their files and search entries go with
     them); the number of messages erased."""

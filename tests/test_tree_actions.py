@@ -20,6 +20,7 @@ from htmxchat.keys import chat_key
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
 from tests.helpers import ScriptedBot, eventually, find, parse_frame
+from tests.test_attachments import upload
 from tests.test_history_store import database_bytes
 from tests.test_ws import is_finished, open_conversation, receive_until
 
@@ -259,3 +260,48 @@ async def test_every_tab_is_shown_the_new_branch(client: TestClient, bot: Script
     assert notice is not None and "no longer there" in notice.text
     await one.close()
     await two.close()
+
+
+async def test_an_edited_message_keeps_its_files_and_deleting_erases_their_bytes(
+    llm_client: TestClient, fake: FakeOpenAI, store: ChatStore, data_dir: Path
+) -> None:
+    chat = llm_client.app[chat_key]
+    conversation = new_id()
+    ids = await upload(llm_client, conversation, ("notes.txt", b"capybara-991"))
+    fake.enqueue(Reply(chunks=words_reply("first")))
+    fake.enqueue(Reply(chunks=words_reply("second")))
+    question = await chat.send(conversation, "Read this", attachments=ids)
+    assert question is not None
+    await settle(chat, conversation)
+    edited = await chat.edit(conversation, question.id, "Read this again")
+    assert edited is not None
+    await settle(chat, conversation)
+    assert sent(fake) == [("user", "Read this again\n\nnotes.txt:\n```\ncapybara-991\n```")]
+    assert [a.name for a in (await store.branch(conversation))[0].attachments] == ["notes.txt"]
+
+    # Each version owns its copy: deleting both erases the bytes for real.
+    await chat.delete_message(conversation, edited.id)
+    assert b"capybara-991" in database_bytes(data_dir)  # the first version still has them
+    await chat.delete_message(conversation, question.id)
+    assert b"capybara-991" not in database_bytes(data_dir)
+
+
+async def test_a_search_hit_on_another_version_opens_that_branch(
+    client: TestClient, bot: ScriptedBot, store: ChatStore
+) -> None:
+    chat = client.app[chat_key]
+    conversation = new_id()
+    question = await chat.send(conversation, "original wording")
+    assert question is not None
+    await settle(chat, conversation)
+    edited = await chat.edit(conversation, question.id, "the pangolin wording")
+    assert edited is not None
+    await settle(chat, conversation)
+    await chat.show_version(conversation, edited.id, -1)
+    hits = await store.search("pangolin")
+    assert [h.message_id for h in hits] == [edited.id]
+
+    page = await (await client.get(f"/c/{conversation}?at={edited.id}")).text()
+    assert ">the pangolin wording</div>" in page and f'data-focus="{edited.id}"' in page
+    assert ">original wording</div>" not in page  # (it stays the chat's title)
+    assert (await store.branch(conversation))[0].id == edited.id
