@@ -303,9 +303,10 @@
     showNotice("Could not reach htmxchat. Check that it is still running, then try again.");
   });
 
-  // A snapshot rebuilds the messages, which scroll anchoring cannot see through: remember
-  // what the reader (not following) was reading, by id, and put it back.
+  // A snapshot or another branch rebuilds the messages, which scroll anchoring cannot see
+  // through: remember what the reader (not following) was reading, by id, and put it back.
   let frameAnchor = null;
+  const REBUILD = '<div id="messages" hx-swap-oob="innerHTML"';
   app.addEventListener("htmx:wsBeforeMessage", (e) => {
     // Numbered frames must answer the latest sync and follow on from the page's state;
     // others (notices, the composer) apply as they come.
@@ -314,7 +315,9 @@
       e.preventDefault();
       return;
     }
-    frameAnchor = header && header.kind === "snapshot" && !following && !focusPending ? viewAnchor() : null;
+    const rebuilds = !following && !focusPending && header &&
+      (header.kind === "snapshot" || e.detail.message.includes(REBUILD));
+    frameAnchor = rebuilds ? viewAnchor() : null;
   });
   app.addEventListener("htmx:wsAfterMessage", () => {
     if (focusPending && showFocus()) {
