@@ -290,7 +290,9 @@ def test_keyboard_shortcuts(page, url: str) -> None:
     page.wait_for_selector(f"#conv-{second}")
     # copy the last answer
     page.keyboard.press("Alt+Shift+C")
-    page.wait_for_function("() => document.querySelector('.copy-answer').textContent === 'Copied'")
+    page.wait_for_function(
+        "() => document.querySelector('.msg-assistant .copy-answer').textContent === 'Copied'"
+    )
     assert page.evaluate("navigator.clipboard.readText()") == "second chat"
     # previous / next conversation (the list is newest first)
     page.keyboard.press("Alt+Shift+ArrowDown")
@@ -364,17 +366,18 @@ def test_every_control_is_reachable_and_visibly_focused(page, url: str) -> None:
     wait_done(page, 1)
     page.evaluate("document.activeElement.blur()")
     seen = []
-    for _ in range(40):
+    for _ in range(80):  # once round the page: until the first control has the focus again
         page.keyboard.press("Tab")
         name = page.evaluate(
             "() => { const e = document.activeElement; if (e === document.body) return '';"
+            " if (window.__first === e) return null; window.__first = window.__first || e;"
             " return e.id || e.className || e.textContent.trim().slice(0, 20) || e.tagName; }"
         )
+        if name is None:
+            break
         if not name:
             continue
         assert page.evaluate(FOCUS_VISIBLE), f"{name} has no visible focus"
-        if name in seen:
-            break
         seen.append(name)
     for control in (
         "new-chat", "search-input", "composer-input", "transcript", "attach-button",

@@ -157,9 +157,25 @@
     }
   }
 
+  // The message box grows with its text up to 40% of the window, then scrolls. It is
+  // measured at most once a frame, and not at all while it is at its limit and the text only
+  // grew: after a large paste, a keystroke must not cost a layout of the whole text.
+  let growFrame = 0;
+  let grownFull = false;
+  let grownLength = 0;
+
   function autoGrow(el) {
-    el.style.height = "auto";
-    el.style.height = Math.min(el.scrollHeight, window.innerHeight * 0.4) + "px";
+    const longer = el.value.length >= grownLength;
+    grownLength = el.value.length;
+    if ((grownFull && longer) || growFrame) return;
+    growFrame = requestAnimationFrame(() => {
+      growFrame = 0;
+      const limit = Math.floor(window.innerHeight * 0.4);
+      el.style.height = "auto";
+      const height = Math.min(el.scrollHeight, limit);
+      el.style.height = height + "px";
+      grownFull = height >= limit;
+    });
   }
 
   // The oldest message on the page: a re-sync keeps everything from there on.

@@ -37,9 +37,19 @@
     input.dispatchEvent(new Event("input", { bubbles: true })); // lets the box grow to fit
   }
 
+  // A large draft is saved when typing pauses, not at every key: copying a big paste into
+  // storage per keystroke would freeze typing. Switching or leaving saves it at once.
+  let saveTimer = 0;
+  const flush = () => { if (saveTimer) { window.clearTimeout(saveTimer); saveTimer = 0; save(); } };
   document.addEventListener("input", (e) => {
-    if (e.target && e.target.id === "composer-input") save();
+    if (!e.target || e.target.id !== "composer-input") return;
+    window.clearTimeout(saveTimer);
+    saveTimer = 0;
+    if (e.target.value.length < 20000) save();
+    else saveTimer = window.setTimeout(() => { saveTimer = 0; save(); }, 300);
   });
+  window.addEventListener("pagehide", flush);
+  document.body.addEventListener("htmx:beforeRequest", flush); // before another pane comes
   // The server empties the box when it has taken the message (or the page keeps only what
   // was typed since): keep the draft in step once that frame is applied.
   document.body.addEventListener("htmx:oobBeforeSwap", (e) => {
