@@ -384,3 +384,47 @@ def test_every_control_is_reachable_and_visibly_focused(page, url: str) -> None:
         "btn btn-send", "msg-action copy-answer", "icon-btn shortcuts-button",
     ):  # fmt: skip
         assert control in seen, (control, seen)
+
+
+def test_the_message_box_grows_to_a_limit_then_scrolls(page, url: str) -> None:
+    connect(page, url)
+    box = "#composer-input"
+    one = page.eval_on_selector(box, "b => b.getBoundingClientRect().height")
+    page.fill(box, "line\n" * 4)
+    page.wait_for_function(f"h => document.querySelector('{box}').clientHeight > h + 40", arg=one)
+    page.fill(box, "line\n" * 200)
+    limit = 760 * 0.4
+    page.wait_for_function(
+        f"l => Math.abs(document.querySelector('{box}').getBoundingClientRect().height - l) < 2",
+        arg=limit,
+    )
+    assert page.eval_on_selector(box, "b => b.scrollHeight > b.clientHeight + 100")
+    # emptied (sent): it shrinks back
+    page.fill(box, "")
+    page.wait_for_function(f"h => document.querySelector('{box}').clientHeight <= h + 2", arg=one)
+
+
+def test_typing_after_a_large_paste_lays_the_page_out_once_a_key(page, url: str) -> None:
+    connect(page, url)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    page.focus("#composer-input")
+    page.evaluate(
+        "() => { const box = document.getElementById('composer-input');"
+        " box.value = 'pasted words '.repeat(80000);"  # about 1 MB
+        " box.dispatchEvent(new InputEvent('input', {bubbles: true})); }"
+    )
+    page.keyboard.press("End")
+    page.wait_for_timeout(300)
+
+    def layouts() -> float:
+        metrics = cdp.send("Performance.getMetrics")["metrics"]
+        return float(next(m["value"] for m in metrics if m["name"] == "LayoutCount"))
+
+    before = layouts()
+    for _ in range(10):
+        page.keyboard.type("x")
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => setTimeout(r)))")
+    # the box is at its limit: no script measures it again (it used to cost 3 layouts a key)
+    assert layouts() - before <= 12
+    assert page.input_value("#composer-input").endswith("x" * 10)
