@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urljoin
 
+from htmxchat.bots import Piece, Turn
 from htmxchat.ids import new_id
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.test_browser_security import EchoBot, served_in_thread
+from tests.test_browser_security import served_in_thread
 
 OUT = Path(__file__).resolve().parents[1] / "assets" / "screenshots"
 
-# The echo bot repeats the message, so the "answer" is exactly this Markdown.
+QUESTION = "How do I count the words in a file with Python?"
 ANSWER = """Here is a small **Python** function that counts the words in a file, with a \
 `Counter`:
 
@@ -50,10 +51,27 @@ SHOTS = {
 }
 
 
+class CannedBot:
+    """Answers the Markdown above to the question, and a line to anything else."""
+
+    label = "Local model server"
+    model: str | None = "llama3.1:8b"
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def stream(
+        self, history: Sequence[Turn], *, model: str | None = None
+    ) -> AsyncIterator[Piece]:
+        text = ANSWER if history[-1].content == QUESTION else "Happy to help with that."
+        for start in range(0, len(text), 40):
+            yield Piece(text=text[start : start + 40])
+
+
 @contextmanager
 def conversation(data_dir: Path) -> Iterator[str]:
-    """The app with the echo bot and two conversations; yields the login URL."""
-    with served_in_thread(data_dir, EchoBot()) as url:
+    """The app with the canned bot; yields the login URL."""
+    with served_in_thread(data_dir, CannedBot()) as url:  # type: ignore[arg-type]
         yield url
 
 
@@ -69,18 +87,12 @@ def render(url: str, out: Path, names: list[str]) -> list[Path]:
         setup = browser.new_page()
         setup.goto(url)  # logs in
         setup.wait_for_selector('#connection[data-state="open"]')
-        for text in ("Plan a weekend in Lisbon", "Count the words in a file with Python"):
+        for text in ("Plan a weekend in Lisbon", QUESTION):
             setup.goto(urljoin(setup.url, f"/c/{new_id()}"))
             setup.wait_for_selector('#connection[data-state="open"]')
             setup.fill("#composer-input", text)
             setup.press("#composer-input", "Enter")
             setup.wait_for_selector("article.msg-assistant[data-status=complete]")
-        setup.fill("#composer-input", ANSWER)
-        setup.press("#composer-input", "Enter")
-        setup.wait_for_function(
-            "() => document.querySelectorAll('article.msg-assistant[data-status=complete]')"
-            ".length === 2"
-        )
         chat_url = setup.url
         setup.close()
         for name in names:
