@@ -275,7 +275,8 @@
 
   function showTitle() {
     const title = $("conversation-title")?.textContent.trim();
-    if (title) document.title = title + " · htmxchat";
+    // after every frame: write only a change (a write reaches the browser's window title)
+    if (title && document.title !== title + " · htmxchat") document.title = title + " · htmxchat";
   }
 
   new MutationObserver(paneChanged).observe($("main") || app, { childList: true });
