@@ -399,9 +399,16 @@ def test_the_message_box_grows_to_a_limit_then_scrolls(page, url: str) -> None:
         arg=limit,
     )
     assert page.eval_on_selector(box, "b => b.scrollHeight > b.clientHeight + 100")
-    # emptied (sent): it shrinks back
+    # emptied: it shrinks back
     page.fill(box, "")
     page.wait_for_function(f"h => document.querySelector('{box}').clientHeight <= h + 2", arg=one)
+    # sent at its limit: the server's fresh, empty box grows again as it is typed in
+    page.fill(box, "line\n" * 200)
+    page.press(box, "Enter")
+    wait_done(page, 1)
+    page.wait_for_function(f"h => document.querySelector('{box}').clientHeight <= h + 2", arg=one)
+    page.fill(box, "line\n" * 4)
+    page.wait_for_function(f"h => document.querySelector('{box}').clientHeight > h + 40", arg=one)
 
 
 def test_typing_after_a_large_paste_lays_the_page_out_once_a_key(page, url: str) -> None:

@@ -163,8 +163,13 @@
   let growFrame = 0;
   let grownFull = false;
   let grownLength = 0;
+  let grownBox = null; // the server replaces the box when it clears it: measure the new one
 
   function autoGrow(el) {
+    if (el !== grownBox) {
+      grownBox = el;
+      grownFull = false;
+    }
     const longer = el.value.length >= grownLength;
     grownLength = el.value.length;
     if ((grownFull && longer) || growFrame) return;
