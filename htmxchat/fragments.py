@@ -167,6 +167,9 @@ class Fragments:
             html = self._render("_append.html", m=event.message)
             if event.message.role == "assistant":
                 html += self.composer_actions(busy=True)
+                # The top bar names the connection the reply comes from.
+                label = event.message.bot or self.bot_label
+                html += self._render("_bot_label.html", label=label, oob=True)
             return html
         if isinstance(event, ReplyDelta):
             return self._render("_delta.html", d=event)

@@ -53,7 +53,7 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     fragments = Fragments(
         aiohttp_jinja2.get_env(request.app),
         bot_label=choice.bot.label,
-        models=choice.models,
+        models=request.app[chat_key].models,
         default_model=choice.bot.model,
     )
     connection = _Connection(ws, request.app[chat_key], fragments, request.transport)

@@ -102,11 +102,14 @@ async def test_the_page_lists_every_server_groups_the_picker_and_never_shows_the
     client = await app_client(ChosenBot(bot, ("main-model",), "Replies come from Main."))
     conversation = new_id()
     page = await (await client.get(f"/c/{conversation}")).text()
-    assert '<optgroup label="Side server">' in page and 'value="side-server|side-model"' in page
-    assert '<optgroup label="Broken (down)">' in page and "Down: " in page
+    assert (
+        '<optgroup label="Side server" data-connection="side-server">' in page
+        and 'value="side-server|side-model"' in page
+    )
+    assert '<optgroup label="Broken (down)" data-connection="broken">' in page and "Down: " in page
     settings_page = await (await client.get("/settings")).text()
     assert "Side server" in settings_page and "sk-…wxyz" in settings_page
-    assert "Broken" in settings_page and "Down:" in settings_page
+    assert "Broken" in settings_page and "is not reachable" in settings_page
     # A reply through the side server, picked in the page; the conversation remembers it.
     other.enqueue(Reply(chunks=words_reply("from the side")))
     frames = await chat(client, conversation, "hi", model="side-server|side-model")
