@@ -43,7 +43,7 @@ def tidy(answer: str) -> str:
     """A title from the model's answer: its first non-blank line without quotes, Markdown
     marks or a final full stop, cut at a word to at most MAX_TITLE characters."""
     line = next((t.strip() for t in answer.splitlines() if t.strip()), "")
-    line = re.sub(r"^(#+\s*|title\s*:\s*)", "", line, flags=re.IGNORECASE)
+    line = re.sub(r"^(#+\s*)?(title\s*:\s*)?", "", line, flags=re.IGNORECASE)
     line = line.strip(" \t*_`\"'“”\u2018\u2019«»").rstrip(".").strip()
     line = " ".join(line.split())
     if len(line) > MAX_TITLE:
@@ -56,7 +56,8 @@ async def suggest_title(route: Route, messages: Sequence[Message]) -> str:
     text = excerpt(messages)
     if not text:
         raise NamingError("There is nothing to name yet: send a message first.")
-    who = route.bot.label + (f" ({route.model})" if route.model else "")
+    model = route.model or route.bot.model
+    who = route.bot.label + (f" ({model})" if model else "")
     answer = ""
     try:
         async with asyncio.timeout(NAME_TIMEOUT):
