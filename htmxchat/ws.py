@@ -159,7 +159,9 @@ class _Connection:
                     attachments=frame.attachments,
                 )
                 if user is not None:
-                    cleared = self.fragments.cleared_input() + self.fragments.cleared_attachments()
+                    label = self.chat.route(frame.model).bot.label  # checked by send
+                    cleared = self.fragments.cleared_input(label)
+                    cleared += self.fragments.cleared_attachments()
                     await self.send(cleared + self.fragments.notice(None))
             elif frame.action == "regenerate":
                 await self.chat.regenerate(frame.conversation_id, model=frame.model)
