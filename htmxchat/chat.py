@@ -16,11 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from htmxchat import tree
 from htmxchat.attachments import MAX_FILES, AttachmentInfo
 from htmxchat.bots import Bot, Turn
 from htmxchat.channel import Channel, Numbered, Subscription
 from htmxchat.chat_settings import ChatSettings, from_stored
 from htmxchat.events import (
+    BranchShown,
     ConversationCreated,
     ConversationDeleted,
     ConversationRenamed,
@@ -188,11 +190,9 @@ class ChatService:
             subscription = room.channel.subscribe(wake)
             live, stream, busy = room.live_reply(), room.live_stream(), room.busy
             try:
-                messages = await self.store.messages(conversation_id, limit=limit, since=since)
+                # The branch shown (docs/design.md, "Message tree"), its newest part.
+                messages, older = await self.store.shown(conversation_id, limit=limit, since=since)
                 conversation = await self.store.conversation(conversation_id)
-                older = bool(messages) and await self.store.has_older(
-                    conversation_id, messages[0].id
-                )
             except BaseException:
                 self.leave(subscription)
                 raise
@@ -314,7 +314,7 @@ class ChatService:
         files = await self._waiting_files(conversation_id, attachments)
         room = self._reserve(conversation_id)
         try:
-            # No parent given: it follows the conversation's last message.
+            # No parent given: it follows the last message of the branch shown.
             user = await self.store.add_message(
                 Message(id=new_id(), conversation_id=conversation_id, role="user", content=text)
             )
@@ -348,21 +348,131 @@ class ChatService:
             )
         return files
 
-    async def regenerate(self, conversation_id: str, *, model: str | None = None) -> None:
-        """Write a new answer to the last user message (the earlier answer stays visible)."""
+    async def regenerate(
+        self, conversation_id: str, *, target: str | None = None, model: str | None = None
+    ) -> None:
+        """Write a new version of answer `target` (by default the last answer shown), below
+        the same question; the earlier versions stay (docs/design.md, "Message tree")."""
         self.route(model)  # refuse a model that is not offered before storing anything
         room = self._reserve(conversation_id)
         try:
-            history = await self.store.messages(conversation_id)
-            if not any(m.role == "user" for m in history):
-                raise ChatInputError("There is nothing to regenerate yet: send a message first.")
-            while history[-1].role != "user":
-                history.pop()
-            # A new version of the answer: a sibling of the earlier ones, below the question.
-            history = await self.store.message_path(conversation_id, history[-1].id)
+            if target is None:
+                branch = await self.store.branch(conversation_id)
+                if not any(m.role == "user" for m in branch):
+                    raise ChatInputError(
+                        "There is nothing to regenerate yet: send a message first."
+                    )
+                question = next(m for m in reversed(branch) if m.role == "user")
+            else:
+                answer = await self._own_message(conversation_id, target, "assistant")
+                if answer.parent_id is None:
+                    raise ChatInputError("That answer has no question to answer again.")
+                question = await self._own_message(conversation_id, answer.parent_id, "user")
+            history = await self.store.message_path(conversation_id, question.id)
+            await self._start_reply(room, history, model, new_branch=True)
+        finally:
+            self._release(room)
+
+    async def edit(
+        self, conversation_id: str, target: str, text: str, *, model: str | None = None
+    ) -> Message | None:
+        """Send `text` as a new version of the user's message `target` (its files kept), and
+        answer it; the earlier version and what followed it stay. None when `text` is blank.
+
+        Raises ChatInputError like `send`, and when `target` is not one of your messages."""
+        if not text.strip():
+            raise ChatInputError("An edited message cannot be empty; type something or cancel.")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ChatInputError(
+                f"Your message is {len(text):,} characters long; the limit is "
+                f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
+            )
+        self.route(model)
+        room = self._reserve(conversation_id)
+        try:
+            original = await self._own_message(conversation_id, target, "user")
+            user = await self.store.add_message(
+                Message(
+                    id=new_id(),
+                    conversation_id=conversation_id,
+                    role="user",
+                    content=text,
+                    parent_id=original.parent_id or tree.ROOT,
+                )
+            )
+            await self.store.copy_attachments(conversation_id, original.id, user.id)
+            history = await self.store.message_path(conversation_id, user.id)
+            user = history[-1] if history and history[-1].id == user.id else user
+            # Every reader drops the old branch below the parent, then gets the new message.
+            room.publish(self._branch_event(conversation_id, history[:-1]))
+            room.publish(MessageAdded(user))
+            await self._announce(user)
             await self._start_reply(room, history, model)
         finally:
             self._release(room)
+        return user
+
+    async def show_version(self, conversation_id: str, target: str, step: int) -> None:
+        """Show the previous (`step` -1) or next (+1) version of message `target` and the
+        branch below it, in every tab; remembered in the chat log."""
+        room = self._room(conversation_id)
+        if room.busy:
+            raise ChatInputError(
+                "A reply is still being written. Wait for it to finish or press Stop."
+            )
+        await self._own_message(conversation_id, target, None)
+        await self.store.show_version(conversation_id, target, step)
+        await self._publish_branch(room)
+
+    async def reveal(self, conversation_id: str, message_id: str) -> None:
+        """Show the branch through `message_id` (a search hit on another version), in every
+        tab; left as it is while a reply is being written."""
+        room = self._room(conversation_id)
+        if room.busy:
+            return
+        if await self.store.show_path(conversation_id, message_id):
+            await self._publish_branch(room)
+        self._tidy()
+
+    async def delete_message(self, conversation_id: str, target: str) -> int:
+        """Erase message `target` and everything below it (every version of what followed),
+        for real; the number of messages erased."""
+        room = self._reserve(conversation_id)
+        try:
+            await self._own_message(conversation_id, target, None)
+            erased = await self.store.delete_messages(conversation_id, target)
+            await self._publish_branch(room)
+        finally:
+            self._release(room)
+            self._tidy()
+        return erased
+
+    async def _own_message(
+        self, conversation_id: str, message_id: str, role: str | None
+    ) -> Message:
+        """The message `message_id` of this conversation (of `role` if given), or a
+        ChatInputError the page shows."""
+        message = await self.store.message(message_id)
+        if message is None or message.conversation_id != conversation_id:
+            raise ChatInputError("That message is no longer there; it may have been deleted.")
+        if role is not None and message.role != role:
+            raise ChatInputError(
+                "Only your own messages can be edited."
+                if role == "user"
+                else "Only answers can be regenerated."
+            )
+        return message
+
+    async def _publish_branch(self, room: Room) -> None:
+        """Tell every reader which branch is shown now."""
+        messages, older = await self.store.shown(room.conversation_id, limit=PAGE_MESSAGES)
+        room.publish(BranchShown(room.conversation_id, tuple(messages), older))
+
+    @staticmethod
+    def _branch_event(conversation_id: str, path: list[Message]) -> BranchShown:
+        """The branch down to the end of `path` (its newest page), as an event."""
+        window = path[-PAGE_MESSAGES:]
+        return BranchShown(conversation_id, tuple(window), len(path) > len(window))
 
     def stop(self, conversation_id: str) -> bool:
         """Stop the conversation's running reply, keeping its text. False if none runs."""
@@ -388,7 +498,17 @@ class ChatService:
             room.publish(ReplyNotStarted())
         self._tidy()
 
-    async def _start_reply(self, room: Room, history: list[Message], model: str | None) -> None:
+    async def _start_reply(
+        self,
+        room: Room,
+        history: list[Message],
+        model: str | None,
+        *,
+        new_branch: bool = False,
+    ) -> None:
+        """Store a streaming answer below the end of `history` and start it. `new_branch`:
+        the answer is another version, so readers are first shown the branch down to its
+        question (in the same step as the answer appears, so a join in between stays exact)."""
         files = await self.store.attachment_data(room.conversation_id)
         # The chat's own settings over the app's defaults; the picker's model, when the page
         # sent one, is remembered as the chat's (docs/design.md, "Connections and chat
@@ -421,7 +541,7 @@ class ChatService:
                 bot=route.bot.label,
                 model=route.model or route.bot.model,
                 provenance=provenance,
-                parent_id=history[-1].id if history else None,
+                parent_id=history[-1].id if history else tree.ROOT,
             )
         )
         reply = Reply(
@@ -435,6 +555,8 @@ class ChatService:
             checkpoint_interval=self.checkpoint_interval,
         )
         room.reply, room.phase = reply, "replying"
+        if new_branch:
+            room.publish(self._branch_event(room.conversation_id, history))
         room.publish(MessageAdded(message))
         reply.start(turns, self._reply_ended)
         if room.stop_requested or self._closing:

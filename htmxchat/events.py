@@ -53,7 +53,18 @@ class ReplyNotStarted:
     """A send or regenerate was refused or failed before its reply began: nothing runs."""
 
 
-RoomEvent = MessageAdded | ReplyDelta | ReplyFinished | ReplyNotStarted
+@dataclass(frozen=True, slots=True)
+class BranchShown:
+    """Another branch of the conversation is shown (a version was picked, a message edited,
+    an answer regenerated, a message deleted): `messages` is its newest part, oldest first,
+    and `older` says whether earlier messages exist. Readers replace what they show."""
+
+    conversation_id: str
+    messages: tuple[Message, ...]
+    older: bool
+
+
+RoomEvent = MessageAdded | ReplyDelta | ReplyFinished | ReplyNotStarted | BranchShown
 
 
 @dataclass(frozen=True, slots=True)

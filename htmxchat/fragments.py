@@ -18,6 +18,7 @@ from htmxchat.attachments import attachment_limits, size_text
 from htmxchat.channel import Numbered
 from htmxchat.chat import BLANK_CHARS, MAX_MESSAGE_CHARS, FeedSnapshot, Snapshot
 from htmxchat.events import (
+    BranchShown,
     ConversationCreated,
     ConversationDeleted,
     ConversationRenamed,
@@ -177,6 +178,8 @@ class Fragments:
             return self.message(event.message, oob="true") + self.composer_actions(busy=False)
         if isinstance(event, ReplyNotStarted):
             return self.composer_actions(busy=False)
+        if isinstance(event, BranchShown):
+            return self._render("_branch.html", b=event)
         raise TypeError(f"unknown event {event!r}")
 
     # -- the conversation list ---------------------------------------------------------

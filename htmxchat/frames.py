@@ -15,7 +15,8 @@ from htmxchat.ids import is_valid_id
 
 MAX_EPOCH = 32
 
-Action = Literal["send", "stop", "sync", "regenerate"]
+Action = Literal["send", "stop", "sync", "regenerate", "edit", "version", "delete"]
+ACTIONS: tuple[Action, ...] = ("send", "stop", "sync", "regenerate", "edit", "version", "delete")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,10 @@ class ClientFrame:
     room: Position = Position()
     feed: Position = Position()
     attachments: tuple[str, ...] = ()  # send: ids of uploaded files the message carries
+    # edit, version, delete, regenerate: the message acted on (regenerate: None = the last
+    # answer); version: -1 for the previous version, +1 for the next.
+    target: str | None = None
+    step: int = 0
 
 
 class FrameError(Exception):
@@ -54,7 +59,7 @@ def parse_client_frame(raw: str) -> ClientFrame:
     if not isinstance(data, dict):
         raise FrameError("The page sent a frame of the wrong shape; reload the page.")
     action = data.get("action", "send")
-    if action not in ("send", "stop", "sync", "regenerate"):
+    if action not in ACTIONS:
         raise FrameError("The page asked for something the server does not know; reload it.")
     conversation_id = data.get("conversation")
     if not is_valid_id(conversation_id):
@@ -79,7 +84,23 @@ def parse_client_frame(raw: str) -> ClientFrame:
         Position(_epoch(data.get("epoch")), _number(data.get("seq"), -1)),
         Position(_epoch(data.get("feed_epoch")), _number(data.get("feed_seq"), -1)),
         _attachment_ids(data.get("attachments")),
+        *_target(action, data),
     )
+
+
+def _target(action: str, data: dict[str, Any]) -> tuple[str | None, int]:
+    """The message an action is about, and a version step (FrameError when missing)."""
+    target = data.get("target")
+    if target in (None, "") and action not in ("edit", "version", "delete"):
+        return None, 0
+    if not is_valid_id(target):
+        raise FrameError("The page did not say which message this is for; reload it.")
+    if action != "version":
+        return str(target), 0
+    step = data.get("step")
+    if step not in ("-1", "1", -1, 1):
+        raise FrameError("The page asked for a version the server does not know; reload it.")
+    return str(target), int(step)
 
 
 def _attachment_ids(value: Any) -> tuple[str, ...]:

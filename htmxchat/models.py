@@ -40,6 +40,10 @@ class Message:
     provenance: Mapping[str, Any] | None = None
     # The message this one follows (docs/design.md, "Message tree"); None: the first level.
     parent_id: str | None = None
+    # Its number among the versions under the same parent, and how many there are (read
+    # from the tree when shown; not stored).
+    version: int = 1
+    versions: int = 1
 
 
 @dataclass(frozen=True, slots=True)

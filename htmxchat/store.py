@@ -115,8 +115,12 @@ class ChatStore:
         Without a `parent_id` it follows the conversation's last message (docs/design.md,
         "Message tree"); the message returned has its parent filled in."""
         stamped = message if message.created_at else replace(message, created_at=time.time())
-        parent = await self._write(q.insert_message, stamped)
-        return replace(stamped, parent_id=parent)
+
+        def insert(db: sqlite3.Connection) -> Message:
+            parent = q.insert_message(db, stamped)
+            return store_tree.count_versions(db, replace(stamped, parent_id=parent))
+
+        return await self._write(insert)
 
     async def update_reply(self, message: Message) -> None:
         """Overwrite a reply's text, status and timings (checkpoints and the final save)."""
@@ -147,13 +151,45 @@ class ChatStore:
             lambda db: qa.with_infos(db, store_tree.select_branch(db, conversation_id))
         )
 
+    async def shown(
+        self, conversation_id: str, *, limit: int | None = None, since: str | None = None
+    ) -> tuple[list[Message], bool]:
+        """The newest `limit` messages of the branch shown (docs/design.md, "Message tree"),
+        oldest first, and whether there are older ones. `since` keeps a message in the window
+        as `messages` does."""
+        found, older = await self._run(store_tree.select_shown, conversation_id, limit, since)
+        return await self._run(qa.with_infos, found), older
+
     async def messages_before(
         self, conversation_id: str, before: str, limit: int
     ) -> tuple[list[Message], bool]:
-        """Up to `limit` messages older than message `before`, oldest first, and whether
-        there are even older ones."""
-        found, more = await self._run(q.select_messages_before, conversation_id, before, limit)
+        """Up to `limit` messages of the branch shown older than message `before`, oldest
+        first, and whether there are even older ones."""
+        found, more = await self._run(
+            store_tree.select_shown_before, conversation_id, before, limit
+        )
         return await self._run(qa.with_infos, found), more
+
+    async def show_version(self, conversation_id: str, message_id: str, step: int) -> str | None:
+        """Show another version of a message (`step` places along its siblings); the id
+        now shown, None when the message is unknown."""
+        return await self._write(store_tree.show_version, conversation_id, message_id, step)
+
+    async def show_path(self, conversation_id: str, message_id: str) -> bool:
+        """Show the branch through `message_id`; False when it was shown already."""
+        return await self._write(store_tree.show_path, conversation_id, message_id)
+
+    async def delete_messages(self, conversation_id: str, message_id: str) -> int:
+        """Erase a message and everything below it, for real; how many messages went."""
+        return await self._write(store_tree.delete_subtree, conversation_id, message_id)
+
+    async def copy_attachments(self, conversation_id: str, source_id: str, target_id: str) -> None:
+        """Give a new version of a message copies of the files of the one it replaces."""
+        await self._write(store_tree.copy_attachments, conversation_id, source_id, target_id)
+
+    async def message(self, message_id: str) -> Message | None:
+        """One message by id (None when unknown)."""
+        return await self._run(q.select_message, message_id)
 
     async def has_older(self, conversation_id: str, message_id: str) -> bool:
         """True when the conversation has messages older than `message_id`."""

@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from typing import cast
 
+from htmxchat import tree
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.store_attachments import insert_imported
@@ -35,8 +36,9 @@ class ConversationGoneError(StoreError):
 
 
 def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
-    """Insert `m`; returns its parent: `m.parent_id`, or when that is None the conversation's
-    last message (so a message added without a parent continues the conversation)."""
+    """Insert `m`; returns its parent: `m.parent_id`, or when that is None the last message
+    of the branch shown (so a message added without a parent continues what the reader
+    sees); `tree.ROOT` puts it on the first level (None returned)."""
     title = " ".join(m.content.split())[:TITLE_LENGTH] if m.role == "user" else ""
     with transaction(db):
         if m.role != "user":
@@ -56,12 +58,11 @@ def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
             "ELSE conversations.title END",
             (m.conversation_id, title, m.created_at, m.created_at),
         )
-        if m.parent_id is None:
-            last = db.execute(
-                "SELECT id FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1",
-                (m.conversation_id,),
-            ).fetchone()
-            m = replace(m, parent_id=None if last is None else last[0])
+        if m.parent_id is None:  # below the last message of the branch shown
+            ids = tree.shown_branch(nodes(db, m.conversation_id), choices(db, m.conversation_id))
+            m = replace(m, parent_id=ids[-1] if ids else None)
+        elif m.parent_id == tree.ROOT:  # explicitly on the first level
+            m = replace(m, parent_id=None)
         db.execute(
             f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({_PLACEHOLDERS})",
             (
@@ -77,6 +78,24 @@ def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
             (m.conversation_id, m.parent_id or "", m.id),
         )
     return m.parent_id
+
+
+def nodes(db: sqlite3.Connection, conversation_id: str) -> list[tree.Node]:
+    """Every message's place in the conversation's tree, oldest first."""
+    rows = db.execute(
+        "SELECT id, parent_id, role FROM messages WHERE conversation_id = ? ORDER BY seq",
+        (conversation_id,),
+    ).fetchall()
+    return [tree.Node(row[0], row[1], row[2]) for row in rows]
+
+
+def choices(db: sqlite3.Connection, conversation_id: str) -> dict[str, str]:
+    """The chosen child per parent id (tree.ROOT for the first level)."""
+    rows = db.execute(
+        "SELECT parent_id, child_id FROM message_choices WHERE conversation_id = ?",
+        (conversation_id,),
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
 
 
 def update_reply(db: sqlite3.Connection, m: Message) -> None:
@@ -213,21 +232,6 @@ def select_conversations(db: sqlite3.Connection, limit: int | None = None) -> li
     return [row_to_conversation(row) for row in rows]
 
 
-def select_messages_before(
-    db: sqlite3.Connection, conversation_id: str, before: str, limit: int
-) -> tuple[list[Message], bool]:
-    seq = seq_of(db, conversation_id, before)
-    if seq is None:
-        return [], False
-    rows = db.execute(
-        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? "
-        "ORDER BY seq DESC LIMIT ?",
-        (conversation_id, seq, limit + 1),
-    ).fetchall()
-    more = len(rows) > limit
-    return [row_to_message(row) for row in reversed(rows[:limit])], more
-
-
 def has_older(db: sqlite3.Connection, conversation_id: str, message_id: str) -> bool:
     seq = seq_of(db, conversation_id, message_id)
     if seq is None:
@@ -285,6 +289,10 @@ def import_conversation(
         )
     # Short transactions: a running server (another connection) can write between them
     # instead of waiting out a long import and failing its own writes.
+    if messages and all(m.parent_id is None for m in messages):
+        # A flat list (an older export, a script): one branch, as the migration makes it.
+        flat = tree.flat_parents([tree.Node(m.id, None, m.role) for m in messages])
+        messages = [replace(m, parent_id=p) for m, p in zip(messages, flat, strict=True)]
     seen: set[str] = set()
     renamed: dict[str, str] = {}  # id in the file -> id stored (parents follow their renames)
     try:

@@ -40,7 +40,11 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     focus = focus if is_valid_id(focus) else None
     chat, store = request.app[chat_key], request.app[store_key]
     since = focus
-    if focus:  # a few messages of context above it, so it can be scrolled to the middle
+    if focus:
+        # A hit on another version of a message: show its branch (docs/design.md,
+        # "Message tree"), then a few messages of context above it, so it can be
+        # scrolled to the middle.
+        await chat.reveal(conversation_id, focus)
         earlier, _ = await store.messages_before(conversation_id, focus, FOCUS_CONTEXT)
         since = earlier[0].id if earlier else focus
     # The page is the conversation as of one event; its socket resumes from that event.

@@ -164,7 +164,17 @@ class _Connection:
                     cleared += self.fragments.cleared_attachments()
                     await self.send(cleared + self.fragments.notice(None))
             elif frame.action == "regenerate":
-                await self.chat.regenerate(frame.conversation_id, model=frame.model)
+                await self.chat.regenerate(
+                    frame.conversation_id, target=frame.target, model=frame.model
+                )
+            elif frame.action == "edit" and frame.target is not None:
+                await self.chat.edit(
+                    frame.conversation_id, frame.target, frame.message, model=frame.model
+                )
+            elif frame.action == "version" and frame.target is not None:
+                await self.chat.show_version(frame.conversation_id, frame.target, frame.step)
+            elif frame.action == "delete" and frame.target is not None:
+                await self.chat.delete_message(frame.conversation_id, frame.target)
         except (ChatInputError, StoreError) as exc:
             await self.send(self.fragments.notice(str(exc)))
 

@@ -101,15 +101,16 @@ def test_stop_button_ends_the_reply_and_keeps_the_text(data_dir, page) -> None:
         assert page.locator(".msg-assistant .msg-body").inner_text()
         assert page.locator(".btn-send").is_visible()
 
-        # Regenerate writes a second answer; Esc stops it too.
+        # Regenerate writes a second version of the answer in its place; Esc stops it too.
         page.click(".msg-assistant .regenerate")
-        page.wait_for_selector('.msg-assistant:nth-child(3)[data-status="streaming"]')
+        page.wait_for_selector('.msg-assistant:nth-child(2)[data-status="streaming"]')
         page.wait_for_function(
-            "() => document.querySelectorAll('.msg-assistant .msg-body')[1]?.textContent.length > 0"
+            "() => document.querySelector('.msg-assistant .msg-body')?.textContent.length > 0"
         )
         page.keyboard.press("Escape")
-        page.wait_for_selector('.msg-assistant:nth-child(3)[data-status="stopped"]')
-        assert page.locator(".msg-assistant").count() == 2
+        page.wait_for_selector('.msg-assistant:nth-child(2)[data-status="stopped"]')
+        assert page.text_content(".msg-assistant .version-count") == "2/2"
+        assert page.locator(".msg-assistant").count() == 1
         assert page.locator(".msg-user").count() == 1
     finally:
         slow.kill()

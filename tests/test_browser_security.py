@@ -163,7 +163,8 @@ def assert_inert(page) -> None:
     assert page.evaluate("window.__violations") == []
     injected = (
         "#messages script, #messages img, #messages svg, #messages [hx-get], "
-        "#messages button:not(.regenerate):not(.copy-answer)"
+        # the only buttons: the page's own message actions
+        "#messages button:not(.msg-actions > button):not(.versions > button)"
     )
     assert page.evaluate(f"document.querySelectorAll({injected!r}).length") == 0
     assert page.locator("form#composer").count() == 1
