@@ -12,9 +12,10 @@ import pytest
 
 from htmxchat.bots.detect import Candidate
 from htmxchat.bots.openai import OpenAICompatBot
-from htmxchat.bots.select import ChosenBot
+from htmxchat.bots.select import ChosenBot, choose_bot
 from htmxchat.chat import ChatInputError, ChatService
-from htmxchat.config import SettingsError, parse_local_servers
+from htmxchat.cli import build_parser
+from htmxchat.config import SettingsError, parse_local_servers, resolve_settings
 from htmxchat.connections import (
     KEYS_FILENAME,
     ConnectionError_,
@@ -335,3 +336,23 @@ def test_local_servers_come_from_the_environment() -> None:
     assert parse_local_servers("off") == ()
     with pytest.raises(SettingsError, match="HTMXCHAT_LOCAL_SERVERS"):
         parse_local_servers("ftp://x")
+
+
+async def test_the_default_connection_comes_from_the_flags_and_environment(
+    data_dir: Path,
+) -> None:
+    settings = resolve_settings(
+        build_parser().parse_args(["--base-url", "http://127.0.0.1:9/v1"]),
+        {"HTMXCHAT_API_KEY": SECRET, "HTMXCHAT_LOCAL_SERVERS": "off"},
+    )
+    assert settings.api_key == SECRET and settings.local_servers == ()
+    choice = await choose_bot(settings)
+    connections = Connections(data_dir, default=choice, settings=settings)
+    default = connections.default
+    assert default is not None and default.kind == "default" and default.down
+    assert default.key_hint == "sk-…wxyz" and SECRET not in (default.problem or "")
+    assert [c.id for c in connections.all()] == ["default", "demo"]
+    assert connections.label_for(None) == default.name == "127.0.0.1:9"
+    assert connections.label_for("demo|") == "Demo bot"
+    await connections.close()
+    await choice.bot.close()
