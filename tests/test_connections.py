@@ -244,6 +244,12 @@ async def test_two_servers_and_the_demo_bot_each_answer_while_one_is_down(
     page = await (await client.get(f"/c/{conversation}")).text()
     assert '<span id="bot-label"' in page and ">Side</span>" in page
     assert 'value="side|side-model" selected' in page
+    # Down again: the conversation keeps its choice, shown under the down server.
+    side.enqueue(Reply.error(503, "restarting"), endpoint="models")
+    await client.post("/settings/connections/side/retry", headers=hx(client))
+    page = await (await client.get(f"/c/{conversation}")).text()
+    assert '<optgroup label="Side (down)" data-connection="side">' in page
+    assert 'value="side|side-model" selected' in page and ">Side</span>" in page
     other = await (await client.get(f"/c/{new_id()}")).text()
     assert ">Main</span>" in other  # a new conversation uses the default connection
 

@@ -48,6 +48,8 @@ def test_a_server_added_on_the_page_answers_and_the_top_bar_names_it(
     page.emulate_media(color_scheme="light")
     # Edit in place: rename it; the key stays.
     page.click("[data-connection=second] >> text=Edit")
+    page.wait_for_selector("form.edit-connection", timeout=TIMEOUT)
+    page.screenshot(path="/tmp/settings-edit.png")
     page.fill("form.edit-connection input[name=name]", "Second server")
     page.click("form.edit-connection button[type=submit]")
     page.wait_for_selector("text=Saved Second server.", timeout=TIMEOUT)
