@@ -35,6 +35,8 @@ CONNECTIONS_FILENAME = "connections.json"
 KEYS_FILENAME = "api-keys.json"
 MAX_NAME = 60
 LIST_TIMEOUT = 3.0  # asking a server for its models must not hold up the page for long
+# Looking for a local server that may not be there at all (a closed port answers at once).
+LOCAL_TIMEOUT = 1.0
 MAX_URL = 500
 MAX_KEY = 500
 DEFAULT_ID = "default"
@@ -255,8 +257,10 @@ class Connections:
         bot = connection.bot
         if not isinstance(bot, OpenAICompatBot):
             return
+        looking = connection.kind == "local" and not connection.found
+        limit = LOCAL_TIMEOUT if looking else LIST_TIMEOUT
         try:
-            async with asyncio.timeout(LIST_TIMEOUT):
+            async with asyncio.timeout(limit):
                 connection.models = tuple(await bot.list_models())
             connection.problem = None
             connection.found = True
@@ -264,7 +268,7 @@ class Connections:
             connection.models, connection.problem = (), str(exc)
         except TimeoutError:
             connection.models = ()
-            connection.problem = f"It did not answer within {LIST_TIMEOUT:g} seconds."
+            connection.problem = f"It did not answer within {limit:g} seconds."
         if connection.kind == "local" and not connection.found:
             connection.problem = f"Not running: nothing answers at {connection.base_url}."
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import stat
@@ -362,3 +363,18 @@ async def test_the_default_connection_comes_from_the_flags_and_environment(
     assert connections.label_for("demo|") == "Demo bot"
     await connections.close()
     await choice.bot.close()
+
+
+async def test_a_server_that_never_answers_is_down_without_holding_up_the_others(
+    aiohttp_server, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("htmxchat.connections.LIST_TIMEOUT", 0.3)
+    hung, fine = await servers(aiohttp_server, "h", "f")
+    hung.enqueue(Reply.json({"data": []}, delay=3600), endpoint="models")
+    connections = Connections(data_dir)
+    slow = connections.add("Hung", hung.base_url, None)
+    quick = connections.add("Fine", fine.base_url, None)
+    async with asyncio.timeout(2):
+        await connections.refresh()
+    assert slow.problem == "It did not answer within 0.3 seconds." and quick.models == ("f",)
+    await connections.close()
