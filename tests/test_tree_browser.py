@@ -142,3 +142,27 @@ def test_regenerate_copy_and_delete(page, echo: str) -> None:
     page.reload()
     page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
     assert bodies(page) == ["keep me", "keep me"]
+
+
+def test_a_draft_survives_switching_conversations_and_reloading(page, echo: str) -> None:
+    connect(page, echo)
+    ask(page, "a first chat", 1)
+    first = page.get_attribute("#app", "data-conversation")
+    page.fill("#composer-input", "half-written thought")
+    page.click("#new-chat")
+    page.wait_for_function(
+        "id => document.querySelector('#app').dataset.conversation !== id", arg=first
+    )
+    expect(page.locator("#composer-input")).to_have_value("")
+    page.fill("#composer-input", "other draft")
+    page.click(f"#conv-{first} .conv-link")
+    expect(page.locator("#composer-input")).to_have_value("half-written thought")
+    page.reload()
+    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
+    expect(page.locator("#composer-input")).to_have_value("half-written thought")
+    # Once sent, the draft is gone: the box stays empty after a reload.
+    page.press("#composer-input", "Enter")
+    idle(page, 2)
+    page.reload()
+    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
+    expect(page.locator("#composer-input")).to_have_value("")

@@ -40,7 +40,7 @@
     const form = document.createElement("form");
     form.className = "msg-edit";
     form.setAttribute("ws-send", "");
-    form.setAttribute("hx-include", "#model");
+    if (document.getElementById("model")) form.setAttribute("hx-include", "#model");
     const label = document.createElement("label");
     label.className = "visually-hidden";
     label.htmlFor = "edit-" + article.id;
