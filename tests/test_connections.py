@@ -26,6 +26,7 @@ from htmxchat.connections import (
 )
 from htmxchat.events import ReplyFinished
 from htmxchat.ids import new_id
+from htmxchat.keys import chat_key
 from htmxchat.store import ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
 from tests.helpers import ScriptedBot, Tab, parse_frame
@@ -378,3 +379,27 @@ async def test_a_server_that_never_answers_is_down_without_holding_up_the_others
         await connections.refresh()
     assert slow.problem == "It did not answer within 0.3 seconds." and quick.models == ("f",)
     await connections.close()
+
+
+async def test_the_default_server_down_at_start_up_can_be_tried_again(
+    app_client, aiohttp_server
+) -> None:
+    (main,) = await servers(aiohttp_server, "late-model")
+    bot = OpenAICompatBot(main.base_url, label="Main")
+    down = ChosenBot(bot, (), "Replies come from Main.", "It was still starting.")
+    client = await app_client(down, coalesce_window=0.0)
+    page = await (await client.get("/settings")).text()
+    assert 'data-connection="default" data-state="down"' in page
+    assert "It was still starting." in page
+    page = await (
+        await client.post("/settings/connections/default/retry", headers=hx(client))
+    ).text()
+    assert 'data-connection="default" data-state="up"' in page and "late-model" in page
+    with pytest.raises(ChatInputError, match="not offered"):  # now checked against the list
+        client.app[chat_key].route("forged-model")
+    conversation = new_id()
+    chat_page = await (await client.get(f"/c/{conversation}")).text()
+    assert '<option value="late-model"' in chat_page
+    frames = await chat(client, conversation, "hi", model="late-model")
+    assert "late-model" in final_reply(frames).text
+    assert [r.json["model"] for r in main.chat_requests] == ["late-model"]
