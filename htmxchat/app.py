@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -22,11 +22,12 @@ from htmxchat import (
 )
 from htmxchat.access import load_or_create_token
 from htmxchat.bots import Bot
+from htmxchat.bots.detect import Candidate
 from htmxchat.bots.select import ChosenBot, choose_bot
 from htmxchat.chat import ChatService
 from htmxchat.chat_settings import ChatSettings
 from htmxchat.config import Settings
-from htmxchat.connections import Connections
+from htmxchat.connections import Connections, local_candidates
 from htmxchat.fragments import setup_environment
 from htmxchat.keys import (
     chat_key,
@@ -52,9 +53,14 @@ def create_app(
     checkpoint_interval: float = 1.0,
     instance_id: str = "",
     token: str | None = None,
+    local_servers: Sequence[Candidate] | None = None,
 ) -> web.Application:
     """Build the web application. Tests inject a bot and a store; by default the demo bot
-    and the SQLite store in `settings.data_dir` are used, and the data dir's access token."""
+    and the SQLite store in `settings.data_dir` are used, and the data dir's access token.
+    `local_servers`: where to look for local model servers (by default the usual ports, or
+    none when a bot is injected, so a server running on this machine cannot change tests)."""
+    if local_servers is None:
+        local_servers = local_candidates(settings.local_servers) if bot is None else ()
     app = web.Application(middlewares=[views.error_middleware])
     guard.setup(app, token or load_or_create_token(settings.data_dir))
     app[settings_key] = settings
@@ -71,7 +77,11 @@ def create_app(
     lifecycle.setup(app)  # POST /quit and the About text
     app.cleanup_ctx.append(
         _chat_context(
-            bot, store, coalesce_window=coalesce_window, checkpoint_interval=checkpoint_interval
+            bot,
+            store,
+            local_servers,
+            coalesce_window=coalesce_window,
+            checkpoint_interval=checkpoint_interval,
         )
     )
     app.on_shutdown.append(_close_sockets)
@@ -91,6 +101,7 @@ def create_app(
 def _chat_context(
     injected_bot: Bot | ChosenBot | None,
     injected_store: ChatStore | None,
+    local_servers: Sequence[Candidate],
     *,
     coalesce_window: float,
     checkpoint_interval: float,
@@ -109,8 +120,10 @@ def _chat_context(
         if store is None:
             store = await ChatStore.open(settings.data_dir / DB_FILENAME)
         app[store_key] = store
-        # The user's own servers: listed at once, so one that is down shows why (not fatal).
-        connections = Connections(settings.data_dir)
+        # Every server: listed at once, so one that is down shows why (not fatal).
+        connections = Connections(
+            settings.data_dir, default=choice, settings=settings, candidates=local_servers
+        )
         connections.load()
         await connections.refresh()
         app[connections_key] = connections

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from htmxchat import tree
 from htmxchat.attachments import MAX_FILES, AttachmentInfo
@@ -37,14 +37,22 @@ from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
 from htmxchat.reply import Reply, to_turns
 from htmxchat.room import Room
+from htmxchat.routing import (
+    BotDirectory,
+    ChatInputError,
+    Route,
+    Router,
+)
 from htmxchat.store import ChatStore, StoreError
 
 log = logging.getLogger(__name__)
 
+# Raised by the chat core (and by routing, where it is defined): import it from here.
+__all__ = ["ChatInputError"]
+
 MAX_MESSAGE_CHARS = 100_000
 # What str.isspace() calls blank: a message of only these is ignored (the page is told them).
 BLANK_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
-MAX_MODEL_NAME = 256
 # A page shows the newest messages; older ones load as the reader scrolls up.
 PAGE_MESSAGES = 50
 # The conversation list shows this many; search finds the older ones.
@@ -52,33 +60,6 @@ FEED_CONVERSATIONS = 200
 # Rooms nobody uses are kept this long (in number), so a page rendered over HTTP can resume
 # its socket from the page's event number instead of taking a second snapshot.
 IDLE_ROOMS = 64
-
-
-class ChatInputError(Exception):
-    """The user's input was refused; the message says why and what to do."""
-
-
-class BotDirectory(Protocol):
-    """Other model servers than the default bot (connections.py), looked up by id."""
-
-    def lookup(self, connection_id: str) -> tuple[Bot, tuple[str, ...], str | None] | None:
-        """The connection's bot, its models and its base URL; None when there is none."""
-        ...
-
-
-# A model picker value naming another connection: "<connection id>|<model>". The default
-# bot's models are plain names (docs/design.md, "Connections and chat settings").
-CHOICE_SEPARATOR = "|"
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Where a reply goes: the bot, the model, and what to record about them."""
-
-    bot: Bot
-    model: str | None
-    connection: str  # connection id ("default" for the app's own bot)
-    base_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +103,9 @@ class ChatService:
     ) -> None:
         self.store = store
         self.bot = bot
-        self.models = models
+        self.router = Router(bot, models, directory)
         # App-wide defaults (--system-prompt, --temperature) under every chat's own settings.
         self.defaults = defaults or ChatSettings()
-        self.directory = directory
         self.coalesce_window = coalesce_window
         self.checkpoint_interval = checkpoint_interval
         self.feed: Channel[FeedEvent] = Channel()
@@ -261,33 +241,21 @@ class ChatService:
     # -- writing -----------------------------------------------------------------------
 
     def check_model(self, model: str | None) -> str | None:
-        """The model to use for a reply: one the bot offers, or None for its default.
-
-        Only offered names are accepted: a forged one must not reach (and bill) the API.
-        """
-        if model is None or not self.models:
-            return None
-        if model not in self.models:
-            shown = model[:MAX_MODEL_NAME]
-            raise ChatInputError(
-                f"The model {shown!r} is not offered here; pick one from the list."
-            )
-        return model
+        """The default bot's model for a reply (see `Router.check_model`)."""
+        return self.router.check_model(model)
 
     def route(self, choice: str | None) -> Route:
-        """Resolve a model picker value to a bot and model (ChatInputError if not offered)."""
-        prefix, sep, name = (choice or "").partition(CHOICE_SEPARATOR)
-        found = self.directory.lookup(prefix) if sep and self.directory is not None else None
-        if found is None:
-            base = getattr(self.bot, "base_url", None)
-            return Route(self.bot, self.check_model(choice), "default", base)
-        bot, models, base_url = found
-        if models and name not in models:
-            raise ChatInputError(
-                f"The model {name[:MAX_MODEL_NAME]!r} is not offered by {bot.label}; "
-                "pick one from the list."
-            )
-        return Route(bot, name or None, prefix, base_url)
+        """Resolve a model picker value to a bot and model (see `Router.route`)."""
+        return self.router.route(choice)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The default bot's models (refreshed when its server is tried again)."""
+        return self.router.models
+
+    @models.setter
+    def models(self, models: tuple[str, ...]) -> None:
+        self.router.models = models
 
     async def send(
         self,

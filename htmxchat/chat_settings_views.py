@@ -22,13 +22,15 @@ from htmxchat.chat_settings import (
     preset,
 )
 from htmxchat.ids import is_valid_id
-from htmxchat.keys import chat_key, choice_key, store_key
+from htmxchat.keys import chat_key, choice_key, connections_key, store_key
+from htmxchat.naming import NamingError, suggest_title
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register the chat settings routes."""
     router.add_get("/c/{conversation_id}/settings", settings_form, name="chat_settings")
     router.add_post("/c/{conversation_id}/settings", save_settings, name="save_chat_settings")
+    router.add_post("/c/{conversation_id}/name", name_chat, name="name_chat")
 
 
 def _conversation_id(request: web.Request) -> str:
@@ -45,6 +47,8 @@ def _render(
     *,
     saved: str | None = None,
     error: str | None = None,
+    named: str | None = None,
+    naming_error: str | None = None,
 ) -> web.Response:
     chat = request.app[chat_key]
     choice = request.app[choice_key]
@@ -52,12 +56,15 @@ def _render(
     context = {
         "conversation_id": conversation_id,
         "values": values,
-        "models": choice.models,
+        # Every connection's models, grouped as in the top bar's picker.
+        "groups": request.app[connections_key].picker(),
         "default_model": choice.bot.model,
         "defaults": defaults,
         "presets": PRESETS,
         "saved": saved,
         "error": error,
+        "named": named,
+        "naming_error": naming_error,
     }
     return aiohttp_jinja2.render_template("_chat_settings.html", request, context)
 
@@ -100,3 +107,22 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
             return _render(request, conversation_id, values, error=str(exc))
     await request.app[store_key].save_chat_settings(conversation_id, settings.to_dict())
     return _render(request, conversation_id, _as_form(settings), saved=saved)
+
+
+async def name_chat(request: web.Request) -> web.StreamResponse:
+    """Ask the conversation's model for a title, because the user pressed "Name with
+    model"; the only request to a model besides the replies the user asks for."""
+    conversation_id = _conversation_id(request)
+    store, chat = request.app[store_key], request.app[chat_key]
+    stored = await store.chat_settings(conversation_id)
+    values = _as_form(from_stored(stored))
+    try:
+        route = chat.route(from_stored(stored).model)
+        if await store.conversation(conversation_id) is None:
+            raise NamingError("There is nothing to name yet: send a message first.")
+        title = await suggest_title(route, await store.branch(conversation_id))
+    except (ChatInputError, NamingError) as exc:
+        return _render(request, conversation_id, values, naming_error=str(exc))
+    # Through the chat core: every tab's list and title learn it (docs/design.md, "The feed").
+    await chat.rename(conversation_id, title)
+    return _render(request, conversation_id, values, named=f"Named “{title}” by {route.bot.label}.")

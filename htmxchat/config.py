@@ -51,6 +51,8 @@ class Settings:
     app_grace: float = DEFAULT_APP_GRACE
     idle_exit: float | None = None  # minutes without an open page before stopping by itself
     log_dir: Path = field(default_factory=lambda: default_log_dir())
+    # Base URLs of local servers to list besides the default (None: the usual ports).
+    local_servers: tuple[str, ...] | None = None
 
 
 class SettingsError(Exception):
@@ -103,6 +105,7 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     app_grace = pick("app_grace")
     idle_exit = pick("idle_exit")
     log_dir = environ.get(ENV_PREFIX + "LOG_DIR")
+    local = environ.get(ENV_PREFIX + "LOCAL_SERVERS")
     if not allow_remote and not is_loopback_host(host):
         raise SettingsError(
             f"--host {host} would let other computers reach your chats; "
@@ -127,7 +130,19 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
         app_grace=DEFAULT_APP_GRACE if app_grace is None else parse_grace(app_grace),
         idle_exit=None if idle_exit is None else parse_idle_exit(idle_exit),
         log_dir=Path(log_dir).expanduser() if log_dir else default_log_dir(),
+        local_servers=None if local is None else parse_local_servers(local),
     )
+
+
+def parse_local_servers(value: str) -> tuple[str, ...]:
+    """HTMXCHAT_LOCAL_SERVERS: comma-separated base URLs, or "off" to look for none."""
+    if value.strip().lower() in ("off", "none", "0", "no", "false"):
+        return ()
+    urls = tuple(u.strip() for u in value.split(",") if u.strip())
+    for url in urls:
+        if URL(url).scheme not in ("http", "https"):
+            raise SettingsError(f"HTMXCHAT_LOCAL_SERVERS: {url!r} is not an http:// URL")
+    return urls
 
 
 def resolve_api_key(base_url: str, environ: Mapping[str, str]) -> str | None:

@@ -1,6 +1,7 @@
-"""Model servers besides the default one: OpenAI-compatible URLs the user adds, with their
-API keys kept in a file only the user can read (docs/design.md, "Connections and chat
-settings").
+"""Every model server htmxchat can talk to: the default connection (chosen by the flags and
+`HTMXCHAT_*` variables), the local servers found on this machine, the demo bot, and the
+OpenAI-compatible URLs the user adds, with their API keys kept in a file only the user can
+read (docs/design.md, "Connections and chat settings").
 
 `Connections` is a `BotDirectory` for the chat core: picker values `<id>|<model>` reach the
 connection's own bot. Keys are never shown (only `sk-…last4`), logged or put in messages.
@@ -12,13 +13,20 @@ import asyncio
 import json
 import logging
 import os
+import random
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from htmxchat.bots import Bot, BotError
+from htmxchat.bots.demo import DemoBot
+from htmxchat.bots.detect import DEFAULT_CANDIDATES, Candidate
 from htmxchat.bots.openai import OpenAICompatBot, normalize_base_url
+from htmxchat.bots.select import ChosenBot
+from htmxchat.config import Settings
 from htmxchat.private_file import write_private
 
 log = logging.getLogger(__name__)
@@ -27,9 +35,15 @@ CONNECTIONS_FILENAME = "connections.json"
 KEYS_FILENAME = "api-keys.json"
 MAX_NAME = 60
 LIST_TIMEOUT = 3.0  # asking a server for its models must not hold up the page for long
+# Looking for a local server that may not be there at all (a closed port answers at once).
+LOCAL_TIMEOUT = 1.0
 MAX_URL = 500
 MAX_KEY = 500
+DEFAULT_ID = "default"
+DEMO_ID = "demo"
 _ID = re.compile(r"[a-z0-9-]{1,40}")
+
+Kind = Literal["default", "local", "demo", "added"]
 
 
 class ConnectionError_(ValueError):
@@ -44,39 +58,129 @@ def key_hint(key: str | None) -> str | None:
     return f"{prefix}…{key[-4:]}" if len(key) > 8 else f"{prefix}…"
 
 
+def local_candidates(urls: Sequence[str] | None) -> tuple[Candidate, ...]:
+    """The local servers to look for: the usual ports (None), or these base URLs, named
+    after the usual server when they are its address."""
+    if urls is None:
+        return DEFAULT_CANDIDATES
+    known = {c.base_url: c.label for c in DEFAULT_CANDIDATES}
+    found = []
+    for url in urls:
+        base = normalize_base_url(url)
+        found.append(Candidate(base, known.get(base, f"Local server at {base}")))
+    return tuple(found)
+
+
 @dataclass
 class Connection:
     """One model server: its bot, the models it offered, and why it is down (if it is)."""
 
     id: str
     name: str
-    base_url: str
-    bot: OpenAICompatBot
+    kind: Kind
+    bot: Bot
+    base_url: str | None
     models: tuple[str, ...] = ()
     problem: str | None = None
     key_hint: str | None = None
+    # A local server is offered in the picker once it has answered; before, only the
+    # settings page names it ("not running").
+    found: bool = True
+    description: str | None = None
 
     @property
     def down(self) -> bool:
         """True when the last attempt to list its models failed."""
         return self.problem is not None
 
+    @property
+    def editable(self) -> bool:
+        """Only the connections the user added can be edited or removed."""
+        return self.kind == "added"
+
+    @property
+    def in_picker(self) -> bool:
+        """Whether the model picker shows this connection's group."""
+        return self.found
+
+    def choices(self) -> list[tuple[str, str]]:
+        """The picker's (value, text) pairs: the default's models are plain names, the
+        others' `<id>|<model>`; a server that names no models offers its own default."""
+        prefix = "" if self.kind == "default" else f"{self.id}|"
+        if self.models:
+            return [(prefix + m, m) for m in self.models]
+        if self.down:
+            return []
+        text = "Canned replies" if isinstance(self.bot, DemoBot) else "The server's default model"
+        return [(prefix, text)]
+
 
 class Connections:
-    """The user's own connections, saved in the data dir (keys apart, 0600)."""
+    """All connections, in the order the page lists them: the default one, the local
+    servers, the demo bot, then the user's own (saved in the data dir, keys apart, 0600)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        default: ChosenBot | None = None,
+        settings: Settings | None = None,
+        candidates: Sequence[Candidate] = (),
+    ) -> None:
         self.data_dir = data_dir
+        self.settings = settings or Settings(data_dir=data_dir)
         self._items: dict[str, Connection] = {}
+        self._retired: list[Bot] = []  # edited or removed: closed at shutdown, not mid-reply
+        if default is not None:
+            self._add_default(default)
+        for candidate in candidates:
+            self._add_local(candidate)
+        if default is not None and not isinstance(default.bot, DemoBot):
+            seed = self.settings.demo_seed
+            demo = DemoBot(
+                word_delay=self.settings.word_delay,
+                rng=random.Random(seed) if seed is not None else None,
+            )
+            self._items[DEMO_ID] = Connection(
+                DEMO_ID, demo.label, "demo", demo, None, description="Canned replies, built in."
+            )
+
+    # -- the chat core's view --------------------------------------------------------------
 
     def lookup(self, connection_id: str) -> tuple[Bot, tuple[str, ...], str | None] | None:
-        """The chat core's view of a connection (BotDirectory)."""
+        """The chat core's view of a connection other than the default (BotDirectory)."""
         found = self._items.get(connection_id)
-        return None if found is None else (found.bot, found.models, found.base_url)
+        if found is None or found.kind == "default":
+            return None
+        return found.bot, found.models, found.base_url
+
+    def get(self, connection_id: str) -> Connection | None:
+        """The connection called `connection_id`, if there is one."""
+        return self._items.get(connection_id)
 
     def all(self) -> list[Connection]:
-        """The connections, in the order they were added."""
+        """Every connection, in the order the page lists them."""
         return list(self._items.values())
+
+    @property
+    def default(self) -> Connection | None:
+        """The default connection (the flags' and `HTMXCHAT_*` variables' choice)."""
+        return self._items.get(DEFAULT_ID)
+
+    def picker(self) -> list[Connection]:
+        """The model picker's groups; none when there is nothing to choose between."""
+        groups = [c for c in self._items.values() if c.in_picker and (c.choices() or c.down)]
+        if sum(len(c.choices()) for c in groups) <= 1 and not any(c.down for c in groups):
+            return []
+        return groups
+
+    def label_for(self, choice: str | None) -> str | None:
+        """The name of the connection a picker value belongs to (None: not a known one)."""
+        prefix, sep, _ = (choice or "").partition("|")
+        found = self._items.get(prefix) if sep else self.default
+        return found.name if found is not None else None
+
+    # -- the user's own --------------------------------------------------------------------
 
     def load(self) -> None:
         """Read the saved connections and their keys (a key file others can read is refused)."""
@@ -90,57 +194,142 @@ class Connections:
         keys = self._read_keys()
         for entry in saved if isinstance(saved, list) else []:
             if isinstance(entry, dict) and _ID.fullmatch(str(entry.get("id", ""))):
-                self._put(str(entry["id"]), str(entry["name"]), str(entry["base_url"]), keys)
+                cid = str(entry["id"])
+                # Saved before a built-in connection took that id: it gets a new one.
+                new = cid if cid not in self._items else self._new_id(cid)
+                self._put(new, str(entry["name"]), str(entry["base_url"]), keys.get(cid))
 
     def add(self, name: str, base_url: str, api_key: str | None) -> Connection:
         """Add and save a connection; ConnectionError_ when a field is not usable."""
-        name = " ".join(name.split())[:MAX_NAME]
-        base_url = base_url.strip()
-        api_key = (api_key or "").strip() or None
-        if not name:
-            raise ConnectionError_("Give the connection a name.")
-        if not re.match(r"https?://[^\s/]+", base_url) or len(base_url) > MAX_URL:
-            raise ConnectionError_(
-                "The base URL must start with http:// or https://, e.g. http://127.0.0.1:8080/v1."
-            )
-        if api_key is not None and (len(api_key) > MAX_KEY or not api_key.isprintable()):
-            raise ConnectionError_("The API key must be one line of at most 500 characters.")
+        name, base_url, api_key = _checked(name, base_url, api_key)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:30] or "server"
-        connection_id, n = slug, 2
-        while connection_id in self._items or connection_id == "default":
-            connection_id, n = f"{slug}-{n}", n + 1
         keys = self._read_keys()
+        connection_id = self._new_id(slug)
         if api_key is not None:
             keys[connection_id] = api_key
-        connection = self._put(connection_id, name, normalize_base_url(base_url), keys)
+        connection = self._put(connection_id, name, base_url, api_key)
         self._save(keys)
         return connection
 
+    def edit(
+        self,
+        connection_id: str,
+        name: str,
+        base_url: str,
+        api_key: str | None,
+        *,
+        forget_key: bool = False,
+    ) -> Connection:
+        """Change an added connection (a blank key keeps the saved one, `forget_key` drops
+        it); ConnectionError_ when it is not one the user added or a field is not usable."""
+        old = self._added(connection_id)
+        name, base_url, api_key = _checked(name, base_url, api_key)
+        keys = self._read_keys()
+        if forget_key:
+            keys.pop(connection_id, None)
+        if api_key is not None:
+            keys[connection_id] = api_key
+        self._retired.append(old.bot)  # a reply may still be streaming from it
+        connection = self._put(connection_id, name, base_url, keys.get(connection_id))
+        self._save(keys)
+        return connection
+
+    def remove(self, connection_id: str) -> Connection:
+        """Forget an added connection and its key; ConnectionError_ for any other."""
+        old = self._added(connection_id)
+        del self._items[connection_id]
+        self._retired.append(old.bot)
+        keys = self._read_keys()
+        keys.pop(connection_id, None)
+        self._save(keys)
+        return old
+
+    # -- asking the servers ----------------------------------------------------------------
+
     async def refresh(self, only: list[Connection] | None = None) -> None:
-        """Ask connections (all, or `only` these) for their models, all at once; one that
-        fails or takes longer than LIST_TIMEOUT is marked down with why."""
-        await asyncio.gather(*(self._refresh(c) for c in only or self.all()))
+        """Ask connections (`only` these, or all but the default, which was asked when it
+        was chosen) for their models, all at once; one that fails or takes longer than
+        LIST_TIMEOUT is marked down with why. The demo bot has nothing to ask."""
+        chosen = [c for c in self.all() if c.kind != "default"] if only is None else only
+        await asyncio.gather(*(self._refresh(c) for c in chosen))
 
     async def _refresh(self, connection: Connection) -> None:
+        bot = connection.bot
+        if not isinstance(bot, OpenAICompatBot):
+            return
+        looking = connection.kind == "local" and not connection.found
+        limit = LOCAL_TIMEOUT if looking else LIST_TIMEOUT
         try:
-            async with asyncio.timeout(LIST_TIMEOUT):
-                connection.models = tuple(await connection.bot.list_models())
+            async with asyncio.timeout(limit):
+                connection.models = tuple(await bot.list_models())
             connection.problem = None
+            connection.found = True
         except BotError as exc:
             connection.models, connection.problem = (), str(exc)
         except TimeoutError:
             connection.models = ()
-            connection.problem = f"It did not answer within {LIST_TIMEOUT:g} seconds."
+            connection.problem = f"It did not answer within {limit:g} seconds."
+        if connection.kind == "local" and not connection.found:
+            connection.problem = f"Not running: nothing answers at {connection.base_url}."
 
     async def close(self) -> None:
-        """Close every connection's HTTP session."""
+        """Close every connection's HTTP session (not the default's: its owner does)."""
         for connection in self._items.values():
-            await connection.bot.close()
+            if connection.kind != "default":
+                await connection.bot.close()
+        for bot in self._retired:
+            await bot.close()
 
-    def _put(self, cid: str, name: str, base_url: str, keys: dict[str, str]) -> Connection:
-        key = keys.get(cid)
-        bot = OpenAICompatBot(base_url, api_key=key, label=name)
-        self._items[cid] = Connection(cid, name, bot.base_url, bot, key_hint=key_hint(key))
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _add_default(self, choice: ChosenBot) -> None:
+        bot = choice.bot
+        base_url = getattr(bot, "base_url", None)
+        key = self.settings.api_key if isinstance(bot, OpenAICompatBot) else None
+        self._items[DEFAULT_ID] = Connection(
+            DEFAULT_ID,
+            bot.label,
+            "default",
+            bot,
+            base_url if isinstance(base_url, str) else None,
+            choice.models,
+            choice.problem,
+            key_hint(key),
+            description=choice.description,
+        )
+
+    def _add_local(self, candidate: Candidate) -> None:
+        base = normalize_base_url(candidate.base_url)
+        default = self.default
+        if default is not None and default.base_url == base:
+            return  # it is the default connection already
+        slug = re.sub(r"[^a-z0-9]+", "-", candidate.label.lower()).strip("-")[:30]
+        cid = self._new_id(f"local-{slug}")
+        bot = OpenAICompatBot(
+            base, label=candidate.label, stall_timeout=self.settings.stall_timeout
+        )
+        self._items[cid] = Connection(cid, candidate.label, "local", bot, bot.base_url, found=False)
+
+    def _new_id(self, slug: str) -> str:
+        reserved = {DEFAULT_ID, DEMO_ID}
+        connection_id, n = slug, 2
+        while connection_id in self._items or connection_id in reserved:
+            connection_id, n = f"{slug}-{n}", n + 1
+        return connection_id
+
+    def _added(self, connection_id: str) -> Connection:
+        found = self._items.get(connection_id)
+        if found is None or not found.editable:
+            raise ConnectionError_(
+                "Only servers you added can be changed or removed; that one is not one of them."
+            )
+        return found
+
+    def _put(self, cid: str, name: str, base_url: str, key: str | None) -> Connection:
+        bot = OpenAICompatBot(
+            base_url, api_key=key, label=name, stall_timeout=self.settings.stall_timeout
+        )
+        self._items[cid] = Connection(cid, name, "added", bot, bot.base_url, key_hint=key_hint(key))
         return self._items[cid]
 
     def _read_keys(self) -> dict[str, str]:
@@ -160,6 +349,24 @@ class Connections:
         )
 
     def _save(self, keys: dict[str, str]) -> None:
-        entries = [{"id": c.id, "name": c.name, "base_url": c.base_url} for c in self.all()]
+        added = [c for c in self.all() if c.kind == "added"]
+        entries = [{"id": c.id, "name": c.name, "base_url": c.base_url} for c in added]
+        kept = {c.id: keys[c.id] for c in added if keys.get(c.id)}
         write_private(self.data_dir / CONNECTIONS_FILENAME, json.dumps(entries, indent=2) + "\n")
-        write_private(self.data_dir / KEYS_FILENAME, json.dumps(keys) + "\n")
+        write_private(self.data_dir / KEYS_FILENAME, json.dumps(kept) + "\n")
+
+
+def _checked(name: str, base_url: str, api_key: str | None) -> tuple[str, str, str | None]:
+    """The fields tidied up; ConnectionError_ (never naming the key) when one is not usable."""
+    name = " ".join(name.split())[:MAX_NAME]
+    base_url = base_url.strip()
+    api_key = (api_key or "").strip() or None
+    if not name:
+        raise ConnectionError_("Give the connection a name.")
+    if not re.match(r"https?://[^\s/]+", base_url) or len(base_url) > MAX_URL:
+        raise ConnectionError_(
+            "The base URL must start with http:// or https://, e.g. http://127.0.0.1:8080/v1."
+        )
+    if api_key is not None and (len(api_key) > MAX_KEY or not api_key.isprintable()):
+        raise ConnectionError_("The API key must be one line of at most 500 characters.")
+    return name, normalize_base_url(base_url), api_key

@@ -126,7 +126,7 @@ class Fragments:
         self.default_model = default_model
 
     def _render(self, template: str, **context: Any) -> str:
-        return self.env.get_template(template).render(bot_label=self.bot_label, **context)
+        return self.env.get_template(template).render(**{"bot_label": self.bot_label, **context})
 
     def _header(self, kind: str, req: int, **data: object) -> str:
         return self._render("_frame_info.html", kind=kind, req=req, data=data)
@@ -170,6 +170,9 @@ class Fragments:
             html = self._render("_append.html", m=event.message)
             if event.message.role == "assistant":
                 html += self.composer_actions(busy=True)
+                # The top bar names the connection the reply comes from.
+                label = event.message.bot or self.bot_label
+                html += self._render("_bot_label.html", label=label, oob=True)
             return html
         if isinstance(event, ReplyDelta):
             return self._render("_delta.html", d=event)
@@ -238,9 +241,10 @@ class Fragments:
         """Send or Stop button, depending on whether a reply is running."""
         return self._render("_composer_actions.html", busy=busy, oob=True)
 
-    def cleared_input(self) -> str:
-        """An empty, focused message box (after the server accepted a message)."""
-        return self._render("_composer_input.html", oob=True)
+    def cleared_input(self, label: str | None = None) -> str:
+        """An empty, focused message box (after the server accepted a message); `label`
+        names the connection the conversation uses (default: the default one's)."""
+        return self._render("_composer_input.html", oob=True, bot_label=label or self.bot_label)
 
     def cleared_attachments(self) -> str:
         """No attachments waiting in the composer (after the server accepted a message)."""

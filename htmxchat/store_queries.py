@@ -59,7 +59,16 @@ def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
             (m.conversation_id, title, m.created_at, m.created_at),
         )
         if m.parent_id is None:  # below the last message of the branch shown
-            ids = tree.shown_branch(nodes(db, m.conversation_id), choices(db, m.conversation_id))
+            if is_linear(db, m.conversation_id):
+                last = db.execute(
+                    "SELECT id FROM messages WHERE conversation_id = ? ORDER BY seq DESC LIMIT 1",
+                    (m.conversation_id,),
+                ).fetchone()
+                ids = [] if last is None else [last[0]]
+            else:
+                ids = tree.shown_branch(
+                    nodes(db, m.conversation_id), choices(db, m.conversation_id)
+                )
             m = replace(m, parent_id=ids[-1] if ids else None)
         elif m.parent_id == tree.ROOT:  # explicitly on the first level
             m = replace(m, parent_id=None)
@@ -81,12 +90,25 @@ def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
 
 
 def nodes(db: sqlite3.Connection, conversation_id: str) -> list[tree.Node]:
-    """Every message's place in the conversation's tree, oldest first."""
+    """Every message's place in the conversation's tree: grouped by parent, oldest first
+    within a parent (which is all the tree functions need; read from the index alone)."""
     rows = db.execute(
-        "SELECT id, parent_id, role FROM messages WHERE conversation_id = ? ORDER BY seq",
+        "SELECT id, parent_id FROM messages INDEXED BY messages_tree "
+        "WHERE conversation_id = ? ORDER BY parent_id, seq",
         (conversation_id,),
     ).fetchall()
-    return [tree.Node(row[0], row[1], row[2]) for row in rows]
+    return [tree.Node(row[0], row[1]) for row in rows]
+
+
+def is_linear(db: sqlite3.Connection, conversation_id: str) -> bool:
+    """True when no message has versions: one first message, each other one the only child
+    of its parent. Then the branch shown is every message in order (most conversations)."""
+    count, parents, roots = db.execute(
+        "SELECT count(*), count(DISTINCT parent_id), count(*) - count(parent_id) "
+        "FROM messages INDEXED BY messages_tree WHERE conversation_id = ?",
+        (conversation_id,),
+    ).fetchone()
+    return bool(count == 0 or (roots == 1 and parents == count - 1))
 
 
 def choices(db: sqlite3.Connection, conversation_id: str) -> dict[str, str]:
@@ -230,6 +252,21 @@ def select_conversations(db: sqlite3.Connection, limit: int | None = None) -> li
         (-1 if limit is None else limit,),
     ).fetchall()
     return [row_to_conversation(row) for row in rows]
+
+
+def select_messages_before(
+    db: sqlite3.Connection, conversation_id: str, before: str, limit: int
+) -> tuple[list[Message], bool]:
+    seq = seq_of(db, conversation_id, before)
+    if seq is None:
+        return [], False
+    rows = db.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? "
+        "ORDER BY seq DESC LIMIT ?",
+        (conversation_id, seq, limit + 1),
+    ).fetchall()
+    more = len(rows) > limit
+    return [row_to_message(row) for row in reversed(rows[:limit])], more
 
 
 def has_older(db: sqlite3.Connection, conversation_id: str, message_id: str) -> bool:

@@ -149,6 +149,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX attachments_by_conversation ON attachments (conversation_id, created_at);
     """,
     ),
+    # Reading the tree without the table: each message's parent and order, grouped by parent
+    # (docs/design.md, "Message tree"). Also tells at once whether a conversation branches.
+    Migration(
+        "m006_tree_index",
+        """
+    CREATE INDEX messages_tree ON messages (conversation_id, parent_id, seq, id);
+    """,
+    ),
 )
 
 

@@ -11,7 +11,18 @@ from dataclasses import replace
 from htmxchat import tree
 from htmxchat.ids import new_id
 from htmxchat.models import Message
-from htmxchat.store_queries import _MESSAGE_COLUMNS, MAX_WINDOW, choices, nodes, row_to_message
+from htmxchat.store_queries import (
+    _MESSAGE_COLUMNS,
+    MAX_WINDOW,
+    choices,
+    has_older,
+    is_linear,
+    nodes,
+    row_to_message,
+    select_messages,
+    select_messages_before,
+    seq_of,
+)
 from htmxchat.store_schema import transaction
 
 log = logging.getLogger(__name__)
@@ -26,6 +37,16 @@ def branch_ids(db: sqlite3.Connection, conversation_id: str) -> list[str]:
 
 def select_path(db: sqlite3.Connection, conversation_id: str, message_id: str) -> list[Message]:
     """The messages from the first level down to `message_id` (what a reply below it sees)."""
+    if is_linear(db, conversation_id):
+        seq = seq_of(db, conversation_id, message_id)
+        if seq is None:
+            return []
+        rows = db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq <= ? "
+            "ORDER BY seq",
+            (conversation_id, seq),
+        ).fetchall()
+        return [row_to_message(row) for row in rows]
     all_nodes = nodes(db, conversation_id)
     ids = tree.path_to(all_nodes, message_id)
     return _numbered(_by_ids(db, conversation_id, ids), all_nodes)
@@ -33,9 +54,7 @@ def select_path(db: sqlite3.Connection, conversation_id: str, message_id: str) -
 
 def select_branch(db: sqlite3.Connection, conversation_id: str) -> list[Message]:
     """The branch shown, from the first level down."""
-    all_nodes = nodes(db, conversation_id)
-    ids = tree.shown_branch(all_nodes, choices(db, conversation_id))
-    return _numbered(_by_ids(db, conversation_id, ids), all_nodes)
+    return select_shown(db, conversation_id, None, None)[0]
 
 
 def select_shown(
@@ -44,6 +63,9 @@ def select_shown(
     """The newest `limit` messages of the branch shown (all with None), and whether there
     are older ones. With `since` (a message id on the branch), the window reaches back to it
     when it is at most MAX_WINDOW messages from the newest: a re-sync keeps what is shown."""
+    if is_linear(db, conversation_id):  # the branch is every message, in order
+        found = select_messages(db, conversation_id, limit, since)
+        return found, bool(found) and has_older(db, conversation_id, found[0].id)
     all_nodes = nodes(db, conversation_id)
     ids = tree.shown_branch(all_nodes, choices(db, conversation_id))
     start = 0 if limit is None else max(0, len(ids) - limit)
@@ -60,6 +82,8 @@ def select_shown_before(
 ) -> tuple[list[Message], bool]:
     """Up to `limit` messages of the branch shown before message `before`, and whether there
     are even older ones (nothing when `before` is not on the branch)."""
+    if is_linear(db, conversation_id):
+        return select_messages_before(db, conversation_id, before, limit)
     all_nodes = nodes(db, conversation_id)
     ids = tree.shown_branch(all_nodes, choices(db, conversation_id))
     if before not in ids:
@@ -166,7 +190,12 @@ def copy_attachments(
 
 def _numbered(messages: list[Message], all_nodes: Sequence[tree.Node]) -> list[Message]:
     """The messages with their version number and count filled in."""
-    numbers = tree.versions(all_nodes)
+    wanted = {m.id for m in messages}
+    numbers: dict[str, tuple[int, int]] = {}
+    for siblings in tree.children(all_nodes).values():
+        if len(siblings) > 1 and not wanted.isdisjoint(siblings):
+            for number, child in enumerate(siblings, 1):
+                numbers[child] = (number, len(siblings))
     return [
         replace(m, version=numbers[m.id][0], versions=numbers[m.id][1]) if m.id in numbers else m
         for m in messages

@@ -11,7 +11,7 @@ from aiohttp import web
 from htmxchat import __version__
 from htmxchat.chat import PAGE_MESSAGES, ChatInputError
 from htmxchat.ids import is_valid_id, new_id
-from htmxchat.keys import chat_key, choice_key, instance_key, store_key
+from htmxchat.keys import chat_key, choice_key, connections_key, instance_key, store_key
 from htmxchat.models import Message
 from htmxchat.sidebar import sidebar_context
 from htmxchat.store import StoreError
@@ -51,6 +51,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     snapshot = await chat.snapshot(conversation_id, since=since)
     messages = snapshot.messages
     choice = request.app[choice_key]
+    remembered = await _remembered_model(request, conversation_id)
     context = {
         **await sidebar_context(request, conversation_id),
         "conversation_id": conversation_id,
@@ -62,10 +63,11 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         "epoch": snapshot.epoch,
         "seq": snapshot.seq,
         "streams": snapshot.streams,
-        "bot_label": choice.bot.label,
-        "models": choice.models,
-        "selected_model": await _remembered_model(request, conversation_id)
-        or _selected_model(messages, choice.models, choice.bot.model),
+        # The connection this conversation uses (docs/design.md, "Connections and chat
+        # settings"); its models may have been listed again since start-up.
+        "bot_label": request.app[connections_key].label_for(remembered) or choice.bot.label,
+        "models": chat.models,
+        "selected_model": remembered or _selected_model(messages, chat.models, choice.bot.model),
         "oob": None,
         "notice": None,
         "replace_url": False,

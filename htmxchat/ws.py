@@ -53,7 +53,7 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     fragments = Fragments(
         aiohttp_jinja2.get_env(request.app),
         bot_label=choice.bot.label,
-        models=choice.models,
+        models=request.app[chat_key].models,
         default_model=choice.bot.model,
     )
     connection = _Connection(ws, request.app[chat_key], fragments, request.transport)
@@ -159,7 +159,9 @@ class _Connection:
                     attachments=frame.attachments,
                 )
                 if user is not None:
-                    cleared = self.fragments.cleared_input() + self.fragments.cleared_attachments()
+                    label = self.chat.route(frame.model).bot.label  # checked by send
+                    cleared = self.fragments.cleared_input(label)
+                    cleared += self.fragments.cleared_attachments()
                     await self.send(cleared + self.fragments.notice(None))
             elif frame.action == "regenerate":
                 await self.chat.regenerate(

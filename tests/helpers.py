@@ -240,7 +240,11 @@ class ServerProcess:
     ) -> None:
         # The demo bot with repeatable picks (seed 12: the long reply first), unless a test
         # asks otherwise, so a model server running on this machine cannot change results.
-        defaults = {"HTMXCHAT_BOT": "demo", "HTMXCHAT_DEMO_SEED": "12"}
+        defaults = {
+            "HTMXCHAT_BOT": "demo",
+            "HTMXCHAT_DEMO_SEED": "12",
+            "HTMXCHAT_LOCAL_SERVERS": "off",  # nor can one make the settings page differ
+        }
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **defaults, **(env or {})}
         full_env.pop("HTMXCHAT_PORT", None)
         flags = [] if open_browser else ["--no-browser"]

@@ -70,7 +70,7 @@ def test_a_system_prompt_set_in_the_panel_reaches_the_model(
     page.click(".answer-details summary")
     assert "Answer like a pirate." in page.inner_text(".answer-details")
     # The model picker lists the server's models; the chosen one is the one sent.
-    assert page.locator("#model option").all_inner_texts() == ["fake-model"]
+    assert page.locator("#model option").all_inner_texts() == ["fake-model", "Canned replies"]
     assert body["model"] == "fake-model"
     # A preset in one click: its system prompt replaces ours for the next answer.
     open_settings(page)
@@ -131,7 +131,8 @@ def test_a_server_added_on_the_settings_page_is_in_the_picker_and_answers(
     page.goto(server.base_url)
     wait_connected(page)
     labels = page.eval_on_selector_all("#model optgroup", "gs => gs.map(g => g.label)")
-    assert labels == ["127.0.0.1:" + model_server.split(":")[2].split("/")[0], "Second"]
+    default_label = "127.0.0.1:" + model_server.split(":")[2].split("/")[0]
+    assert labels == [default_label, "Demo bot", "Second"]
     page.select_option("#model", "second|fake-model")
     send(page, "To the second one")
     wait_reply_done(page, 1)

@@ -184,3 +184,37 @@ async def test_deleting_a_conversation_leaves_no_choices_behind(store: ChatStore
         assert db.execute(count, (conversation,)).fetchone()[0] == 0
     finally:
         db.close()
+
+
+async def test_the_fast_path_for_unbranched_chats_reads_what_the_tree_walk_reads(
+    store: ChatStore, monkeypatch
+) -> None:
+    """Most chats never branch: they are read in order without walking the tree. Both ways
+    must agree, page by page."""
+    from htmxchat import store_tree
+
+    chat = ChatService(store, ScriptedBot(), coalesce_window=0.0)
+    conversation = new_id()
+    for n in range(7):
+        await chat.send(conversation, f"question {n}")
+        await eventually(lambda: not chat.is_busy(conversation))
+    db = connect(store.path)
+    try:
+        assert store_tree.is_linear(db, conversation)
+        middle = store_tree.select_branch(db, conversation)[6].id
+
+        def reads() -> list[object]:
+            return [
+                store_tree.select_shown(db, conversation, 5, None),
+                store_tree.select_shown(db, conversation, 5, middle),
+                store_tree.select_shown_before(db, conversation, middle, 3),
+                store_tree.select_path(db, conversation, middle),
+                store_tree.select_branch(db, conversation),
+            ]
+
+        fast = reads()
+        monkeypatch.setattr(store_tree, "is_linear", lambda db, cid: False)
+        assert reads() == fast
+        assert [m.content for m in fast[2][0]] == ["ok", "question 2", "ok"]  # type: ignore[index]
+    finally:
+        db.close()

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024  # a /models list or an error body; anything bigger is not ours
 _SNIPPET_CHARS = 200
 
+# Where a server's address is set: the flag for the default one, the page for the others.
+ADDRESS = "--base-url, or its entry on the Servers page"
+
 
 async def read_limited(resp: aiohttp.ClientResponse, limit: int = MAX_BODY) -> bytes:
     """Read at most `limit` bytes of a (non-streaming) response body."""
@@ -79,14 +82,15 @@ def reported(message: str) -> str:
 def malformed(base: str) -> str:
     return (
         f"The model server at {shown(base)} sent a malformed stream, so the reply was "
-        "stopped. Check that --base-url points to an OpenAI-compatible server."
+        f"stopped. Check that its address ({ADDRESS}) points to an OpenAI-compatible "
+        "server."
     )
 
 
 def not_compatible(base: str) -> str:
     return (
         f"The address {shown(base)} did not answer like an OpenAI-compatible server. "
-        "Check --base-url (it usually ends in /v1)."
+        f"Check its address ({ADDRESS}; it usually ends in /v1)."
     )
 
 
@@ -124,7 +128,7 @@ def status_message(base: str, status: int, detail: str, model: str | None) -> st
         what = f'the model "{model}"' if model else "this address"
         return (
             f"The model server at {where} does not know {what} (HTTP 404{detail}). Pick "
-            "another model, or check --base-url (it usually ends in /v1)."
+            f"another model, or check its address ({ADDRESS}; it usually ends in /v1)."
         )
     if status == 429:
         return (
@@ -133,7 +137,8 @@ def status_message(base: str, status: int, detail: str, model: str | None) -> st
         )
     if 300 <= status < 400:
         return (
-            f"The model server at {where} redirected elsewhere (HTTP {status}). Check --base-url."
+            f"The model server at {where} redirected elsewhere (HTTP {status}). "
+            f"Check its address ({ADDRESS})."
         )
     if status >= 500:
         return (
@@ -155,7 +160,7 @@ def transport_error(
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return BotError(
             f"The model server at {where} is not reachable. Start it (for example "
-            "`ollama serve` or `llama-server`) or change --base-url."
+            f"`ollama serve` or `llama-server`) or change its address ({ADDRESS})."
         )
     if isinstance(exc, TimeoutError):
         waited = f"for {stall:g} seconds" if stall is not None else "for too long"
@@ -170,5 +175,5 @@ def transport_error(
         )
     return BotError(
         f"The model server at {where} closed the connection without answering. "
-        "Check that the server is still running and that --base-url is right."
+        f"Check that the server is still running and that its address ({ADDRESS}) is right."
     )
