@@ -435,3 +435,29 @@ def test_typing_after_a_large_paste_lays_the_page_out_once_a_key(page, url: str)
     # the box is at its limit: no script measures it again (it used to cost 3 layouts a key)
     assert layouts() - before <= 12
     assert page.input_value("#composer-input").endswith("x" * 10)
+
+
+PASTE = """(text) => {
+  const data = new DataTransfer();
+  data.setData("text/plain", text);
+  const box = document.getElementById("composer-input");
+  box.focus();
+  const event = new ClipboardEvent("paste", {clipboardData: data, bubbles: true, cancelable: true});
+  return box.dispatchEvent(event);  // false: the page took the paste
+}"""
+
+
+def test_a_paste_longer_than_a_message_is_attached_as_a_text_file(page, url: str) -> None:
+    connect(page, url)
+    big = "pasted words " * 80_000  # about 1 MB: over the 100,000 characters of a message
+    assert page.evaluate(PASTE, big) is False
+    chip = page.locator("#attach-chips .attach-chip")
+    chip.wait_for(timeout=TIMEOUT)
+    page.wait_for_selector("#attach-chips .attach-chip[data-state=ready]", timeout=TIMEOUT)
+    assert "pasted text.txt" in (chip.text_content() or "")
+    assert page.input_value("#composer-input") == ""  # typing stays quick
+    page.keyboard.type("see the file")
+    assert page.input_value("#composer-input") == "see the file"
+    # a short paste is left to the browser: it goes into the box
+    assert page.evaluate(PASTE, "short text") is True
+    assert chip.count() == 1

@@ -75,6 +75,28 @@
     }
   });
 
+  // ---- A paste longer than a message may be (the server's limit, on the composer) is
+  // attached as a text file instead of filling the box: the model still gets all of it, and
+  // typing stays quick (a megabyte in a text box costs every keystroke a layout of it all).
+  // Too big even for a file: it goes into the box as usual, so nothing is lost.
+  document.addEventListener("paste", (e) => {
+    if (e.target.id !== "composer-input" || !e.clipboardData) return;
+    if ((e.clipboardData.files || []).length) return; // files: attach.js takes them
+    const text = e.clipboardData.getData("text/plain");
+    const limit = Number($("composer")?.dataset.maxChars || Infinity);
+    const button = $("attach-button");
+    const picker = $("attach-input");
+    if (text.length <= limit || !button || !picker || typeof DataTransfer !== "function") return;
+    if (new Blob([text]).size > Number(button.dataset.maxText)) return;
+    e.preventDefault();
+    const files = new DataTransfer();
+    files.items.add(new File([text], "pasted text.txt", { type: "text/plain" }));
+    picker.files = files.files;
+    picker.dispatchEvent(new Event("change", { bubbles: true })); // attach.js uploads it
+    const box = $("announcer");
+    if (box) box.textContent = `The pasted text (${text.length.toLocaleString("en")} characters) is attached as a file.`;
+  }, true);
+
   // ---- Keyboard shortcuts. Alt+Shift+letter works everywhere, even while typing (e.code,
   // so that macOS's Option characters do not matter); "/" and "?" only outside text fields.
   const dialog = () => $("shortcuts");
