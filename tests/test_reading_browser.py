@@ -76,6 +76,25 @@ def streaming(page) -> bool:
     return page.locator("article.msg-assistant[data-status=streaming]").count() > 0
 
 
+# A browser without CSS scroll anchoring (as Safari was): the page must follow by itself.
+NO_ANCHORING = """
+const supports = CSS.supports.bind(CSS);
+CSS.supports = (...args) => String(args[0]).includes("overflow-anchor") ? false : supports(...args);
+document.addEventListener("DOMContentLoaded", () => {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync("* { overflow-anchor: none !important; }");
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+});
+"""
+
+
+@pytest.fixture(params=["anchoring", "no anchoring"])
+def anchoring(request, page) -> None:
+    if request.param == "no anchoring":
+        page.add_init_script(NO_ANCHORING)
+
+
+@pytest.mark.usefixtures("anchoring")
 def test_the_view_follows_the_reply_while_at_the_bottom(page, url: str) -> None:
     connect(page, url)
     send(page, LONG)
@@ -94,6 +113,7 @@ def test_the_view_follows_the_reply_while_at_the_bottom(page, url: str) -> None:
     assert page.locator("#jump-latest").is_hidden()
 
 
+@pytest.mark.usefixtures("anchoring")
 def test_scrolled_up_nothing_moves_and_jump_to_latest_goes_back(page, url: str) -> None:
     connect(page, url)
     send(page, LONG)
