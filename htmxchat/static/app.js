@@ -91,7 +91,7 @@
     if (toEndFrame) return;
     toEndFrame = requestAnimationFrame(() => {
       toEndFrame = 0;
-      if (following) scrollToBottom();
+      if (following && !scrolledUpRecently()) scrollToBottom(); // never against the reader
     });
   }
 
@@ -101,10 +101,12 @@
 
   // Scroll events come just before the page is laid out for painting anyway, so reading
   // the offset here costs no extra layout. Growing text never moves the view up.
+  // (Moving up to the very bottom is the text getting shorter, not the reader.)
   function onScroll(e) {
     if (!following) return;
-    const top = e.target.scrollTop;
-    if (top < lastTop - 1) scrolledUpAt = performance.now();
+    const t = e.target;
+    const top = t.scrollTop;
+    if (top < lastTop - 1 && t.scrollHeight - t.clientHeight - top > 2) scrolledUpAt = performance.now();
     lastTop = top;
   }
 
