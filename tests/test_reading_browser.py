@@ -72,6 +72,19 @@ def gap_below(page) -> float:
     )
 
 
+def settle(page) -> None:
+    """Until the transcript's offset stays put for a few samples."""
+    last = None
+    for _ in range(50):
+        top = page.eval_on_selector("#transcript", "t => t.scrollTop")
+        if top == last:
+            page.wait_for_timeout(150)
+            if page.eval_on_selector("#transcript", "t => t.scrollTop") == top:
+                return
+        last = top
+        page.wait_for_timeout(50)
+
+
 def streaming(page) -> bool:
     return page.locator("article.msg-assistant[data-status=streaming]").count() > 0
 
@@ -123,6 +136,7 @@ def test_scrolled_up_nothing_moves_and_jump_to_latest_goes_back(page, url: str) 
     page.hover("#transcript")
     page.mouse.wheel(0, -900)  # the reader scrolls up, as a person does
     page.wait_for_function("() => !document.querySelector('#jump-latest').hidden", timeout=TIMEOUT)
+    settle(page)  # the wheel scrolls smoothly: wait until it is done
     # what the reader sees: the transcript's offset and a paragraph's place on screen
     probe = "#messages > article:nth-child(2) .msg-body p:nth-of-type(30)"
     before = page.eval_on_selector("#transcript", "t => t.scrollTop")
