@@ -128,8 +128,13 @@ def write_stand_in_browser(folder: Path) -> tuple[Path, Path]:
     """A 'browser' that records its command line and exits (as a hand-off would)."""
     record = folder / "argv.txt"
     script = folder / "fake-chrome"
+    # Written aside, then renamed: the test waits for the file, and must never read it half
+    # written (a loaded machine can pause the stand-in between creating and writing it).
+    partial = folder / "argv.partial"
     script.write_text(
-        f"#!{sys.executable}\nimport sys\nopen({str(record)!r}, 'w').write('\\n'.join(sys.argv))\n"
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"open({str(partial)!r}, 'w').write('\\n'.join(sys.argv))\n"
+        f"os.replace({str(partial)!r}, {str(record)!r})\n"
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script, record
