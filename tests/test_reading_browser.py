@@ -127,6 +127,29 @@ def test_the_view_follows_the_reply_while_at_the_bottom(page, url: str) -> None:
 
 
 @pytest.mark.usefixtures("anchoring")
+def test_following_survives_the_transcript_changing_size(page, url: str) -> None:
+    """A box resized by the layout around it (a notice, the top bar wrapping) moves the
+    offset without the reader: following must go on (as it must without scroll anchoring)."""
+    connect(page, url)
+    send(page, LONG)
+    wait_done(page, 1)
+    send(page, "slow " + LONG[:1500])
+    page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
+    hint = "document.querySelector('.hint')"
+    toggles = 0
+    while streaming(page) and toggles < 12:
+        # taller and shorter by turns: the transcript grows, then shrinks, while at the bottom
+        page.evaluate(f"{hint}.style.paddingBottom = {hint}.style.paddingBottom ? '' : '120px'")
+        toggles += 1
+        page.wait_for_timeout(150)
+    assert toggles > 3
+    wait_done(page, 2)
+    page.wait_for_timeout(200)
+    assert gap_below(page) < 2
+    assert page.locator("#jump-latest").is_hidden()
+
+
+@pytest.mark.usefixtures("anchoring")
 def test_scrolled_up_nothing_moves_and_jump_to_latest_goes_back(page, url: str) -> None:
     connect(page, url)
     send(page, LONG)

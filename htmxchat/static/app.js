@@ -69,6 +69,8 @@
   let following = true;
   let endObserver = null;
   let lastTop = 0;          // the transcript's scroll offset at its last scroll event
+  let lastBox = 0;          // ...its visible height then
+  let lastContent = 0;      // ...and its content's height then
   let scrolledUpAt = -Infinity; // when it last moved up: the reader (or their screen reader)
   let toEndFrame = 0;
 
@@ -102,12 +104,20 @@
   // Scroll events come just before the page is laid out for painting anyway, so reading
   // the offset here costs no extra layout. Growing text never moves the view up.
   // (Moving up to the very bottom is the text getting shorter, not the reader.)
+  // (Nor is a move caused by the transcript itself changing size: its box resized by the
+  // layout around it, or its content getting shorter.)
   function onScroll(e) {
     if (!following) return;
     const t = e.target;
     const top = t.scrollTop;
-    if (top < lastTop - 1 && t.scrollHeight - t.clientHeight - top > 2) scrolledUpAt = performance.now();
+    const box = t.clientHeight;
+    const content = t.scrollHeight;
+    if (top < lastTop - 1 && box === lastBox && content >= lastContent && content - box - top > 2) {
+      scrolledUpAt = performance.now();
+    }
     lastTop = top;
+    lastBox = box;
+    lastContent = content;
   }
 
   function watchEnd() {
@@ -116,6 +126,8 @@
     const end = $("scroll-end");
     if (!t || !end || !window.IntersectionObserver) return;
     lastTop = t.scrollTop;
+    lastBox = t.clientHeight;
+    lastContent = t.scrollHeight;
     t.addEventListener("scroll", onScroll, { passive: true });
     endObserver = new IntersectionObserver((entries) => {
       if (entries[entries.length - 1].isIntersecting) setFollowing(true);
