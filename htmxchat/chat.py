@@ -273,11 +273,7 @@ class ChatService:
         """
         if not text.strip() and not attachments:
             return None
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise ChatInputError(
-                f"Your message is {len(text):,} characters long; the limit is "
-                f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
-            )
+        _check_length(text)
         self.route(model)  # refuse a model that is not offered before storing anything
         files = await self._waiting_files(conversation_id, attachments)
         room = self._reserve(conversation_id)
@@ -350,11 +346,7 @@ class ChatService:
         Raises ChatInputError like `send`, and when `target` is not one of your messages."""
         if not text.strip():
             raise ChatInputError("An edited message cannot be empty; type something or cancel.")
-        if len(text) > MAX_MESSAGE_CHARS:
-            raise ChatInputError(
-                f"Your message is {len(text):,} characters long; the limit is "
-                f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
-            )
+        _check_length(text)
         self.route(model)
         room = self._reserve(conversation_id)
         try:
@@ -578,3 +570,12 @@ class ChatService:
                 await asyncio.gather(*tasks, return_exceptions=True)
             else:
                 await asyncio.sleep(0.01)  # a send is still storing its message
+
+
+def _check_length(text: str) -> None:
+    """ChatInputError when a message is longer than the server takes."""
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ChatInputError(
+            f"Your message is {len(text):,} characters long; the limit is "
+            f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
+        )

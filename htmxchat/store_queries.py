@@ -81,12 +81,17 @@ def insert_message(db: sqlite3.Connection, m: Message) -> str | None:
             ),
         )  # fmt: skip
         # A new message is the one shown under its parent.
-        db.execute(
-            "INSERT INTO message_choices (conversation_id, parent_id, child_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (conversation_id, parent_id) DO UPDATE SET child_id = excluded.child_id",
-            (m.conversation_id, m.parent_id or "", m.id),
-        )
+        choose(db, m.conversation_id, [(m.parent_id or tree.ROOT, m.id)])
     return m.parent_id
+
+
+def choose(db: sqlite3.Connection, conversation_id: str, picks: list[tuple[str, str]]) -> None:
+    """Record which child is shown under each parent: (parent id or tree.ROOT, child id)."""
+    db.executemany(
+        "INSERT INTO message_choices (conversation_id, parent_id, child_id) VALUES (?, ?, ?) "
+        "ON CONFLICT (conversation_id, parent_id) DO UPDATE SET child_id = excluded.child_id",
+        [(conversation_id, parent, child) for parent, child in picks],
+    )
 
 
 def nodes(db: sqlite3.Connection, conversation_id: str) -> list[tree.Node]:

@@ -15,6 +15,7 @@ from htmxchat.store_queries import (
     _MESSAGE_COLUMNS,
     MAX_WINDOW,
     choices,
+    choose,
     has_older,
     is_linear,
     nodes,
@@ -116,11 +117,7 @@ def show_version(
     at = siblings.index(message_id) + step
     chosen = siblings[max(0, min(len(siblings) - 1, at))]
     with transaction(db):
-        db.execute(
-            "INSERT INTO message_choices (conversation_id, parent_id, child_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (conversation_id, parent_id) DO UPDATE SET child_id = excluded.child_id",
-            (conversation_id, parent, chosen),
-        )
+        choose(db, conversation_id, [(parent, chosen)])
     return chosen
 
 
@@ -133,11 +130,7 @@ def show_path(db: sqlite3.Connection, conversation_id: str, message_id: str) -> 
         return False
     parents = {n.id: n.parent_id or tree.ROOT for n in all_nodes}
     with transaction(db):
-        db.executemany(
-            "INSERT INTO message_choices (conversation_id, parent_id, child_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (conversation_id, parent_id) DO UPDATE SET child_id = excluded.child_id",
-            [(conversation_id, parents[i], i) for i in path],
-        )
+        choose(db, conversation_id, [(parents[i], i) for i in path])
     return True
 
 
@@ -190,12 +183,7 @@ def copy_attachments(
 
 def _numbered(messages: list[Message], all_nodes: Sequence[tree.Node]) -> list[Message]:
     """The messages with their version number and count filled in."""
-    wanted = {m.id for m in messages}
-    numbers: dict[str, tuple[int, int]] = {}
-    for siblings in tree.children(all_nodes).values():
-        if len(siblings) > 1 and not wanted.isdisjoint(siblings):
-            for number, child in enumerate(siblings, 1):
-                numbers[child] = (number, len(siblings))
+    numbers = tree.versions(all_nodes, only={m.id for m in messages})
     return [
         replace(m, version=numbers[m.id][0], versions=numbers[m.id][1]) if m.id in numbers else m
         for m in messages

@@ -6,7 +6,7 @@ the exports agree on what "the branch shown" is (docs/design.md, "Message tree")
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 # The key of the first level in the choices (messages without a parent).
@@ -46,10 +46,13 @@ def shown_branch(nodes: Sequence[Node], choices: Mapping[str, str]) -> list[str]
     return branch
 
 
-def versions(nodes: Sequence[Node]) -> dict[str, tuple[int, int]]:
-    """For each message: its number among its siblings (1-based) and how many there are."""
+def versions(nodes: Sequence[Node], only: Set[str] | None = None) -> dict[str, tuple[int, int]]:
+    """For each message (of `only`, if given): its number among its siblings (1-based) and
+    how many there are."""
     result: dict[str, tuple[int, int]] = {}
     for siblings in children(nodes).values():
+        if only is not None and only.isdisjoint(siblings):
+            continue
         for number, child in enumerate(siblings, 1):
             result[child] = (number, len(siblings))
     return result

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.test_browser_security import EchoBot, served_in_thread
+from tests.test_markdown_browser import connect
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 15_000
@@ -20,11 +21,6 @@ def echo(data_dir: Path) -> Iterator[str]:
     """The echo bot: every answer repeats the question, so the test knows each answer."""
     with served_in_thread(data_dir, EchoBot()) as url:
         yield url
-
-
-def connect(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
 
 
 def ask(page, text: str, answers: int) -> None:
