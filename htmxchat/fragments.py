@@ -1,12 +1,14 @@
 """HTML for pages and WebSocket frames, from the same Jinja partials (autoescaped).
 
-Every frame the server sends starts with a header element (`#frame-info`) saying what the
-frame is and which event numbers it brings the page to; the page drops stale frames and
-notices gaps from that header alone (docs/design.md, "Frames").
+Every frame the server sends starts with a header comment (`<!--frame kind=… seq=…-->`)
+saying what the frame is and which event numbers it brings the page to; the page drops stale
+frames and notices gaps from that header alone (docs/design.md, "Frames"). A comment, not an
+element: htmx swaps only elements, so the header costs the page no DOM work per frame.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +40,20 @@ from htmxchat.models import Message
 from htmxchat.times import clock_time, full_time, iso_time
 
 STATIC_PREFIX = "/static/"
+# Header values are server-made ids, hex epochs and numbers: nothing that could end a comment.
+_HEADER_VALUE = re.compile(r"[A-Za-z0-9_.:-]+")
 ATTACHMENT_PREFIX = "/attachments/"
+
+
+def frame_header(**fields: object) -> str:
+    """`<!--frame kind=events req=3 …-->`: what a frame is, read by the page before htmx."""
+    parts = []
+    for key, value in fields.items():
+        text = str(value)
+        if not _HEADER_VALUE.fullmatch(text):
+            raise ValueError(f"frame header {key}={text!r} is not a plain token")
+        parts.append(f"{key}={text}")
+    return f"<!--frame {' '.join(parts)}-->"
 
 
 def setup_environment(env: jinja2.Environment) -> None:
@@ -129,7 +144,7 @@ class Fragments:
         return self.env.get_template(template).render(**{"bot_label": self.bot_label, **context})
 
     def _header(self, kind: str, req: int, **data: object) -> str:
-        return self._render("_frame_info.html", kind=kind, req=req, data=data)
+        return frame_header(kind=kind, req=req, **data)
 
     def message(self, message: Message, *, oob: str | None = None) -> str:
         """One message; `oob` is the hx-swap-oob value (None for a page render)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
@@ -39,7 +40,7 @@ async def open_conversation(client: TestClient, conversation: str):
     await ws.send_json({"action": "sync", "conversation": conversation})
     sync = await receive_until(ws, lambda f: 'id="messages"' in f)
     # The conversation list follows the conversation in its own frame.
-    await receive_until(ws, lambda f: 'data-kind="feed-snapshot"' in f)
+    await receive_until(ws, lambda f: f.startswith("<!--frame kind=feed-snapshot "))
     return ws, sync[-1]
 
 
@@ -295,10 +296,12 @@ def walk(element):
         yield from walk(child)
 
 
-def header(frame: str) -> dict[str, str | None]:
-    """The attributes of a frame's header element (empty when it has none)."""
-    first = parse_frame(frame)[0]
-    return first.attrs if first.id == "frame-info" else {}
+def header(frame: str) -> dict[str, str]:
+    """The fields of a frame's header comment, with `data-` names (empty when it has none)."""
+    match = re.match(r"<!--frame ([^>]*)-->", frame)
+    if not match:
+        return {}
+    return {f"data-{k}": v for k, v in (field.split("=", 1) for field in match[1].split())}
 
 
 async def test_frames_carry_gapless_numbers_and_a_page_resumes_from_its_own(

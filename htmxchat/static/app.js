@@ -216,12 +216,18 @@
     socket.send(JSON.stringify(frame));
   }
 
-  // A frame's first element is its header (#frame-info): read only that, not the frame.
+  // A frame starts with its header, a comment htmx leaves alone: <!--frame kind=events seq=3 ...-->.
+  // Read only that, never the rest of the frame's text.
+  const FRAME_HEADER = /^<!--frame ([^>]*)-->/;
   function frameHeader(message) {
-    if (typeof message !== "string" || !message.startsWith('<div id="frame-info"')) return null;
-    const holder = document.createElement("template");
-    holder.innerHTML = message.slice(0, message.indexOf(">") + 1);
-    return holder.content.firstElementChild?.dataset || null;
+    const match = typeof message === "string" && FRAME_HEADER.exec(message);
+    if (!match) return null;
+    const header = {};
+    for (const field of match[1].split(" ")) {
+      const eq = field.indexOf("=");
+      if (eq > 0) header[field.slice(0, eq)] = field.slice(eq + 1);
+    }
+    return header;
   }
 
   // Apply a frame only if it answers the latest sync and continues where the page is;
@@ -286,10 +292,26 @@
     conversation = id;
     app.dataset.conversation = id;
     send("sync");
+    markState();
     showTitle();
     if (!switched) return;
     markCurrent();
     input()?.focus();
+  }
+
+  // What the styles need to know, kept on attributes written only when it changes: whether
+  // the pane has messages (the empty state, the download links) and whether a reply is being
+  // written (no tree actions). `:has()` rules over the transcript did this before, and made
+  // the browser restyle every message on each streamed frame (docs/design.md, "Reading position").
+  function markState() {
+    const pane = $("pane");
+    const messages = $("messages");
+    if (pane && messages) {
+      const empty = !messages.querySelector(":scope > .msg");
+      if (empty !== pane.hasAttribute("data-empty")) pane.toggleAttribute("data-empty", empty);
+    }
+    const replying = busy();
+    if (replying !== app.hasAttribute("data-replying")) app.toggleAttribute("data-replying", replying);
   }
 
   function showTitle() {
@@ -365,6 +387,7 @@
       followSoon();
     }
     showFocus();
+    markState();
     showTitle();
   });
 
@@ -483,6 +506,7 @@
 
   focusId = $("pane")?.dataset.focus || null;
   focusPending = Boolean(focusId);
+  markState();
   watchEnd();
   if (showFocus()) setFollowing(false);
   else jumpToLatest();
