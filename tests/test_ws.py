@@ -6,9 +6,11 @@ import asyncio
 import json
 import re
 
+import pytest
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from htmxchat.fragments import frame_header
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.helpers import ScriptedBot, find, parse_frame
@@ -302,6 +304,32 @@ def header(frame: str) -> dict[str, str]:
     if not match:
         return {}
     return {f"data-{k}": v for k, v in (field.split("=", 1) for field in match[1].split())}
+
+
+async def test_the_frame_header_is_a_comment_so_htmx_swaps_only_the_changes(
+    client: TestClient, bot: ScriptedBot
+) -> None:
+    """htmx swaps every top-level element of a frame: the header is a comment, so a streamed
+    frame holds nothing but its swaps (no element replaced per frame for bookkeeping)."""
+    bot.enqueue(["a ", "b ", "c"])
+    conversation = new_id()
+    ws, sync = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "go"})
+    frames = [sync, *await receive_until(ws, is_finished)]
+    numbered = [f for f in frames if header(f)]
+    assert len(numbered) >= 4
+    for frame in numbered:
+        assert frame.startswith("<!--frame kind=")
+        elements = parse_frame(frame)
+        assert elements, frame
+        assert all(e.attrs.get("hx-swap-oob") for e in elements), frame
+    await ws.close()
+
+
+def test_a_frame_header_takes_only_plain_tokens() -> None:
+    assert frame_header(kind="events", seq=3) == "<!--frame kind=events seq=3-->"
+    with pytest.raises(ValueError, match="plain token"):
+        frame_header(kind="events", conversation="x-->y")
 
 
 async def test_frames_carry_gapless_numbers_and_a_page_resumes_from_its_own(

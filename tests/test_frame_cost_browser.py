@@ -1,0 +1,174 @@
+"""What keeps a streamed frame cheap for the page, checked in a real browser.
+
+The time itself is measured by benchmarks (tests/benchmarks/bench_reading.py and
+bench_markdown_browser.py), never by timed tests. These tests fail when a change brings back
+what made frames expensive (docs/design.md, "Reading position"): anything but the reply
+changing in the DOM per frame, a `:has()` rule whose subject holds the transcript (the browser
+then restyles every message on each frame), answer blocks that are painted together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_browser_security import served_in_thread
+from tests.test_reading_browser import TIMEOUT, PacedEcho, connect, send, wait_done
+
+pytestmark = pytest.mark.browser
+
+# Several short Markdown blocks, streamed a few characters at a time (PacedEcho's "slow").
+ANSWER = "slow start\n\n" + "\n\n".join(
+    f"Block {n} with **bold** words, `code` and a list:\n\n- one\n- two" for n in range(12)
+)
+
+
+@pytest.fixture
+def url(data_dir: Path) -> Iterator[str]:
+    with served_in_thread(data_dir, PacedEcho()) as login:  # type: ignore[arg-type]
+        yield login
+
+
+# Records every DOM change outside the streaming answer's body while it streams.
+WATCH_OUTSIDE_THE_REPLY = """
+() => {
+  window.__outside = [];
+  window.__inside = 0;
+  const observer = new MutationObserver((records) => {
+    const body = document.querySelector("article.msg-assistant[data-status=streaming] .msg-body");
+    for (const r of records) {
+      if (body && body.contains(r.target)) { window.__inside++; continue; }
+      const where = r.target.id || r.target.className || r.target.nodeName;
+      window.__outside.push(`${r.type} ${r.attributeName || ""} on ${where}`);
+    }
+  });
+  observer.observe(document.documentElement, {subtree: true, childList: true, attributes: true,
+                                              characterData: true});
+  window.__stopWatching = () => observer.disconnect();
+}
+"""
+
+
+def test_a_streamed_frame_changes_nothing_but_the_reply(page, url: str) -> None:
+    """Mid-stream, frames touch only the answer's body: no header element swapped in,
+    no attribute rewritten on the pane, the app or the message."""
+    connect(page, url)
+    send(page, ANSWER)
+    page.wait_for_function(
+        "() => (document.querySelector('article.msg-assistant[data-status=streaming] .msg-body')"
+        "?.textContent.length || 0) > 40",
+        timeout=TIMEOUT,
+    )
+    page.evaluate(WATCH_OUTSIDE_THE_REPLY)
+    page.wait_for_function(
+        "() => window.__inside >= 15 || !document.querySelector("
+        "'article.msg-assistant[data-status=streaming]')",
+        timeout=TIMEOUT,
+    )
+    page.evaluate("() => window.__stopWatching()")
+    inside, outside = page.evaluate("() => [window.__inside, window.__outside]")
+    assert inside >= 15, "the answer finished before enough frames were watched"
+    assert outside == []
+    wait_done(page, 1)
+
+
+# The subjects of every `:has()` rule in the page's own stylesheets that match an element
+# holding #messages (the transcript, the pane, the app...).
+HAS_SUBJECTS_HOLDING_THE_MESSAGES = r"""
+() => {
+  const splitTopLevel = (text, separators) => {
+    const parts = []; let depth = 0, start = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text[i];
+      if (c === "(" || c === "[") depth++;
+      else if (c === ")" || c === "]") depth--;
+      else if (depth === 0 && separators.includes(c)) {
+        parts.push(text.slice(start, i));
+        start = i + 1;
+      }
+    }
+    parts.push(text.slice(start));
+    return parts.map((p) => p.trim()).filter(Boolean);
+  };
+  const rules = [];
+  const collect = (list) => { for (const rule of list) {
+    if (rule.selectorText) rules.push(rule.selectorText);
+    if (rule.cssRules) collect(rule.cssRules);
+  } };
+  for (const sheet of document.styleSheets) {
+    if (sheet.href && new URL(sheet.href).origin === location.origin) collect(sheet.cssRules);
+  }
+  const holders = [];
+  for (let e = document.getElementById("messages"); e; e = e.parentElement) holders.push(e);
+  const found = [];
+  for (const selector of rules) {
+    for (const complex of splitTopLevel(selector, [","])) {
+      for (const compound of splitTopLevel(complex, [" ", ">", "+", "~"])) {
+        const at = compound.indexOf(":has(");
+        if (at < 0) continue;
+        // The compound's own part before :has(, without a :not( wrapped around it.
+        const subject = compound.slice(0, at).replace(/:not\($/, "") || "*";
+        if (holders.some((e) => e.matches(subject))) found.push(`${complex}  (subject ${subject})`);
+      }
+    }
+  }
+  return [rules.length, found];
+}
+"""
+
+
+def test_no_has_rule_has_a_subject_that_holds_the_transcript(page, url: str) -> None:
+    connect(page, url)
+    count, found = page.evaluate(HAS_SUBJECTS_HOLDING_THE_MESSAGES)
+    assert count > 100, "the page's stylesheets were not read"
+    assert found == []
+
+
+def test_answer_blocks_are_painted_each_on_their_own(page, url: str) -> None:
+    """Each block of an answer is a stacking context, while it streams and once finished."""
+    connect(page, url)
+    send(page, ANSWER)
+    page.wait_for_function(
+        "() => document.querySelectorAll("
+        "'article.msg-assistant[data-status=streaming] .msg-body > *').length > 3",
+        timeout=TIMEOUT,
+    )
+    check = (
+        "() => [...document.querySelectorAll('article.msg-assistant .msg-body > *')]"
+        ".map((block) => getComputedStyle(block).isolation)"
+    )
+    streaming = page.evaluate(check)
+    wait_done(page, 1)
+    finished = page.evaluate(check)
+    assert len(finished) > 12
+    assert set(streaming) == set(finished) == {"isolate"}
+
+
+def test_empty_state_download_links_and_tree_actions_follow_the_conversation(
+    page, url: str
+) -> None:
+    """The states the styles read from attributes: a new chat shows its empty state and no
+    download links; once it has messages, the reverse; while a reply is written the message
+    actions that change the tree are hidden."""
+    connect(page, url)
+    assert page.is_visible(".empty-state")
+    assert not page.is_visible(".export")
+    send(page, "hello")
+    wait_done(page, 1)
+    assert not page.is_visible(".empty-state")
+    assert page.is_visible(".export")
+    regenerate = page.locator("article.msg-assistant .regenerate").first
+    assert regenerate.evaluate("b => getComputedStyle(b).visibility") == "visible"
+    send(page, ANSWER)
+    page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
+    assert regenerate.evaluate("b => getComputedStyle(b).visibility") == "hidden"
+    wait_done(page, 2)
+    assert regenerate.evaluate("b => getComputedStyle(b).visibility") == "visible"
+    # Delete the whole conversation's first message (and so everything): empty again.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("article.msg-user .delete-message").first.click(force=True)
+    page.wait_for_function("() => !document.querySelector('#messages > .msg')", timeout=TIMEOUT)
+    assert page.is_visible(".empty-state")
+    assert not page.is_visible(".export")
