@@ -127,12 +127,13 @@ def test_no_has_rule_has_a_subject_that_holds_the_transcript(page, url: str) -> 
 
 
 def test_answer_blocks_are_painted_each_on_their_own(page, url: str) -> None:
-    """Each block of an answer is a stacking context, while it streams and once finished."""
+    """Each top-level element of an answer is a stacking context: while it streams, the
+    chunks its blocks are grouped in (and the tail); once finished, each block."""
     connect(page, url)
     send(page, ANSWER)
     page.wait_for_function(
         "() => document.querySelectorAll("
-        "'article.msg-assistant[data-status=streaming] .msg-body > *').length > 3",
+        "'article.msg-assistant[data-status=streaming] .msg-body > .md-chunk > *').length > 3",
         timeout=TIMEOUT,
     )
     check = (
@@ -142,6 +143,7 @@ def test_answer_blocks_are_painted_each_on_their_own(page, url: str) -> None:
     streaming = page.evaluate(check)
     wait_done(page, 1)
     finished = page.evaluate(check)
+    assert page.locator("article.msg-assistant .md-chunk").count() == 0
     assert len(finished) > 12
     assert set(streaming) == set(finished) == {"isolate"}
 

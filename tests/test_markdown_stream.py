@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from htmxchat.markdown.html import render_ops, render_state
 from htmxchat.markdown.ops import Block, Done, FenceAppend, FenceClose, ListItem, ListLoose, Op
 from htmxchat.markdown.render import render_markdown
-from htmxchat.markdown.stream import MarkdownStream
-from tests.oob_dom import Page, parse, serialise
+from htmxchat.markdown.stream import CHUNK_BLOCKS, MarkdownStream
+from tests.oob_dom import Node, Page, parse, serialise
 
 TARGET = "m-T-body"
 EXAMPLES = int(os.environ.get("HTMXCHAT_MD_EXAMPLES", "150"))
@@ -86,10 +86,18 @@ def _page(ops: list[Op] | None = None) -> Page:
     return Page(f'<div id="{TARGET}">{render_state(TARGET, ops or [])}</div>')
 
 
+def _unchunked(nodes: list[Node]) -> list[Node]:
+    """The body's nodes with the streaming chunks (`md-chunk`, no box of their own) taken away."""
+    out: list[Node] = []
+    for node in nodes:
+        out.extend(node.children if node.attr("class") == "md-chunk" else [node])
+    return out
+
+
 def _body(page: Page) -> str:
     target = page.find(TARGET)
     assert target is not None
-    return serialise(target.children, drop_ids=f"{TARGET}-")
+    return serialise(_unchunked(target.children), drop_ids=f"{TARGET}-")
 
 
 def _committed(ops: list[Op]) -> int:
@@ -210,3 +218,26 @@ def test_finish_commits_everything_and_removes_the_tail() -> None:
     assert ops[-1] == Done()
     assert stream.snapshot()[-1] == Done()
     assert render_state(TARGET, stream.snapshot()) == render_markdown("- a\n- b")
+
+
+def test_a_long_answer_streams_in_chunks_of_blocks() -> None:
+    """Top-level elements (blocks, streamed lists and fences alike) are grouped into chunks on
+    the page (the browser then lays out and paints a chunk at a time), and the page still ends
+    as the full render; so does a tab that joins at the end."""
+    paragraphs = [f"Paragraph {n} with **bold** text." for n in range(3 * CHUNK_BLOCKS)]
+    text = "\n\n".join([*paragraphs[:30], "- a\n- b\n- c", "```\ncode\n```", *paragraphs[30:]])
+    stream, page = MarkdownStream(), _page()
+    for chunk in _cuts(text + "\n", [7]):
+        page.apply(render_ops(TARGET, stream.feed(chunk)))
+    page.apply(render_ops(TARGET, stream.finish()))
+    target = page.find(TARGET)
+    assert target is not None
+    chunks = [n for n in target.children if n.attr("class") == "md-chunk"]
+    sizes = [len([x for x in c.children if x.tag]) for c in chunks]
+    # 30 paragraphs, the list, the fence, 30 paragraphs: 62 elements, 20 to a chunk.
+    assert sizes == [CHUNK_BLOCKS, CHUNK_BLOCKS, CHUNK_BLOCKS, 62 - 3 * CHUNK_BLOCKS]
+    assert [n for n in target.children if n.tag] == chunks  # nothing outside a chunk
+    second = [x.tag for x in chunks[1].children if x.tag]
+    assert second[10:13] == ["ul", "div", "p"]  # the list and the code, in the chunk
+    assert _body(page) == serialise(parse(render_markdown(text + "\n")))
+    assert _body(_page(stream.snapshot())) == _body(page)

@@ -3,14 +3,17 @@
 The body element (`target`, e.g. `m-ABC-body`) holds, in order: the committed blocks, at most
 one open list (`{target}-l{n}`) or open code fence (`{target}-c{n}`), and last the tail
 (`{target}-tail`), the unfinished text as plain text. Blocks go in *before* the tail
-(`beforebegin`), so the committed HTML is exactly the final render; only an open list keeps its
-id. htmx's WebSocket extension swaps each top-level element of a frame by its id, in order.
+(`beforebegin`), grouped in chunks (`{target}-k{n}`, class `md-chunk`, a box with no room of
+its own), so the committed HTML is exactly the final render once the chunks are taken away;
+only an open list keeps its id. htmx's WebSocket extension swaps each top-level element of a
+frame by its id, in order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from markdown_it.common.utils import unescapeAll
 from markupsafe import Markup, escape
@@ -50,6 +53,19 @@ def _fence_html(target: str, op: FenceOpen, text: str) -> str:
     )
 
 
+def _chunk_html(target: str, chunk: int, inner: str) -> str:
+    return f'<div id="{target}-k{chunk}" class="md-chunk">{inner}</div>'
+
+
+def _placed(target: str, op: Block | ListOpen | FenceOpen, html: str) -> str:
+    """A new top-level element: into its chunk, or a new chunk, before the tail."""
+    if op.opens_chunk:
+        return _oob("div", f"{target}-tail", "beforebegin", _chunk_html(target, op.chunk, html))
+    if op.chunk:
+        return _oob("div", f"{target}-k{op.chunk}", "beforeend", html)
+    return _oob("div", f"{target}-tail", "beforebegin", html)
+
+
 def _oob(tag: str, element_id: str, swap: str, inner: str = "") -> str:
     return f'<{tag} id="{element_id}" hx-swap-oob="{swap}">{inner}</{tag}>'
 
@@ -64,9 +80,9 @@ def render_ops(target: str, ops: Sequence[Op]) -> Markup:
     out: list[str] = []
     for op in ops:
         if isinstance(op, Block):
-            out.append(_oob("div", tail, "beforebegin", render_block(op.source, op.refs)))
+            out.append(_placed(target, op, render_block(op.source, op.refs)))
         elif isinstance(op, ListOpen):
-            out.append(_oob("div", tail, "beforebegin", _list_html(target, op, [])))
+            out.append(_placed(target, op, _list_html(target, op, [])))
         elif isinstance(op, ListItem):
             item = render_list_item(op.source, op.loose, op.refs)
             out.append(_oob("div", f"{target}-l{op.list_id}", "beforeend", item))
@@ -74,7 +90,7 @@ def render_ops(target: str, ops: Sequence[Op]) -> Markup:
             items = "\n" + "".join(_loose_items(op))
             out.append(_oob("div", f"{target}-l{op.list_id}", "innerHTML", items))
         elif isinstance(op, FenceOpen):
-            out.append(_oob("div", tail, "beforebegin", _fence_html(target, op, "")))
+            out.append(_placed(target, op, _fence_html(target, op, "")))
         elif isinstance(op, FenceAppend):
             code = f"{target}-c{op.fence_id}-code"
             out.append(_oob("code", code, "beforeend", escape(op.text)))
@@ -101,6 +117,7 @@ class _Piece:
     html: str = ""
     opened: ListOpen | FenceOpen | None = None
     parts: list[str] = field(default_factory=list)  # a list's items, a fence's text
+    chunk: int = 0  # the chunk it is in (ops.Block)
 
     def markup(self, target: str) -> str:
         if isinstance(self.opened, ListOpen):
@@ -118,10 +135,10 @@ def render_state(target: str, ops: Sequence[Op]) -> Markup:
     tail: str | None = ""
     for op in ops:
         if isinstance(op, Block):
-            pieces.append(_Piece(render_block(op.source, op.refs)))
+            pieces.append(_Piece(render_block(op.source, op.refs), chunk=op.chunk))
         elif isinstance(op, ListOpen | FenceOpen):
             key = ("list", op.list_id) if isinstance(op, ListOpen) else ("fence", op.fence_id)
-            opened[key] = _Piece(opened=op)
+            opened[key] = _Piece(opened=op, chunk=op.chunk)
             pieces.append(opened[key])
         elif isinstance(op, ListItem):
             item = render_list_item(op.source, op.loose, op.refs)
@@ -141,7 +158,11 @@ def render_state(target: str, ops: Sequence[Op]) -> Markup:
             tail = None
         elif not isinstance(op, ListClose):
             raise TypeError(f"not a Markdown stream operation: {op!r}")
-    html = [piece.markup(target) for piece in pieces]
+    html: list[str] = []
+    # A finished stream is the final render: no chunks.
+    for chunk, run in groupby(pieces, key=lambda piece: piece.chunk if tail is not None else 0):
+        inner = "".join(piece.markup(target) for piece in run)
+        html.append(_chunk_html(target, chunk, inner) if chunk else inner)
     if tail is not None:
         html.append(f'<div id="{target}-tail" class="md-tail">{escape(tail)}</div>')
     # Safe: escaped text, ids from `target` and numbers, and sanitised renderer output.

@@ -14,10 +14,18 @@ from .render import Refs
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A finished top-level block (or several), appended once, before the tail."""
+    """A finished top-level block (or several), appended once, before the tail.
+
+    While a reply streams, the top-level elements (blocks, open lists and fences) are grouped
+    on the page into chunks of a few (`chunk` names one; `opens_chunk` starts it), so the
+    browser lays out and paints a long answer a chunk at a time rather than block by block.
+    0: not in a chunk. The final render has no chunks; they take no room of their own.
+    """
 
     source: str
     refs: Refs = ()
+    chunk: int = 0
+    opens_chunk: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +35,8 @@ class ListOpen:
     list_id: int
     ordered: bool
     start: int | None = None
+    chunk: int = 0  # as for Block
+    opens_chunk: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,8 @@ class FenceOpen:
 
     fence_id: int
     info: str
+    chunk: int = 0  # as for Block
+    opens_chunk: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ class _OpenList:
     items: list[str] = field(default_factory=list)  # committed items' sources
     refs: list[Refs] = field(default_factory=list)
     context: int = 0  # length of the last committed item, kept at the start of the text
+    chunk: int = 0  # the chunk it was placed in on the page
 
 
 @dataclass
@@ -66,6 +67,12 @@ class _OpenFence:
     scan: int  # offset of the next line to check for the closing fence
     sent: int  # offset up to which the text has been sent
     text: list[str] = field(default_factory=list)
+    chunk: int = 0  # the chunk it was placed in on the page
+
+
+# Committed blocks per chunk on the page (see ops.Block): enough that a 10,000-token answer
+# is a few dozen chunks, few enough that a chunk is cheap to lay out again.
+CHUNK_BLOCKS = 20
 
 
 class MarkdownStream:
@@ -79,6 +86,9 @@ class MarkdownStream:
         self._fence: _OpenFence | None = None
         self._tail = ""  # the tail as sent
         self._ids = 0
+        # The chunk new top-level elements go into on the page, and how many it holds.
+        self._chunk = 0
+        self._chunk_blocks = 0
         self._finished = False
         self._final = False
 
@@ -112,11 +122,13 @@ class MarkdownStream:
         ops = list(self._done)
         if self._list is not None:
             open_list = self._list
-            ops.append(ListOpen(open_list.list_id, open_list.ordered, open_list.start))
+            ops.append(
+                ListOpen(open_list.list_id, open_list.ordered, open_list.start, open_list.chunk)
+            )
             for source, refs in zip(open_list.items, open_list.refs, strict=True):
                 ops.append(ListItem(open_list.list_id, source, open_list.loose, refs))
         if self._fence is not None:
-            ops.append(FenceOpen(self._fence.fence_id, self._fence.info))
+            ops.append(FenceOpen(self._fence.fence_id, self._fence.info, self._fence.chunk))
             if self._fence.text:
                 ops.append(FenceAppend(self._fence.fence_id, "".join(self._fence.text)))
         if self._tail:
@@ -191,7 +203,16 @@ class MarkdownStream:
             self._fence.sent -= offsets[keep]
         return go_on
 
+    def _place(self) -> tuple[int, bool]:
+        """The chunk the next top-level element goes into, and whether it starts that chunk."""
+        opens = not self._chunk or self._chunk_blocks >= CHUNK_BLOCKS
+        if opens:
+            self._chunk, self._chunk_blocks = self._new_id(), 0
+        self._chunk_blocks += 1
+        return self._chunk, opens
+
     def _commit(self, ops: list[Op], block: Block) -> None:
+        block = Block(block.source, block.refs, *self._place())
         ops.append(block)
         self._done.append(block)
 
@@ -245,7 +266,12 @@ class MarkdownStream:
                 opener.type == "ordered_list_open",
                 int(start) if start is not None else None,
             )
-            ops.append(ListOpen(open_list.list_id, open_list.ordered, open_list.start))
+            open_list.chunk, opens = self._place()
+            ops.append(
+                ListOpen(
+                    open_list.list_id, open_list.ordered, open_list.start, open_list.chunk, opens
+                )
+            )
             done = 0
         else:
             done = 1  # the text starts with the last item committed, kept for context
@@ -268,7 +294,7 @@ class MarkdownStream:
             upto = index + 1
         if followed and upto == len(sources):
             ops.append(ListClose(open_list.list_id))
-            self._done.append(Block("".join(open_list.items), refs))
+            self._done.append(Block("".join(open_list.items), refs, open_list.chunk))
             self._list = None
             return block.end_line, True
         open_list.context = len(sources[upto - 1])
@@ -286,7 +312,8 @@ class MarkdownStream:
             sent=body,
         )
         self._fence = fence
-        ops.append(FenceOpen(fence.fence_id, fence.info))
+        fence.chunk, opens = self._place()
+        ops.append(FenceOpen(fence.fence_id, fence.info, fence.chunk, opens))
 
     def _fence_step(self, ops: list[Op], final: bool) -> bool:
         """Look only at the new lines of an open fence: closed, or more text to send."""
@@ -305,7 +332,7 @@ class MarkdownStream:
             self._fence = None
             self._pending = text[closed_at:]
             ops.append(FenceClose(fence.fence_id, text[:closed_at]))
-            self._done.append(Block(text[:closed_at]))
+            self._done.append(Block(text[:closed_at], chunk=fence.chunk))
             return True
         cut = len(text)
         partial = text.rfind("\n") + 1

@@ -6,7 +6,9 @@ up, and per keystroke after a 1 MB paste.
 
 Main-thread time is CDP `Performance.getMetrics`' TaskDuration, with LayoutCount beside it.
 "Following": the reader is at the bottom and the view follows the reply. "Scrolled up": the
-reader scrolled up (with the wheel, as a person does) before the reply started.
+reader scrolled up (with the wheel, as a person does) before the reply started. The first two
+answers are one long paragraph of plain words (the whole answer is the open tail); the third
+is the same length of Markdown (headings, lists, tables, code, math), as models answer.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Result:
     layouts_each: float
 
 
-def stream(page, cdp, name: str, tokens: int, *, scrolled_up: bool) -> Result:
+def stream(page, cdp, name: str, tokens: int, *, scrolled_up: bool, label: str = "") -> Result:
     """Send `name` (the bot streams its answer); main-thread time per frame applied."""
     done = page.locator("article.msg-assistant[data-status=complete]").count()
     before = _metrics(cdp)
@@ -63,7 +65,7 @@ def stream(page, cdp, name: str, tokens: int, *, scrolled_up: bool) -> Result:
     after = _metrics(cdp)
     frames = max(int(page.evaluate("() => window.__frames || 0")) - frames_before, 1)
     return Result(
-        f"{'scrolled up' if scrolled_up else 'following'}, {tokens} tokens",
+        f"{'scrolled up' if scrolled_up else 'following'}, {tokens} tokens{label}",
         frames,
         (after["TaskDuration"] - before["TaskDuration"]) * 1000 / frames,
         (after["LayoutCount"] - before["LayoutCount"]) / frames,
@@ -101,7 +103,12 @@ def run(tokens: int, paste_size: int, keys: int, data_dir: Path) -> list[Result]
     from playwright.sync_api import sync_playwright
 
     answer = plain(_words(mixed(tokens), tokens))
-    answers = {"history": _words(mixed(600), 600), "following": answer, "scrolled": answer}
+    answers = {
+        "history": _words(mixed(600), 600),
+        "following": answer,
+        "scrolled": answer,
+        "markdown": _words(mixed(tokens), tokens),
+    }
     bot = PacedBot(answers, rate=2000)  # the history quickly, then the measured pace
     with served_in_thread(data_dir, bot) as url:  # type: ignore[arg-type]
         with sync_playwright() as playwright:
@@ -119,6 +126,7 @@ def run(tokens: int, paste_size: int, keys: int, data_dir: Path) -> list[Result]
             results = [
                 stream(page, cdp, "following", tokens, scrolled_up=False),
                 stream(page, cdp, "scrolled", tokens, scrolled_up=True),
+                stream(page, cdp, "markdown", tokens, scrolled_up=False, label=", Markdown"),
                 paste(page, cdp, paste_size, keys),
             ]
             browser.close()
