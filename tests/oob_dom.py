@@ -64,6 +64,15 @@ def parse(html: str) -> list[Node]:
     return builder.root.children
 
 
+def unchunked(nodes: list[Node]) -> list[Node]:
+    """A streamed body's nodes with its chunks (`md-chunk`, no box of their own) taken away:
+    what the final render has."""
+    out: list[Node] = []
+    for node in nodes:
+        out.extend(node.children if node.attr("class") == "md-chunk" else [node])
+    return out
+
+
 def serialise(nodes: list[Node], drop_ids: str | None = None) -> str:
     """HTML of `nodes`; `drop_ids`: leave out id attributes starting with this prefix."""
     out: list[str] = []

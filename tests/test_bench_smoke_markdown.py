@@ -6,8 +6,7 @@ from htmxchat.markdown.html import render_ops
 from htmxchat.markdown.render import render_markdown
 from htmxchat.markdown.stream import MarkdownStream
 from tests.benchmarks.bench_markdown import answers, measure
-from tests.oob_dom import Page, parse, serialise
-from tests.test_markdown_stream import _unchunked
+from tests.oob_dom import Page, parse, serialise, unchunked
 
 
 def test_small_answers_stream_to_the_full_render_faster_than_rerendering() -> None:
@@ -20,7 +19,7 @@ def test_small_answers_stream_to_the_full_render_faster_than_rerendering() -> No
             page.apply(render_ops("m-B-body", ops))
         body = page.find("m-B-body")
         assert body is not None
-        assert serialise(_unchunked(body.children), drop_ids="m-B-body-") == serialise(
+        assert serialise(unchunked(body.children), drop_ids="m-B-body-") == serialise(
             parse(render_markdown(text))
         ), name
         result = measure(name, text)

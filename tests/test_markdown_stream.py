@@ -11,7 +11,7 @@ from htmxchat.markdown.html import render_ops, render_state
 from htmxchat.markdown.ops import Block, Done, FenceAppend, FenceClose, ListItem, ListLoose, Op
 from htmxchat.markdown.render import render_markdown
 from htmxchat.markdown.stream import CHUNK_BLOCKS, MarkdownStream
-from tests.oob_dom import Node, Page, parse, serialise
+from tests.oob_dom import Page, parse, serialise, unchunked
 
 TARGET = "m-T-body"
 EXAMPLES = int(os.environ.get("HTMXCHAT_MD_EXAMPLES", "150"))
@@ -86,18 +86,10 @@ def _page(ops: list[Op] | None = None) -> Page:
     return Page(f'<div id="{TARGET}">{render_state(TARGET, ops or [])}</div>')
 
 
-def _unchunked(nodes: list[Node]) -> list[Node]:
-    """The body's nodes with the streaming chunks (`md-chunk`, no box of their own) taken away."""
-    out: list[Node] = []
-    for node in nodes:
-        out.extend(node.children if node.attr("class") == "md-chunk" else [node])
-    return out
-
-
 def _body(page: Page) -> str:
     target = page.find(TARGET)
     assert target is not None
-    return serialise(_unchunked(target.children), drop_ids=f"{TARGET}-")
+    return serialise(unchunked(target.children), drop_ids=f"{TARGET}-")
 
 
 def _committed(ops: list[Op]) -> int:
