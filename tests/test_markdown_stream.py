@@ -233,3 +233,36 @@ def test_a_long_answer_streams_in_chunks_of_blocks() -> None:
     assert second[10:13] == ["ul", "div", "p"]  # the list and the code, in the chunk
     assert _body(page) == serialise(parse(render_markdown(text + "\n")))
     assert _body(_page(stream.snapshot())) == _body(page)
+
+
+def test_plain_list_items_are_committed_without_parsing_each_line(monkeypatch) -> None:
+    """A long list of plain one-line items (the common case) is judged line by line without
+    the block parser; anything else in the list still goes to the parser."""
+    from htmxchat.markdown import stream as stream_module
+
+    parses = 0
+    real_parse = stream_module.BLOCKS.parse
+
+    def counting_parse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal parses
+        parses += 1
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(stream_module.BLOCKS, "parse", counting_parse)
+    items = [f"{n}. Step {n}: do the *thing* with `tool {n}` again.\n" for n in range(1, 201)]
+    special = "201. See [the docs][d] and $x$.\n202. Last one.\n\n[d]: https://e.com/d\n"
+    text = "".join(items) + special
+    stream, page, all_ops = MarkdownStream(), _page(), []
+    for chunk in _cuts(text, [13]):
+        ops = stream.feed(chunk)
+        all_ops += ops
+        page.apply(render_ops(TARGET, ops))
+    during = parses
+    ops = stream.finish()
+    page.apply(render_ops(TARGET, ops))
+    all_ops += ops
+    assert during < 10, f"{during} parses for 200 plain items"
+    items_sent = [op.source for op in all_ops if isinstance(op, ListItem)]
+    # Each once, in order; the last two went through the parser (a reference, math).
+    assert items_sent == [*items, "201. See [the docs][d] and $x$.\n", "202. Last one.\n\n"]
+    assert _body(page) == serialise(parse(render_markdown(text)))

@@ -10,6 +10,7 @@ code fence sends its text as it comes and is highlighted once, when it closes.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from typing import Any
@@ -43,6 +44,13 @@ from .rules import (
 
 log = logging.getLogger(__name__)
 _LISTS = ("bullet_list_open", "ordered_list_open")
+# An item's first line: the bullet character, or the ordered list's delimiter.
+_MARKER = re.compile(r"(?:([-*+])|\d{1,9}([.)])) ")
+# A whole line that is one plain item: a marker at the margin, then text that starts with a
+# letter, digit, bracket or quote (never a rule, fence, heading or nested marker) and holds
+# nothing that could reach past the line or wait for later text (links and references, math,
+# escapes, HTML, tables). Such a line ends the item before it, without a parse.
+_PLAIN_ITEM = re.compile(r"(?:[-*+]|\d{1,9}[.)]) [A-Za-z0-9(\"'][^\[\]$\\<|\n]*\n")
 
 
 @dataclass
@@ -151,7 +159,7 @@ class MarkdownStream:
         """Parse the unfinished text once and commit what is finished. True: parse again
         (a fence opened and streams on its own now, or the list state was repaired)."""
         source = self._pending if final else self._pending[: self._pending.rfind("\n") + 1]
-        if not source:
+        if not source or (not final and self._plain_items(ops, source)):
             return False
         env = new_env(tuple((k, h, t) for k, (h, t) in self._refs.items()))
         known = set(env["references"])
@@ -223,6 +231,31 @@ class MarkdownStream:
         return waits_for_math(block, lines) or unresolved_label(
             tokens, block.first, block.end, references
         )
+
+    def _plain_items(self, ops: list[Op], source: str) -> bool:
+        """An open list whose new lines are all plain items of it (`_PLAIN_ITEM`), the common
+        case of a long list: commit every item but the last, each ended by the next, without
+        parsing. False: anything else, for the parser to judge."""
+        open_list = self._list
+        if open_list is None:
+            return False
+        marker = _MARKER.match(source)
+        lines = source[open_list.context :].splitlines(keepends=True)
+        if marker is None or bool(marker[2]) != open_list.ordered:
+            return False
+        for line in lines:
+            same = _MARKER.match(line)
+            if not _PLAIN_ITEM.fullmatch(line) or same is None or same[0][-2] != marker[0][-2]:
+                return False
+        refs = tuple((label, href, title) for label, (href, title) in self._refs.items())
+        for line in lines[:-1]:
+            open_list.items.append(line)
+            open_list.refs.append(refs)
+            ops.append(ListItem(open_list.list_id, line, open_list.loose, refs))
+        if len(lines) >= 2:
+            self._pending = self._pending[open_list.context + sum(map(len, lines[:-2])) :]
+            open_list.context = len(lines[-2])
+        return True
 
     def _list_step(
         self,
