@@ -29,6 +29,7 @@ from htmxchat.events import (
     ConversationUpdated,
     FeedEvent,
     MessageAdded,
+    ModelsChanged,
     ReplyNotStarted,
     RoomEvent,
     StreamState,
@@ -558,6 +559,10 @@ class ChatService:
         if deleted:
             self.feed.publish(ConversationDeleted(conversation_id))
         return deleted
+
+    def models_changed(self) -> None:
+        """Tell every page that the model servers changed (its picker is rendered anew)."""
+        self.feed.publish(ModelsChanged())
 
     async def shutdown(self) -> None:
         """Interrupt every running reply, saving what it has written so far."""

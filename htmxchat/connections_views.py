@@ -3,7 +3,8 @@ and asking a down one again.
 
 Guarded like every route (guard.py: token, Host, and Origin on every change; the page uses
 htmx because a plain form would send "Origin: null"). API keys entered here go to a 0600 file
-and never come back to the page: it shows `sk-…last4` only.
+and never come back to the page: it shows `sk-…last4` only. Every change is announced to the
+open pages through the chat core's feed, so their model pickers follow.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ async def add_connection(request: web.Request) -> web.StreamResponse:
         # The key is never sent back, not even into the form it was typed in.
         return _page(request, error=str(exc), form={**text, "api_key": ""})
     await connections.refresh([connection])
+    request.app[chat_key].models_changed()
     raise web.HTTPSeeOther(request.app.router["settings"].url_for())
 
 
@@ -106,6 +108,7 @@ async def edit_connection(request: web.Request) -> web.StreamResponse:
             request, editing=connection_id, edit_error=str(exc), edit_values={**text, "api_key": ""}
         )
     await connections.refresh([connection])
+    request.app[chat_key].models_changed()
     return _page(request, status=f"Saved {connection.name}.")
 
 
@@ -116,6 +119,7 @@ async def remove_connection(request: web.Request) -> web.StreamResponse:
         removed = connections.remove(_connection_id(request))
     except ConnectionError_ as exc:
         return _page(request, error=str(exc))
+    request.app[chat_key].models_changed()
     return _page(request, status=f"Removed {removed.name}.")
 
 
@@ -129,5 +133,6 @@ async def retry_connection(request: web.Request) -> web.StreamResponse:
     if connection_id == DEFAULT_ID:
         # The chat core checks picker values against the default's models.
         request.app[chat_key].models = connection.models
+    request.app[chat_key].models_changed()
     state = "still down" if connection.down else "it answers"
     return _page(request, status=f"Asked {connection.name} again: {state}.")

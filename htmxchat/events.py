@@ -1,7 +1,8 @@
 """What the chat core tells its subscribers.
 
 Room events concern one conversation (a message joined, a reply grew or ended); feed
-events concern the list of conversations (one was created, updated, renamed or deleted).
+events concern every page: the list of conversations (one was created, updated, renamed or
+deleted) and the model servers (their models changed).
 Both are numbered by their channel (`channel.py`), so a reader knows when it missed one.
 """
 
@@ -95,4 +96,16 @@ class ConversationDeleted:
     conversation_id: str
 
 
-FeedEvent = ConversationCreated | ConversationUpdated | ConversationRenamed | ConversationDeleted
+@dataclass(frozen=True, slots=True)
+class ModelsChanged:
+    """A model server was added, edited, removed or asked again: what the model picker
+    offers may have changed, on every page."""
+
+
+FeedEvent = (
+    ConversationCreated
+    | ConversationUpdated
+    | ConversationRenamed
+    | ConversationDeleted
+    | ModelsChanged
+)

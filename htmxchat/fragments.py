@@ -27,6 +27,7 @@ from htmxchat.events import (
     ConversationUpdated,
     FeedEvent,
     MessageAdded,
+    ModelsChanged,
     ReplyDelta,
     ReplyFinished,
     ReplyNotStarted,
@@ -202,12 +203,12 @@ class Fragments:
     # -- the conversation list ---------------------------------------------------------
 
     def feed_snapshot(self, feed: FeedSnapshot, *, current: str | None, req: int) -> str:
-        """The whole conversation list, as of the feed's event."""
+        """The whole conversation list and the model picker, as of the feed's event."""
         header = self._header("feed-snapshot", req, epoch=feed.epoch, seq=feed.seq)
         items = self._render(
             "_conversation_items.html", conversations=feed.conversations, current=current
         )
-        return header + items
+        return header + items + self.model_picker()
 
     def feed_events(
         self, epoch: str, items: Sequence[Numbered[FeedEvent]], *, current: str | None, req: int
@@ -229,7 +230,14 @@ class Fragments:
             if event.conversation_id == current:
                 html += self.pane_gone()
             return html
+        if isinstance(event, ModelsChanged):
+            return self.model_picker()
         raise TypeError(f"unknown event {event!r}")
+
+    def model_picker(self) -> str:
+        """The top bar's model picker as the servers offer it now. Nothing is marked chosen:
+        the page keeps its own choice while it is still offered (static/app.js)."""
+        return self._render("_model_picker.html", picker_oob=True, selected_model=None)
 
     def pane_gone(self) -> str:
         """A new, empty conversation in place of one that was deleted while shown."""

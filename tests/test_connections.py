@@ -29,8 +29,9 @@ from htmxchat.ids import new_id
 from htmxchat.keys import chat_key
 from htmxchat.store import ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
-from tests.helpers import ScriptedBot, Tab, parse_frame
+from tests.helpers import Element, ScriptedBot, Tab, parse_frame
 from tests.test_llm_chat import chat, final_reply
+from tests.test_ws import open_conversation, receive_until
 
 SECRET = "sk-test-0123456789-SECRETKEY-wxyz"
 
@@ -403,3 +404,59 @@ async def test_the_default_server_down_at_start_up_can_be_tried_again(
     frames = await chat(client, conversation, "hi", model="late-model")
     assert "late-model" in final_reply(frames).text
     assert [r.json["model"] for r in main.chat_requests] == ["late-model"]
+
+
+async def test_open_pages_learn_of_every_change_of_servers(
+    app_client, aiohttp_server, data_dir: Path
+) -> None:
+    """Adding, editing, asking again and removing a server each send every open page a new
+    model picker (through the feed), so no page offers what is gone or misses what is new."""
+    one, two = await servers(aiohttp_server, "one-model", "two-model")
+    client = await app_client(ScriptedBot())
+    ws, _ = await open_conversation(client, new_id())
+
+    async def picker_after(response) -> Element:
+        assert (await response).status == 200
+        frames = await receive_until(ws, lambda f: 'id="model-picker"' in f)
+        pickers = [e for e in parse_frame(frames[-1]) if e.id == "model-picker"]
+        assert len(pickers) == 1 and pickers[0].attrs["hx-swap-oob"] == "outerHTML"
+        return pickers[0]
+
+    def groups(picker: Element) -> dict[str, list[str | None]]:
+        (select,) = [e for e in picker.children if e.tag == "select"]
+        return {
+            str(g.attrs["label"]): [o.attrs.get("value") for o in g.children if o.tag == "option"]
+            for g in select.children
+        }
+
+    picker = await picker_after(
+        client.post(
+            "/settings/connections",
+            data={"name": "Mine", "base_url": one.base_url},
+            headers=hx(client),
+        )
+    )
+    assert groups(picker)["Mine"] == ["mine|one-model"]
+    assert all(
+        "selected" not in o.attrs for e in picker.children for g in e.children for o in g.children
+    )  # nothing marked chosen: the page keeps its own choice
+    picker = await picker_after(
+        client.post(
+            "/settings/connections/mine",
+            data={"name": "Moved", "base_url": two.base_url},
+            headers=hx(client),
+        )
+    )
+    assert groups(picker)["Moved"] == ["mine|two-model"] and "Mine" not in groups(picker)
+    two.enqueue(Reply.error(503, "restarting"), endpoint="models")
+    picker = await picker_after(client.post("/settings/connections/mine/retry", headers=hx(client)))
+    assert "Moved (down)" in groups(picker)
+    picker = await picker_after(client.delete("/settings/connections/mine", headers=hx(client)))
+    assert not any(label.startswith("Moved") for label in groups(picker))
+    # A page that joins without knowing the feed gets the picker with the list.
+    again = await client.ws_connect("/ws")
+    await again.send_json({"action": "sync", "conversation": new_id()})
+    frames = await receive_until(again, lambda f: f.startswith("<!--frame kind=feed-snapshot "))
+    assert [e.id for e in parse_frame(frames[-1])][-1] == "model-picker"
+    await again.close()
+    await ws.close()

@@ -93,3 +93,47 @@ def test_a_server_added_on_the_page_answers_and_the_top_bar_names_it(
     page.wait_for_selector("text=Removed Broken.", timeout=TIMEOUT)
     assert page.locator("[data-connection=broken]").count() == 0
     assert SECRET not in page.content()
+
+
+def test_an_open_page_follows_servers_changed_in_another_tab(
+    page, data_dir: Path, model_server: str, second_server: str
+) -> None:
+    """No reload needed: a server added, broken or removed in another tab shows in this
+    page's picker at once, and the page's own choice stays while its server is listed."""
+    server = ServerProcess(
+        data_dir, "--port", "0", "--base-url", model_server, env={"HTMXCHAT_BOT": "auto"}
+    )
+    page.goto(at(server, ""))
+    wait_connected(page)
+    page.evaluate("() => { window.notReloaded = true; }")
+    page.select_option("#model", "demo|")
+    settings = page.context.new_page()
+    settings.goto(at(server, "settings"))
+    add_server(settings, "Second", second_server)
+    settings.wait_for_selector("[data-connection=second][data-state=up]", timeout=TIMEOUT)
+    page.wait_for_selector(
+        "#model optgroup[data-connection=second]", state="attached", timeout=TIMEOUT
+    )
+    assert page.input_value("#model") == "demo|"  # the page's choice is kept
+    page.select_option("#model", "second|fake-model")
+    # Broken: its group says so, and this page still has its model chosen under it.
+    settings.click("[data-connection=second] >> text=Edit")
+    settings.fill("form.edit-connection input[name=base_url]", "http://127.0.0.1:9/v1")
+    settings.click("form.edit-connection button[type=submit]")
+    settings.wait_for_selector("text=Saved Second.", timeout=TIMEOUT)
+    page.wait_for_selector(
+        "#model optgroup[label='Second (down)']", state="attached", timeout=TIMEOUT
+    )
+    assert page.input_value("#model") == "second|fake-model"
+    # Removed: gone from the picker; the page falls back to the default server's model.
+    settings.once("dialog", lambda dialog: dialog.accept())
+    settings.click("[data-connection=second] >> text=Remove")
+    page.wait_for_function(
+        "() => !document.querySelector('#model optgroup[data-connection=second]')",
+        timeout=TIMEOUT,
+    )
+    assert page.input_value("#model") == "fake-model"
+    assert page.evaluate("() => window.notReloaded") is True
+    send(page, "Still here")
+    wait_reply_done(page, 1)
+    assert [b["messages"][-1]["content"] for b in received(model_server)] == ["Still here"]
