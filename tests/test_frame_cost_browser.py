@@ -2,9 +2,10 @@
 
 The time itself is measured by benchmarks (tests/benchmarks/bench_reading.py and
 bench_markdown_browser.py), never by timed tests. These tests fail when a change brings back
-what made frames expensive (docs/design.md, "Reading position"): anything but the reply
-changing in the DOM per frame, a `:has()` rule whose subject holds the transcript (the browser
-then restyles every message on each frame), answer blocks that are painted together.
+what made frames expensive (docs/design.md, "What a streamed frame costs the page"): anything
+but the reply changing in the DOM per frame, a `:has()` rule whose subject holds the transcript
+(the browser then restyles every message on each frame), answer blocks that are painted
+together, finished messages far from the view laid out and painted again.
 """
 
 from __future__ import annotations
@@ -170,7 +171,42 @@ def test_empty_state_download_links_and_tree_actions_follow_the_conversation(
     assert regenerate.evaluate("b => getComputedStyle(b).visibility") == "visible"
     # Delete the whole conversation's first message (and so everything): empty again.
     page.once("dialog", lambda dialog: dialog.accept())
-    page.locator("article.msg-user .delete-message").first.click(force=True)
+    first = page.locator("article.msg-user").first
+    first.scroll_into_view_if_needed()  # as a reader does: a message far above is drawn
+    first.hover()  # once it comes near the view (reading.css), then shows its actions
+    first.locator(".delete-message").click()
     page.wait_for_function("() => !document.querySelector('#messages > .msg')", timeout=TIMEOUT)
     assert page.is_visible(".empty-state")
     assert not page.is_visible(".export")
+
+
+# What is inside a skipped message is not rendered (the message's own box still is).
+SKIPPED = "m => !m.querySelector('.msg-body').checkVisibility({contentVisibilityAuto: true})"
+
+
+def test_finished_messages_away_from_the_view_are_skipped(page, url: str) -> None:
+    """A frame costs the same in a long conversation as in a short one: the browser skips the
+    layout and painting of finished messages far from the view (content-visibility), never
+    of the streaming answer; a skipped message keeps its real height once it was drawn."""
+    connect(page, url)
+    send(page, "first")
+    wait_done(page, 1)
+    send(page, "\n\n".join(f"Paragraph {n}, long enough to fill a line or two." for n in range(60)))
+    wait_done(page, 2)
+    send(page, ANSWER)
+    streaming = page.locator("article.msg-assistant[data-status=streaming]")
+    streaming.wait_for(timeout=TIMEOUT)
+    assert streaming.evaluate("m => getComputedStyle(m).contentVisibility") == "visible"
+    assert not streaming.evaluate(SKIPPED)
+    first = page.locator("#messages > .msg").first
+    assert first.evaluate("m => getComputedStyle(m).contentVisibility") == "auto"
+    assert first.evaluate(SKIPPED)  # far above the view: not laid out
+    wait_done(page, 3)
+    assert not page.locator("#messages > .msg").last.evaluate(SKIPPED)
+    # Scrolled to, it is drawn; scrolled away again, it keeps the height it had.
+    first.scroll_into_view_if_needed()
+    page.wait_for_function(f"m => !({SKIPPED})(m)", arg=first.element_handle(), timeout=TIMEOUT)
+    height = first.evaluate("m => m.getBoundingClientRect().height")
+    page.press("#transcript", "End")
+    page.wait_for_function(f"m => ({SKIPPED})(m)", arg=first.element_handle(), timeout=TIMEOUT)
+    assert first.evaluate("m => m.getBoundingClientRect().height") == height
