@@ -86,6 +86,7 @@ def create_app(
     )
     app.on_shutdown.append(_close_sockets)
     app.router.add_get("/", views.index, name="index")
+    app.router.add_get("/new", views.new_conversation, name="new_conversation")
     app.router.add_get("/c/{conversation_id}", views.conversation_page, name="conversation")
     app.router.add_get("/c/{conversation_id}/messages", views.older_messages, name="older")
     sidebar.add_routes(app.router)

@@ -37,7 +37,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
 async def sidebar_context(request: web.Request, current: str | None) -> dict[str, Any]:
     """What `_conversation_list.html` needs: the feed as of now, for the page to resume."""
     feed = await request.app[chat_key].feed_snapshot()
-    return {"feed": feed, "current": current, "fresh_id": new_id()}
+    return {"feed": feed, "current": current}
 
 
 def current_conversation(request: web.Request) -> str | None:

@@ -30,6 +30,13 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(request.app.router["conversation"].url_for(conversation_id=target))
 
 
+async def new_conversation(request: web.Request) -> web.StreamResponse:
+    """A new, empty conversation at an address of its own. The New chat link comes here
+    rather than naming an address itself: an address fixed when the page was drawn would be
+    the open conversation's once that link has been followed and written in."""
+    raise web.HTTPSeeOther(request.app.router["conversation"].url_for(conversation_id=new_id()))
+
+
 async def conversation_page(request: web.Request) -> web.StreamResponse:
     """The chat page for one conversation (which may not exist yet: it starts when used)."""
     conversation_id = request.match_info["conversation_id"]

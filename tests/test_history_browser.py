@@ -133,6 +133,17 @@ def test_switching_conversations_and_back_forward(server: ServerProcess, page, d
         "() => document.querySelector('#conversation-title').textContent === 'A brand new topic'"
     )
     wait_reply_done(page, 1)
+    # New chat again: another new conversation, not the one just written in
+    page.click("#new-chat")
+    page.wait_for_function(
+        "f => document.querySelector('#app').dataset.conversation !== f", arg=fresh
+    )
+    again = page.get_attribute("#app", "data-conversation")
+    assert page.url.endswith(f"/c/{again}")
+    assert page.is_visible(".empty-state") and page.locator("#messages .msg").count() == 0
+    page.go_back()
+    page.wait_for_url(f"**/c/{fresh}")
+    page.wait_for_function("() => document.querySelectorAll('#messages .msg').length === 2")
 
     # no full page load happened and the one socket stayed open throughout
     assert page.evaluate("window.__samePage") is True

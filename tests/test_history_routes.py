@@ -8,7 +8,7 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.ids import new_id
+from htmxchat.ids import is_valid_id, new_id
 from htmxchat.models import Message
 from htmxchat.store import ChatStore
 from htmxchat.views import PAGE_MESSAGES
@@ -222,3 +222,19 @@ async def test_a_failing_chat_log_is_a_clear_503(
     response = await client.post(f"/c/{conversation}/title", data={"title": "new"})
     assert response.status == 503
     assert "busy; try again" in await response.text()
+
+
+async def test_new_chat_is_a_new_conversation_every_time(client: TestClient) -> None:
+    """The New chat link asks for a new conversation each time it is followed, so following
+    it after writing in the last new one does not lead back there."""
+    page = await (await client.get(f"/c/{new_id()}")).text()
+    assert 'id="new-chat"' in page and 'href="/new"' in page
+    targets = []
+    for _ in range(2):
+        response = await client.get("/new", allow_redirects=False)
+        assert response.status == 303
+        targets.append(response.headers["Location"])
+    assert all(t.startswith("/c/") and is_valid_id(t.removeprefix("/c/")) for t in targets)
+    assert targets[0] != targets[1]
+    followed = await client.get("/new")
+    assert followed.status == 200 and "data-empty" in await followed.text()
