@@ -138,6 +138,13 @@ async def test_user_and_bot_text_is_escaped(client: TestClient, bot: ScriptedBot
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in "".join(frames)
     page = await (await client.get(f"/c/{conversation}")).text()
     assert "<script>alert" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
+    # Defence in depth: what people and models wrote sits in hx-disable containers, so htmx
+    # would not act on an attribute even if one got through (page and final fragment alike).
+    final = [e for e in parse_frame(frames[-1]) if e.tag == "article"]
+    containers = re.findall(r'<div id="m-[0-9a-z]+-(?:body|reasoning)"[^>]*>', page)
+    assert len(containers) == 3 and all(" hx-disable" in c for c in containers), containers
+    bodies = [el for e in final for el in walk(e) if str(el.attrs.get("id", "")).endswith("-body")]
+    assert bodies and all("hx-disable" in el.attrs for el in bodies)
     await ws.close()
 
 
