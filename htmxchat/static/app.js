@@ -436,8 +436,9 @@
   // a removed server's choice falls back to the first model.
   document.body.addEventListener("htmx:oobBeforeSwap", (e) => {
     const target = e.detail.target;
+    if (!target || target.id !== "model-picker") return; // runs for every swap of every frame
     const fresh = e.detail.fragment && e.detail.fragment.querySelector("select");
-    const chosen = target && target.id === "model-picker" && $("model")?.selectedOptions[0];
+    const chosen = $("model")?.selectedOptions[0];
     if (!chosen || !fresh) return;
     const same = Array.from(fresh.options).find((o) => o.value === chosen.value && !o.disabled);
     if (same) {

@@ -134,6 +134,9 @@ document.addEventListener("htmx:wsAfterMessage", (e) => {
 """
 
 
+WARM_UP = "warm up"  # the message that asks for the unmeasured first answer
+
+
 def run(sizes: Sequence[int], data_dir: Path) -> list[Run]:
     """Stream a Markdown and a plain answer of each size to Chromium; one Run each."""
     from playwright.sync_api import sync_playwright
@@ -163,9 +166,6 @@ def run(sizes: Sequence[int], data_dir: Path) -> list[Run]:
             results.append(measure(page, cdp, name, text))
         browser.close()
     return results
-
-
-WARM_UP = "warm up"
 
 
 def new_chat(page) -> None:
