@@ -10,11 +10,14 @@ together, finished messages far from the view laid out and painted again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from htmxchat.bots import Piece, Turn
 from tests.test_browser_security import served_in_thread
 from tests.test_reading_browser import TIMEOUT, PacedEcho, connect, send, wait_done
 
@@ -210,3 +213,82 @@ def test_finished_messages_away_from_the_view_are_skipped(page, url: str) -> Non
     page.press("#transcript", "End")
     page.wait_for_function(f"m => ({SKIPPED})(m)", arg=first.element_handle(), timeout=TIMEOUT)
     assert first.evaluate("m => m.getBoundingClientRect().height") == height
+
+
+class HeldEcho:
+    """Repeats the user's text quickly, then holds the reply open until `release` is set."""
+
+    label = "Held echo"
+    model: str | None = "echo-1"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def stream(
+        self, history: Sequence[Turn], *, model: str | None = None
+    ) -> AsyncIterator[Piece]:
+        text = history[-1].content
+        for start in range(0, len(text), 400):
+            await asyncio.sleep(0.01)
+            yield Piece(text=text[start : start + 400])
+        while not self.release.is_set():  # the test thread sets it
+            await asyncio.sleep(0.02)
+
+
+# Every kind of top-level block, and the neighbours whose margins met across a chunk edge
+# before (a rule then a paragraph or a heading, a list ending in a nested list or a code
+# block), repeated into several chunks of 20.
+VARIED = "\n\n".join(
+    f"## Part {n}\n\nA paragraph with **bold** and $x^{n}$.\n\n---\n\nAfter the rule.\n\n"
+    f"- item\n- item with a nested list\n  - inner\n  - inner\n\n---\n\n### Right after a rule\n\n"
+    f"1. first\n2. with code\n\n   ```\n   code {n}\n   ```\n\n> quoted\n\n"
+    f"| a | b |\n|---|---|\n| {n} | 2 |\n\n$$\na_{n} = b\n$$\n\n```python\nprint({n})\n```"
+    for n in range(5)
+) + "\n\nThe end."
+
+# The top of each top-level block of the answer's body, from the body's top (chunks taken
+# away: a chunk's children are its blocks), and the body's height.
+BLOCK_TOPS = """
+body => {
+  const top = body.getBoundingClientRect().top;
+  const blocks = [...body.children].flatMap(
+    (e) => e.classList.contains("md-chunk") ? [...e.children] : [e]);
+  return blocks.map((b) => Math.round((b.getBoundingClientRect().top - top) * 10) / 10);
+}
+"""
+
+
+def test_chunks_far_from_the_view_are_skipped_and_blocks_never_move(
+    page, data_dir: Path
+) -> None:
+    """While an answer streams, its chunks far above the view are neither laid out nor
+    painted (content-visibility), the one being written is; and every block is exactly where
+    the finished render puts it, so nothing moves when the chunks go."""
+    bot = HeldEcho()
+    with served_in_thread(data_dir, bot) as login:  # type: ignore[arg-type]
+        connect(page, login)
+        send(page, VARIED)
+        body = page.locator("article.msg-assistant .msg-body")
+        page.wait_for_function(
+            "() => (document.querySelector('article.msg-assistant .msg-body > .md-tail') || {})"
+            ".textContent === 'The end.'",
+            timeout=TIMEOUT,
+        )
+        chunks = page.locator("article.msg-assistant .msg-body > .md-chunk")
+        assert chunks.count() >= 3
+        assert chunks.first.evaluate("c => getComputedStyle(c).contentVisibility") == "auto"
+        assert chunks.first.evaluate(CHUNK_SKIPPED)  # far above the view
+        assert not chunks.last.evaluate(CHUNK_SKIPPED)  # being written, in view
+        streamed = body.evaluate(BLOCK_TOPS)
+        bot.release.set()
+        wait_done(page, 1)
+        assert chunks.count() == 0
+        finished = body.evaluate(BLOCK_TOPS)
+    assert len(finished) == len(streamed) > 60
+    assert streamed == finished  # the tail sits where the last paragraph lands, too
+
+
+CHUNK_SKIPPED = "c => !c.firstElementChild.checkVisibility({contentVisibilityAuto: true})"
