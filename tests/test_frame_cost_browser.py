@@ -234,20 +234,23 @@ class HeldEcho:
         for start in range(0, len(text), 400):
             await asyncio.sleep(0.01)
             yield Piece(text=text[start : start + 400])
-        while not self.release.is_set():  # the test thread sets it
-            await asyncio.sleep(0.02)
+        await asyncio.to_thread(self.release.wait, 30)  # the test sets it
 
 
 # Every kind of top-level block, and the neighbours whose margins met across a chunk edge
 # before (a rule then a paragraph or a heading, a list ending in a nested list or a code
 # block), repeated into several chunks of 20.
-VARIED = "\n\n".join(
-    f"## Part {n}\n\nA paragraph with **bold** and $x^{n}$.\n\n---\n\nAfter the rule.\n\n"
-    f"- item\n- item with a nested list\n  - inner\n  - inner\n\n---\n\n### Right after a rule\n\n"
-    f"1. first\n2. with code\n\n   ```\n   code {n}\n   ```\n\n> quoted\n\n"
-    f"| a | b |\n|---|---|\n| {n} | 2 |\n\n$$\na_{n} = b\n$$\n\n```python\nprint({n})\n```"
-    for n in range(5)
-) + "\n\nThe end."
+VARIED = (
+    "\n\n".join(
+        f"## Part {n}\n\nA paragraph with **bold** and $x^{n}$.\n\n---\n\nAfter the rule.\n\n"
+        f"- item\n- item with a nested list\n  - inner\n  - inner\n\n---\n\n"
+        f"### Right after a rule\n\n"
+        f"1. first\n2. with code\n\n   ```\n   code {n}\n   ```\n\n> quoted\n\n"
+        f"| a | b |\n|---|---|\n| {n} | 2 |\n\n$$\na_{n} = b\n$$\n\n```python\nprint({n})\n```"
+        for n in range(5)
+    )
+    + "\n\nThe end."
+)
 
 # The top of each top-level block of the answer's body, from the body's top (chunks taken
 # away: a chunk's children are its blocks), and the body's height.
@@ -261,9 +264,7 @@ body => {
 """
 
 
-def test_chunks_far_from_the_view_are_skipped_and_blocks_never_move(
-    page, data_dir: Path
-) -> None:
+def test_chunks_far_from_the_view_are_skipped_and_blocks_never_move(page, data_dir: Path) -> None:
     """While an answer streams, its chunks far above the view are neither laid out nor
     painted (content-visibility), the one being written is; and every block is exactly where
     the finished render puts it, so nothing moves when the chunks go."""
