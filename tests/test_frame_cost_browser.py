@@ -293,3 +293,39 @@ def test_chunks_far_from_the_view_are_skipped_and_blocks_never_move(page, data_d
 
 
 CHUNK_SKIPPED = "c => !c.firstElementChild.checkVisibility({contentVisibilityAuto: true})"
+
+
+# Counts htmx's clean-up events on elements inside a message body or its reasoning while the
+# frame with the finished answer is applied.
+COUNT_CLEANUPS_INSIDE_BODIES = """
+() => {
+  window.__cleanups = 0;
+  let final = false;
+  document.addEventListener("htmx:wsBeforeMessage", (e) => {
+    final = e.detail.message.includes('data-status="complete"');
+  });
+  document.addEventListener("htmx:wsAfterMessage", () => { final = false; });
+  document.addEventListener("htmx:beforeCleanupElement", (e) => {
+    const parent = e.target.parentElement;
+    if (final && parent && parent.closest("[hx-disable]")) window.__cleanups++;
+  });
+}
+"""
+
+
+def test_the_finished_answer_replaces_the_streamed_one_without_walking_it(page, url: str) -> None:
+    """htmx sets up nothing inside a body (hx-disable), so when the finished answer replaces
+    the streamed one, it is not made to walk the thousands of elements a long answer has."""
+    connect(page, url)
+    page.evaluate(COUNT_CLEANUPS_INSIDE_BODIES)
+    send(page, ANSWER)
+    page.wait_for_function(
+        "() => document.querySelectorAll("
+        "'article.msg-assistant[data-status=streaming] .msg-body *').length > 40",
+        timeout=TIMEOUT,
+    )
+    wait_done(page, 1)
+    body = page.locator("article.msg-assistant .msg-body")
+    assert body.locator("li").count() == 24  # the finished answer is all there
+    assert "Block 11 with bold words" in body.text_content()
+    assert page.evaluate("() => window.__cleanups") == 0

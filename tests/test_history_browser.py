@@ -24,6 +24,8 @@ TIMEOUT = 15_000  # ms
 
 # Records the reply text a page built from streamed pieces, just before the final render
 # replaces it (so doubled or missing words cannot hide behind the final fragment).
+# Captures (before the page's own handlers, which empty the streamed body once its finished
+# version is about to replace it) what each page streamed.
 RECORD_STREAMED = """
 window.__streamed = {};
 document.addEventListener("htmx:oobBeforeSwap", (e) => {
@@ -31,7 +33,7 @@ document.addEventListener("htmx:oobBeforeSwap", (e) => {
   if (t && t.matches && t.matches("article.msg-assistant[data-status=streaming]")) {
     window.__streamed[t.id] = t.querySelector(".msg-body").textContent;
   }
-});
+}, true);
 """
 
 

@@ -454,6 +454,18 @@
     }
   });
 
+  // A finished answer replaces its streaming version whole. Before removing an element htmx
+  // walks all of it, firing an event on every element, to undo what it set up there; but it
+  // sets up nothing inside a message body or its reasoning (hx-disable), which at the end of
+  // a long answer hold thousands of elements. Emptied first, the walk is short. Nothing is
+  // laid out in between: the finished version is in place before the next paint.
+  document.body.addEventListener("htmx:oobBeforeSwap", (e) => {
+    const target = e.detail.target;
+    if (!target || !target.matches || !target.matches("article.msg[data-status=streaming]")) return;
+    if (!e.detail.shouldSwap) return;
+    for (const inert of target.querySelectorAll(":scope [hx-disable]")) inert.replaceChildren();
+  });
+
   document.body.addEventListener("htmx:oobAfterSwap", (e) => {
     const target = e.detail.target;
     // The box was cleared, or the server refused the message (a notice): sending is open again.
