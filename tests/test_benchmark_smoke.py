@@ -45,8 +45,8 @@ def test_markdown_browser_benchmark_runs(data_dir: Path, capsys) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
         pytest.skip(f"{CHROMIUM} is not installed")
-    results = bench_markdown_browser.run((60,), data_dir)
-    assert [r.name for r in results] == ["markdown 60", "plain 60"]
+    results = bench_markdown_browser.run((60,), data_dir, repeats=2)
+    assert [(r.name, r.runs) for r in results] == [("markdown 60", 2), ("plain 60", 2)]
     assert all(r.ms_per_token > 0 and r.final_bytes > 0 for r in results)
     ratios = bench_markdown_browser.report(results)
     assert set(ratios) == {"markdown/plain 60"}
