@@ -205,7 +205,17 @@ def test_finished_messages_away_from_the_view_are_skipped(page, url: str) -> Non
     assert first.evaluate("m => getComputedStyle(m).contentVisibility") == "auto"
     assert first.evaluate(SKIPPED)  # far above the view: not laid out
     wait_done(page, 3)
-    assert not page.locator("#messages > .msg").last.evaluate(SKIPPED)
+    newest = page.locator("#messages > .msg").last
+    assert not newest.evaluate(SKIPPED)
+    # The finished answer came in as a new element: never a candidate for skipping (Firefox
+    # lays a new one out at its estimated height first, which moved a reader scrolled up).
+    assert newest.evaluate("m => getComputedStyle(m).contentVisibility") == "visible"
+    assert (
+        page.locator("#messages > .msg")
+        .nth(-2)
+        .evaluate("m => getComputedStyle(m).contentVisibility")
+        == "auto"
+    )
     # Scrolled to, it is drawn; scrolled away again, it keeps the height it had.
     first.scroll_into_view_if_needed()
     page.wait_for_function(f"m => !({SKIPPED})(m)", arg=first.element_handle(), timeout=TIMEOUT)
@@ -265,9 +275,10 @@ body => {
 
 
 def test_chunks_far_from_the_view_are_skipped_and_blocks_never_move(page, data_dir: Path) -> None:
-    """While an answer streams, its chunks far above the view are neither laid out nor
-    painted (content-visibility), the one being written is; and every block is exactly where
-    the finished render puts it, so nothing moves when the chunks go."""
+    """While the view follows a streaming answer, its chunks far above the view are neither
+    laid out nor painted (content-visibility), the one being written is, and a reader who
+    scrolls up gets them all drawn; every block is exactly where the finished render puts it,
+    so nothing moves when the chunks go."""
     bot = HeldEcho()
     with served_in_thread(data_dir, bot) as login:  # type: ignore[arg-type]
         connect(page, login)
@@ -284,6 +295,16 @@ def test_chunks_far_from_the_view_are_skipped_and_blocks_never_move(page, data_d
         assert chunks.first.evaluate(CHUNK_SKIPPED)  # far above the view
         assert not chunks.last.evaluate(CHUNK_SKIPPED)  # being written, in view
         streamed = body.evaluate(BLOCK_TOPS)
+        # A reader who scrolls up gets every chunk drawn, so nothing moves when it lands.
+        page.hover("#transcript")
+        page.mouse.wheel(0, -800)
+        page.wait_for_function(
+            "() => !document.getElementById('transcript').classList.contains('is-following')",
+            timeout=TIMEOUT,
+        )
+        assert chunks.first.evaluate("c => getComputedStyle(c).contentVisibility") == "visible"
+        assert not chunks.first.evaluate(CHUNK_SKIPPED)
+        assert body.evaluate(BLOCK_TOPS) == streamed
         bot.release.set()
         wait_done(page, 1)
         assert chunks.count() == 0
