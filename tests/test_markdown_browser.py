@@ -142,3 +142,30 @@ def test_hostile_markdown_stays_inert_and_loads_nothing(page, echo: str) -> None
         assert page.locator("#messages .msg-assistant [style]").count() == 0
     hosts = {urlsplit(url).netloc for url in page.requested_urls}
     assert hosts == {own}, hosts
+
+
+# The horizontal offset of a formula's content from the middle of its block, and whether its
+# start can be scrolled to.
+FORMULA_PLACE = """
+block => {
+  const box = block.getBoundingClientRect();
+  const tokens = [...block.querySelectorAll("mi, mn, mo")].map((t) => t.getBoundingClientRect());
+  const left = Math.min(...tokens.map((t) => t.left));
+  const right = Math.max(...tokens.map((t) => t.right));
+  return [Math.abs((left + right) / 2 - (box.left + box.width / 2)), left >= box.left - 0.5];
+}
+"""
+
+
+def test_a_display_formula_is_centred_and_a_wide_one_scrolls_from_its_start(
+    page, echo: str
+) -> None:
+    connect(page, echo)
+    wide = " + ".join(f"x_{{{n}}}" for n in range(60))
+    send(page, f"Short:\n\n$$\na = b + \\frac{{1}}{{2}}\n$$\n\nWide:\n\n$$\n{wide}\n$$\n")
+    page.wait_for_selector("article.msg-assistant[data-status=complete]", timeout=TIMEOUT)
+    short, long = page.locator("article.msg-assistant .math.block").all()
+    off_centre, reachable = short.evaluate(FORMULA_PLACE)
+    assert off_centre < 2 and reachable
+    assert long.evaluate("b => b.scrollWidth > b.clientWidth")  # it scrolls inside its block
+    assert long.evaluate(FORMULA_PLACE)[1]  # from its first term, none cut off to the left
