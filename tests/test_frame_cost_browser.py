@@ -185,6 +185,7 @@ def test_empty_state_download_links_and_tree_actions_follow_the_conversation(
 
 # What is inside a skipped message is not rendered (the message's own box still is).
 SKIPPED = "m => !m.querySelector('.msg-body').checkVisibility({contentVisibilityAuto: true})"
+CHUNK_SKIPPED = "c => !c.firstElementChild.checkVisibility({contentVisibilityAuto: true})"
 
 
 def test_finished_messages_away_from_the_view_are_skipped(page, url: str) -> None:
@@ -311,9 +312,6 @@ def test_chunks_far_from_the_view_are_skipped_and_blocks_never_move(page, data_d
         finished = body.evaluate(BLOCK_TOPS)
     assert len(finished) == len(streamed) > 60
     assert streamed == finished  # the tail sits where the last paragraph lands, too
-
-
-CHUNK_SKIPPED = "c => !c.firstElementChild.checkVisibility({contentVisibilityAuto: true})"
 
 
 # Counts htmx's clean-up events on elements inside a message body or its reasoning while the

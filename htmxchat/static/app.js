@@ -463,7 +463,7 @@
     const target = e.detail.target;
     if (!target || !target.matches || !target.matches("article.msg[data-status=streaming]")) return;
     if (!e.detail.shouldSwap) return;
-    for (const inert of target.querySelectorAll(":scope [hx-disable]")) inert.replaceChildren();
+    for (const inert of target.querySelectorAll("[hx-disable]")) inert.replaceChildren();
   });
 
   document.body.addEventListener("htmx:oobAfterSwap", (e) => {
