@@ -94,6 +94,11 @@ def run(argv: Sequence[str]) -> int:
         "export": _export,
         "import": _import,
     }
+    if args.command == "logs" and not args.id and not path.exists():
+        # A fresh account has no chats yet: that is an empty list, not an error, and
+        # reading it creates nothing.
+        print("[]" if args.json else "No conversations yet.")
+        return EXIT_OK
     try:
         if args.command != "import" and not path.exists():
             raise CommandError(f"there are no saved chats in {settings.data_dir} yet")

@@ -56,35 +56,52 @@ def _data_home(environ: Mapping[str, str]) -> PurePosixPath:
 def install(
     data_dir: Path, extra: Sequence[str] = (), environ: Mapping[str, str] = os.environ
 ) -> list[Path]:
-    """Write the menu entry for this platform; returns the files written."""
+    """Write the menu entry for this platform; returns the files written.
+
+    The record of what was written lives in the data dir, which may not exist yet on an
+    account where htmxchat never ran: it is created (and recorded, so uninstall removes it
+    again when nothing else was put there). The record is written before the first file and
+    after every one, so an install that fails half-way can still be undone.
+    """
     if (data_dir / RECORD_FILENAME).exists():
         uninstall(data_dir)  # replace, never leave the old entry's files behind
-    created_dirs: list[Path] = []
+    created_dirs = _make_dirs(data_dir)
     written: list[Path] = []
+    _save_record(data_dir, written, created_dirs)
+    if sys.platform == "win32":
+        written.append(_install_windows(environ, extra))
+        _save_record(data_dir, written, created_dirs)
+        return written
+    if sys.platform == "darwin":
+        home = PurePosixPath(environ.get("HOME", str(Path.home())))
+        plan = mac_plan(home, find_command(), extra)
+    else:
+        plan = linux_plan(_data_home(environ), find_command(), extra)
     try:
-        if sys.platform == "win32":
-            written.append(_install_windows(environ, extra))
-        else:
-            if sys.platform == "darwin":
-                home = PurePosixPath(environ.get("HOME", str(Path.home())))
-                plan = mac_plan(home, find_command(), extra)
-            else:
-                plan = linux_plan(_data_home(environ), find_command(), extra)
-            for planned in plan:
-                written.append(_write(planned, created_dirs))
+        for planned in plan:
+            written.append(_write(planned, created_dirs))
     finally:
-        record = {"files": [str(p) for p in written], "dirs": [str(p) for p in created_dirs]}
-        write_private(data_dir / RECORD_FILENAME, json.dumps(record, indent=2))
+        _save_record(data_dir, written, created_dirs)
     # No update-desktop-database or icon cache runs: menus watch these folders, and the
     # caches those tools leave behind would outlive an uninstall.
     return written
 
 
+def _make_dirs(folder: Path, mode: int = 0o700) -> list[Path]:
+    """Create `folder` and its missing parents; returns the ones created, outermost first."""
+    missing = [p for p in [*reversed(folder.parents), folder] if not p.exists()]
+    folder.mkdir(mode=mode, parents=True, exist_ok=True)
+    return missing
+
+
+def _save_record(data_dir: Path, files: list[Path], dirs: list[Path]) -> None:
+    record = {"files": [str(p) for p in files], "dirs": [str(p) for p in dirs]}
+    write_private(data_dir / RECORD_FILENAME, json.dumps(record, indent=2))
+
+
 def _write(planned: PlannedFile, created_dirs: list[Path]) -> Path:
     path = Path(planned.path)
-    missing = [p for p in reversed(path.parents) if not p.exists()]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created_dirs.extend(missing)
+    created_dirs.extend(_make_dirs(path.parent, mode=0o755))
     if planned.icon_size:
         icon = resources.files("htmxchat") / "icons" / f"htmxchat-{planned.icon_size}.png"
         path.write_bytes(icon.read_bytes())
@@ -109,15 +126,34 @@ def _install_windows(environ: Mapping[str, str], extra: Sequence[str]) -> Path:
     return Path(str(link))
 
 
-def uninstall(data_dir: Path) -> list[Path]:
-    """Remove what install recorded; returns the files removed."""
+def _planned_paths(environ: Mapping[str, str]) -> list[Path]:
+    """Where install puts its files on this platform (the names carry htmxchat's own id)."""
+    if sys.platform == "win32":
+        return [Path(str(windows_link(environ.get("APPDATA", ""))))]
+    if sys.platform == "darwin":
+        home = PurePosixPath(environ.get("HOME", str(Path.home())))
+        return [Path(p.path) for p in mac_plan(home, "htmxchat")]
+    return [Path(p.path) for p in linux_plan(_data_home(environ), "htmxchat")]
+
+
+def uninstall(data_dir: Path, environ: Mapping[str, str] = os.environ) -> list[Path]:
+    """Remove what install recorded; returns the files removed.
+
+    Without a record (an install by an older htmxchat that failed before writing it), the
+    files at install's own paths are removed: their names are htmxchat's, nobody else's.
+    """
     record_path = data_dir / RECORD_FILENAME
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         files = [Path(p) for p in record["files"]]
         dirs = [Path(p) for p in record["dirs"]]
     except FileNotFoundError:
-        raise DesktopError("no menu entry was installed from this data dir") from None
+        leftovers = [path for path in _planned_paths(environ) if path.is_file()]
+        if not leftovers:
+            raise DesktopError("there is no htmxchat menu entry to remove") from None
+        for path in leftovers:
+            path.unlink()
+        return leftovers
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DesktopError(f"cannot read {record_path}: {exc}") from None
     removed = []
@@ -125,10 +161,10 @@ def uninstall(data_dir: Path) -> list[Path]:
         if path.is_file():
             path.unlink()
             removed.append(path)
+    record_path.unlink()  # first: the data dir itself may be among the folders install made
     for folder in sorted(dirs, key=lambda p: len(p.parts), reverse=True):
         if folder.is_dir() and not any(folder.iterdir()):  # never remove what others added
             folder.rmdir()
-    record_path.unlink()
     return removed
 
 
@@ -142,8 +178,11 @@ def run(action: str, data_dir: Path, extra: Sequence[str] = ()) -> int:
         else:
             for path in uninstall(data_dir):
                 print(f"removed {path}")
+            print("htmxchat is no longer in your applications menu.")
     except (DesktopError, OSError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        reason = str(exc)
+        if isinstance(exc, OSError) and exc.strerror:
+            reason = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
         print(f"htmxchat desktop {action}: {reason}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK

@@ -43,8 +43,16 @@ def test_logs_lists_and_prints(data_dir: Path, capsys: pytest.CaptureFixture[str
     assert [row["id"] for row in json.loads(capsys.readouterr().out)] == [second, first]
 
 
-def test_unknown_id_and_empty_data_dir(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["logs"]) == 1
+def test_unknown_id_and_empty_data_dir(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = tmp_path / "never-used"
+    assert main(["logs", "--data-dir", str(fresh)]) == 0
+    assert capsys.readouterr().out == "No conversations yet.\n"
+    assert main(["logs", "--json", "--data-dir", str(fresh)]) == 0
+    assert json.loads(capsys.readouterr().out) == []  # a script reading it works from day one
+    assert not fresh.exists()  # reading the list created nothing
+    assert main(["logs", "someid", "--data-dir", str(fresh)]) == 1
     assert "no saved chats" in capsys.readouterr().err
     make_conversation(data_dir, ["hi"])
     assert main(["logs", "nosuchconversation0"]) == 1

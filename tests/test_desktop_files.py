@@ -187,3 +187,57 @@ def test_windows_shortcut_script() -> None:
     assert "New-Object -ComObject WScript.Shell" in script
     assert r"$link.TargetPath = 'C:\Users\u''s\htmxchat-app.exe'" in script
     assert script.endswith("$link.Save()\n")
+
+
+def test_install_on_a_fresh_account_creates_the_data_dir_and_uninstall_removes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    data_dir = home / ".local/share/htmxchat"  # where htmxchat never ran: nothing exists
+    monkeypatch.setattr(desktop.sys, "platform", "linux")
+    monkeypatch.setattr(desktop, "find_command", lambda name="htmxchat": "/opt/bin/htmxchat")
+    written = desktop.install(data_dir, environ={"HOME": str(home)})
+    assert home / ".local/share/applications" / f"{APP_ID}.desktop" in written
+    assert (data_dir / desktop.RECORD_FILENAME).is_file()
+    desktop.uninstall(data_dir, environ={"HOME": str(home)})
+    assert list(home.iterdir()) == []
+
+
+def test_a_failed_install_is_undone_by_uninstall(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_home = tmp_path / "share"
+    monkeypatch.setattr(desktop.sys, "platform", "linux")
+    monkeypatch.setattr(desktop, "find_command", lambda name="htmxchat": "/opt/bin/htmxchat")
+    (data_home / "icons/hicolor").mkdir(parents=True)
+    (data_home / "icons/hicolor/256x256").write_text("a file where a folder should be")
+    environ = {"XDG_DATA_HOME": str(data_home)}
+    with pytest.raises(OSError):
+        desktop.install(data_dir, environ=environ)
+    assert (data_home / "applications" / f"{APP_ID}.desktop").exists()  # written before
+    assert [p.name for p in desktop.uninstall(data_dir, environ=environ)] == [
+        f"{APP_ID}.desktop",
+        f"{APP_ID}.png",
+    ]
+    assert sorted(str(p.relative_to(data_home)) for p in data_home.rglob("*")) == [
+        "icons",
+        "icons/hicolor",
+        "icons/hicolor/256x256",
+    ]
+
+
+def test_uninstall_without_a_record_removes_the_entry_by_its_own_names(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data_home = tmp_path / "share"
+    monkeypatch.setattr(desktop.sys, "platform", "linux")
+    monkeypatch.setattr(desktop, "find_command", lambda name="htmxchat": "/opt/bin/htmxchat")
+    environ = {"XDG_DATA_HOME": str(data_home)}
+    desktop.install(data_dir, environ=environ)
+    (data_dir / desktop.RECORD_FILENAME).unlink()  # as an older htmxchat's failed install
+    (data_home / "applications" / "other.desktop").write_text("[Desktop Entry]\n")
+    assert len(desktop.uninstall(data_dir, environ=environ)) == 3
+    assert [p.name for p in data_home.rglob("*") if p.is_file()] == ["other.desktop"]
+    with pytest.raises(desktop.DesktopError, match="no htmxchat menu entry"):
+        desktop.uninstall(data_dir, environ=environ)
