@@ -40,14 +40,23 @@ def word_counts(path):
 | call | returns |
 | --- | --- |
 | `word_counts("a.txt")` | a `Counter` |
+| `sorted(counts)` | Returns the words, sorted |
+
+Sorting $n$ words costs $O(n \\log n)$, and the mean count is $\\frac{1}{n}\\sum_i c_i$:
+
+$$\\bar{c} = \\frac{1}{n} \\sum_{i=1}^{n} c_i, \\qquad
+\\lim_{n \\to \\infty} \\frac{\\log n}{n} = 0$$
 """
 
 SHOTS = {
-    # name: (width, height, colour scheme, drawer open)
-    "light": (1100, 720, "light", False),
-    "dark": (1100, 720, "dark", False),
-    "narrow": (360, 740, "light", False),
-    "narrow-dark-drawer": (360, 740, "dark", True),
+    # name: (width, height, colour scheme, what is done before the picture)
+    "light": (1100, 720, "light", ""),
+    "dark": (1100, 720, "dark", ""),
+    "narrow": (360, 740, "light", ""),
+    "narrow-dark-drawer": (360, 740, "dark", "drawer"),
+    # The whole long answer: Markdown, code, a table and formulas.
+    "answer": (1100, 1180, "light", ""),
+    "answer-dark-narrow": (360, 1500, "dark", ""),
 }
 
 
@@ -96,7 +105,7 @@ def render(url: str, out: Path, names: list[str]) -> list[Path]:
         chat_url = setup.url
         setup.close()
         for name in names:
-            width, height, scheme, drawer = SHOTS[name]
+            width, height, scheme, action = SHOTS[name]
             context = browser.new_context(
                 viewport={"width": width, "height": height}, color_scheme=scheme
             )
@@ -107,7 +116,9 @@ def render(url: str, out: Path, names: list[str]) -> list[Path]:
             page.wait_for_selector('#connection[data-state="open"]', state="attached")
             page.wait_for_selector("article.msg-assistant .code-block")
             page.evaluate("document.activeElement && document.activeElement.blur()")
-            if drawer:
+            # The math font has loaded (it comes with the first formula).
+            page.evaluate("document.fonts.load('16px \"STIX Two Math\"')")
+            if action == "drawer":
                 page.click("#drawer-toggle")
                 page.wait_for_timeout(400)  # the slide
             path = out / f"{name}.png"

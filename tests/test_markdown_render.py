@@ -143,3 +143,14 @@ def test_pieces_are_cached_and_match_the_full_render() -> None:
     assert render_block("# t\n") is render_block("# t\n")
     items = render_list_item("- a\n", False) + render_list_item("- b\n", False)
     assert render_markdown("- a\n- b\n") == Markup("<ul>\n") + items + Markup("</ul>\n")
+
+
+def test_function_names_get_tex_spacing_and_limits_go_under_in_display() -> None:
+    inline = render_markdown("$n \\log n$ and $\\sin(x)$")
+    # a thin space each side of "log" between ordinary symbols, none before a bracket
+    assert '<mi>n</mi><mspace width="0.1667em"></mspace><mi>log</mi>' in inline
+    assert '<mi>log</mi><mspace width="0.1667em"></mspace><mi>n</mi>' in inline
+    assert "<mi>sin</mi><mo" in inline
+    display = render_markdown("$$\n\\lim_{x \\to 0} f(x) = a \\pm b\n$$")
+    assert '<munder><mo lspace="0" rspace="0" movablelimits="true">lim</mo>' in display
+    assert "<mo>±</mo>" in display

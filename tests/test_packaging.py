@@ -38,6 +38,7 @@ def test_wheel_installs_and_serves(tmp_path: Path) -> None:
         "htmxchat/static/vendor/htmx-2.0.11.min.js",
         "htmxchat/static/vendor/htmx-ext-ws-2.0.4.js",
         "htmxchat/static/vendor/manifest.json",
+        "htmxchat/static/vendor/stix-two-math-5.3.0.woff2",
     ):
         assert needed in names
     assert not any(name.startswith("tests/") for name in names)

@@ -14,6 +14,8 @@ from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
 from markupsafe import escape
 
+from htmxchat.markdown.math_spacing import tex_spacing
+
 log = logging.getLogger(__name__)
 
 
@@ -21,7 +23,7 @@ def math_html(tex: str, display: bool) -> str:
     """MathML for `tex` (not yet sanitised), or the source as code when it does not convert."""
     tex = tex.strip()
     try:
-        mathml = convert(tex, display="block" if display else "inline")
+        mathml = tex_spacing(convert(tex, display="block" if display else "inline"))
     except Exception as exc:  # latex2mathml raises many types on bad input
         log.debug("formula shown as code: %s", exc)
         if display:
