@@ -1,9 +1,12 @@
 """HTML for pages and WebSocket frames, from the same Jinja partials (autoescaped).
 
-Every frame the server sends starts with a header comment (`<!--frame kind=… seq=…-->`)
-saying what the frame is and which event numbers it brings the page to; the page drops stale
-frames and notices gaps from that header alone (docs/design.md, "Frames"). A comment, not an
-element: htmx swaps only elements, so the header costs the page no DOM work per frame.
+Every numbered frame starts with a header comment saying which event numbers it brings the
+page to. The frame that answers a `sync` (a *join*) spells out what stays fixed while the
+socket follows that conversation (`<!--frame kind=snapshot req=3 conversation=… epoch=…
+seq=…-->`); every later frame carries only its numbers (`<!--14-->`, `<!--14-17-->`, feed:
+`<!--f5-->`). The page drops stale frames and notices gaps from the header alone
+(docs/design.md, "Frames"). A comment, not an element: htmx swaps only elements, so the
+header costs the page no DOM work per frame.
 """
 
 from __future__ import annotations
@@ -55,6 +58,14 @@ def frame_header(**fields: object) -> str:
             raise ValueError(f"frame header {key}={text!r} is not a plain token")
         parts.append(f"{key}={text}")
     return f"<!--frame {' '.join(parts)}-->"
+
+
+def numbers_header(items: Sequence[Numbered[Any]], *, feed: bool = False) -> str:
+    """`<!--14-->` or `<!--14-17-->` (feed: `<!--f5-->`): the numbers of a frame that follows
+    a join on the same socket; the page knows the rest from the join (docs/design.md, "Frames")."""
+    first, last = items[0].seq, items[-1].seq
+    numbers = str(first) if first == last else f"{first}-{last}"
+    return f"<!--{'f' if feed else ''}{numbers}-->"
 
 
 def setup_environment(env: jinja2.Environment) -> None:
@@ -164,10 +175,18 @@ class Fragments:
         )
         return header + self._render("_snapshot.html", s=snapshot, streams=snapshot.streams)
 
-    def events(
+    def events(self, items: Sequence[Numbered[RoomEvent]]) -> str:
+        """Fragments for consecutive room events on a socket that joined the room already:
+        the header carries only their numbers."""
+        if not items:
+            return ""
+        return numbers_header(items) + "".join(self.room_event(item.event) for item in items)
+
+    def joined_events(
         self, conversation_id: str, epoch: str, items: Sequence[Numbered[RoomEvent]], *, req: int
     ) -> str:
-        """Fragments for consecutive room events, after a header naming their numbers."""
+        """Consecutive room events answering a `sync` (a resumed page), after a header that
+        names the request, conversation, epoch and numbers."""
         if not items:
             return ""
         header = self._header(
@@ -179,6 +198,11 @@ class Fragments:
             seq=items[-1].seq,
         )
         return header + "".join(self.room_event(item.event) for item in items)
+
+    def resumed(self, conversation_id: str, epoch: str, seq: int, *, req: int) -> str:
+        """The answer to a `sync` whose page missed nothing: a header alone, so the page
+        knows that the frames after it continue from `seq`."""
+        return self._header("resume", req, conversation=conversation_id, epoch=epoch, seq=seq)
 
     def room_event(self, event: RoomEvent) -> str:
         """The fragments for one conversation event."""
@@ -210,14 +234,27 @@ class Fragments:
         )
         return header + items + self.model_picker()
 
-    def feed_events(
+    def feed_events(self, items: Sequence[Numbered[FeedEvent]], *, current: str | None) -> str:
+        """Fragments for consecutive feed events on a socket that joined the feed already;
+        `current` is the conversation shown."""
+        if not items:
+            return ""
+        body = "".join(self.feed_event(item.event, current) for item in items)
+        return numbers_header(items, feed=True) + body
+
+    def joined_feed_events(
         self, epoch: str, items: Sequence[Numbered[FeedEvent]], *, current: str | None, req: int
     ) -> str:
-        """Fragments for consecutive feed events; `current` is the conversation shown."""
+        """Consecutive feed events answering a `sync`, after a header naming the request,
+        the feed's epoch and the numbers."""
         if not items:
             return ""
         header = self._header("feed", req, epoch=epoch, first=items[0].seq, seq=items[-1].seq)
         return header + "".join(self.feed_event(item.event, current) for item in items)
+
+    def feed_resumed(self, epoch: str, seq: int, *, req: int) -> str:
+        """The answer to a `sync` whose page has the whole feed: a header alone."""
+        return self._header("feed-resume", req, epoch=epoch, seq=seq)
 
     def feed_event(self, event: FeedEvent, current: str | None) -> str:
         """The fragments for one change of the conversation list."""

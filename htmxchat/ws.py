@@ -197,8 +197,14 @@ class _Connection:
         resumed = self.chat.resume(self.conversation_id, self.wake, position.epoch, position.seq)
         if resumed is not None:
             self.room, missed = resumed
-            epoch = self.room.channel.epoch
-            return self.fragments.events(self.conversation_id, epoch, missed, req=self.req)
+            channel = self.room.channel
+            if not missed:  # the page is up to date: it still needs to hear the join
+                return self.fragments.resumed(
+                    self.conversation_id, channel.epoch, position.seq, req=self.req
+                )
+            return self.fragments.joined_events(
+                self.conversation_id, channel.epoch, missed, req=self.req
+            )
         self.room, snapshot = await self.chat.join(
             self.conversation_id, self.wake, since=self.since
         )
@@ -208,15 +214,18 @@ class _Connection:
         feed = self.chat.feed
         if position.epoch == feed.epoch and (missed := feed.since(position.seq)) is not None:
             self.feed = feed.subscribe(self.wake)
-            return self._feed_frame(missed)
+            if not missed:
+                return self.fragments.feed_resumed(feed.epoch, position.seq, req=self.req)
+            return self.fragments.joined_feed_events(
+                feed.epoch, missed, current=self.conversation_id, req=self.req
+            )
         self.feed = feed.subscribe(self.wake)
         snapshot = await self.chat.feed_snapshot()
         self.feed.skip_to(snapshot.seq)  # what the snapshot shows already
         return self.fragments.feed_snapshot(snapshot, current=self.conversation_id, req=self.req)
 
     def _feed_frame(self, items: list[Any]) -> str:
-        epoch = self.chat.feed.epoch
-        return self.fragments.feed_events(epoch, items, current=self.conversation_id, req=self.req)
+        return self.fragments.feed_events(items, current=self.conversation_id)
 
     async def _forward(self) -> None:
         try:
@@ -242,12 +251,12 @@ class _Connection:
                     conversation_id, self.wake, since=self.since
                 )
                 return self.fragments.snapshot(snapshot, req=self.req)
-            return self.fragments.events(conversation_id, room.channel.epoch, missed, req=self.req)
+            return self.fragments.events(missed)
         items = room.take(MAX_EVENTS_PER_FRAME)
         if room.pending():
             self.wake.set()  # more than one frame's worth: come back for the rest
         await _prerender_large(items)
-        return self.fragments.events(conversation_id, room.channel.epoch, items, req=self.req)
+        return self.fragments.events(items)
 
     async def _feed_updates(self) -> str:
         feed = self.feed

@@ -306,7 +306,12 @@ def walk(element):
 
 
 def header(frame: str) -> dict[str, str]:
-    """The fields of a frame's header comment, with `data-` names (empty when it has none)."""
+    """The fields of a frame's header comment, with `data-` names (empty when it has none).
+    A join's header names its fields; a later frame's carries only its numbers."""
+    numbers = re.match(r"<!--(f?)(\d+)(?:-(\d+))?-->", frame)
+    if numbers:
+        kind = "feed" if numbers[1] else "events"
+        return {"data-kind": kind, "data-first": numbers[2], "data-seq": numbers[3] or numbers[2]}
     match = re.match(r"<!--frame ([^>]*)-->", frame)
     if not match:
         return {}
@@ -325,8 +330,8 @@ async def test_the_frame_header_is_a_comment_so_htmx_swaps_only_the_changes(
     frames = [sync, *await receive_until(ws, is_finished)]
     numbered = [f for f in frames if header(f)]
     assert len(numbered) >= 4
+    assert numbered[0].startswith("<!--frame kind=snapshot ")
     for frame in numbered:
-        assert frame.startswith("<!--frame kind=")
         elements = parse_frame(frame)
         assert elements, frame
         assert all(e.attrs.get("hx-swap-oob") for e in elements), frame
@@ -353,8 +358,8 @@ async def test_frames_carry_gapless_numbers_and_a_page_resumes_from_its_own(
     numbered = [header(f) for f in frames if header(f).get("data-kind") == "events"]
     assert numbered, "events arrive in numbered frames"
     for head in numbered:
-        assert head["data-conversation"] == conversation
-        assert head["data-epoch"] == start["data-epoch"]
+        # conversation and epoch were said once, in the join (the snapshot)
+        assert set(head) == {"data-kind", "data-first", "data-seq"}
         assert int(head["data-first"] or 0) == expected, "a gap or a repeat"
         expected = int(head["data-seq"] or 0) + 1
     # Another page that was at the snapshot's event gets exactly what followed, numbered as
@@ -372,7 +377,49 @@ async def test_frames_carry_gapless_numbers_and_a_page_resumes_from_its_own(
         replay = (await other.receive(timeout=5)).data
         head = header(replay)
         assert (head["data-kind"], head["data-req"]) == ("events", "7")
+        assert (head["data-conversation"], head["data-epoch"]) == (
+            conversation,
+            start["data-epoch"],
+        )
         assert int(head["data-first"] or 0) == int(start["data-seq"] or 0) + 1
         assert int(head["data-seq"] or 0) == expected - 1
         assert 'id="messages" hx-swap-oob="innerHTML"' not in replay
     await ws.close()
+
+
+async def test_a_page_that_missed_nothing_hears_its_join_and_then_only_numbers(
+    client: TestClient, bot: ScriptedBot
+) -> None:
+    """A resumed page that missed nothing still gets a join (a header alone) naming its
+    request, conversation and epoch; every frame after it names only its numbers, which
+    continue from the page's own."""
+    conversation = new_id()
+    ws, sync = await open_conversation(client, conversation)
+    start = header(sync)
+    await ws.close()
+    async with client.ws_connect("/ws") as page:
+        await page.send_json(
+            {
+                "action": "sync",
+                "conversation": conversation,
+                "req": 4,
+                "epoch": start["data-epoch"],
+                "seq": start["data-seq"],
+            }
+        )
+        frames = await receive_until(page, lambda f: "kind=feed" in f)
+        assert header(frames[0]) == {
+            "data-kind": "resume",
+            "data-req": "4",
+            "data-conversation": conversation,
+            "data-epoch": start["data-epoch"],
+            "data-seq": start["data-seq"],
+        }
+        assert frames[0] == frames[0][: frames[0].index("-->") + 3], "a header alone"
+        bot.enqueue(["a ", "b ", "c"])
+        await page.send_json({"action": "send", "conversation": conversation, "message": "go"})
+        later = [f for f in await receive_until(page, is_finished) if header(f)]
+        first = header(later[0])
+        assert first["data-kind"] == "events"
+        assert int(first["data-first"]) == int(start["data-seq"]) + 1
+        assert later[0].startswith(f"<!--{first['data-first']}")

@@ -208,6 +208,7 @@
     const frame = { action: action, conversation: conversation };
     if (action === "sync") {
       req += 1;
+      room.live = feed.live = false; // until the server's answer (the join) arrives
       Object.assign(frame, {
         req: req, since: oldestShown(),
         epoch: room.epoch, seq: room.seq, feed_epoch: feed.epoch, feed_seq: feed.seq,
@@ -216,13 +217,23 @@
     socket.send(JSON.stringify(frame));
   }
 
-  // A frame starts with its header, a comment htmx leaves alone: <!--frame kind=events seq=3 ...-->.
-  // Read only that, never the rest of the frame's text.
-  const FRAME_HEADER = /^<!--frame ([^>]*)-->/;
+  // A numbered frame starts with its header, a comment htmx leaves alone. The frame that
+  // answers a sync (the join) spells out the request, conversation and epoch:
+  // <!--frame kind=snapshot req=3 conversation=… epoch=… seq=12-->; every later frame on the
+  // same socket carries only its numbers: <!--13--> or <!--13-15--> (the feed: <!--f4-->).
+  // Read only the header, never the rest of the frame's text.
+  const JOIN_HEADER = /^<!--frame ([^>]*)-->/;
+  const NUMBERS_HEADER = /^<!--(f?)(\d+)(?:-(\d+))?-->/;
   function frameHeader(message) {
-    const match = typeof message === "string" && FRAME_HEADER.exec(message);
+    if (typeof message !== "string") return null;
+    const numbers = NUMBERS_HEADER.exec(message);
+    if (numbers) {
+      const first = Number(numbers[2]);
+      return { kind: numbers[1] ? "feed" : "events", first: first, seq: Number(numbers[3] || first) };
+    }
+    const match = JOIN_HEADER.exec(message);
     if (!match) return null;
-    const header = {};
+    const header = { join: true };
     for (const field of match[1].split(" ")) {
       const eq = field.indexOf("=");
       if (eq > 0) header[field.slice(0, eq)] = field.slice(eq + 1);
@@ -230,20 +241,34 @@
     return header;
   }
 
-  // Apply a frame only if it answers the latest sync and continues where the page is;
-  // a gap (events missed) asks the server to resume from the last event applied.
+  // Apply a frame only if it follows on from the page's state: a join must answer the
+  // latest sync (older ones were in flight when the page switched conversations), and later
+  // frames count only once their join has been applied. A gap (events missed) asks the
+  // server to resume from the last event applied.
   function acceptFrame(h) {
-    if (Number(h.req) !== req) return false;
-    const isFeed = h.kind === "feed" || h.kind === "feed-snapshot";
-    if (!isFeed && h.conversation !== conversation) return false;
+    const isFeed = h.kind === "feed" || h.kind === "feed-snapshot" || h.kind === "feed-resume";
     const position = isFeed ? feed : room;
     const seq = Number(h.seq);
-    if (h.kind === "snapshot" || h.kind === "feed-snapshot") {
-      position.epoch = h.epoch;
-      position.seq = seq;
-      return true;
+    if (h.join) {
+      if (Number(h.req) !== req) return false;
+      if (!isFeed && h.conversation !== conversation) return false;
+      if (h.kind === "snapshot" || h.kind === "feed-snapshot") {
+        Object.assign(position, { epoch: h.epoch, seq: seq, live: true });
+        return true;
+      }
+      if (h.epoch !== position.epoch) {
+        send("sync"); // cannot happen with a server that resumed us; start again
+        return false;
+      }
+      position.live = true;
+      if (h.kind === "resume" || h.kind === "feed-resume") {
+        if (seq !== position.seq) send("sync");
+        return false; // nothing to swap
+      }
+    } else if (!position.live) {
+      return false; // the rest of a subscription the page has left
     }
-    if (h.epoch !== position.epoch || seq <= position.seq) return false;
+    if (seq <= position.seq) return false;
     if (Number(h.first) !== position.seq + 1) {
       send("sync");
       return false;
