@@ -21,15 +21,17 @@ from htmxchat import (
     ws,
 )
 from htmxchat.access import load_or_create_token
-from htmxchat.bots import Bot
-from htmxchat.bots.detect import Candidate
-from htmxchat.bots.select import ChosenBot, choose_bot
+from htmxchat.answering.bots import Bot
+from htmxchat.answering.bots.detect import Candidate
+from htmxchat.answering.bots.select import ChosenBot, choose_bot
+from htmxchat.answering.chat_settings import ChatSettings
+from htmxchat.answering.connections import Connections, local_candidates
+from htmxchat.answering.service import Answering
 from htmxchat.chat import ChatService
-from htmxchat.chat_settings import ChatSettings
 from htmxchat.config import Settings
-from htmxchat.connections import Connections, local_candidates
 from htmxchat.fragments import setup_environment
 from htmxchat.keys import (
+    answering_key,
     chat_key,
     choice_key,
     connections_key,
@@ -129,16 +131,20 @@ def _chat_context(
         await connections.refresh()
         app[connections_key] = connections
         aiohttp_jinja2.get_env(app).globals["connections"] = connections
-        chat = ChatService(
-            store,
+        answering = Answering(
             choice.bot,
             models=choice.models,
-            coalesce_window=coalesce_window,
-            checkpoint_interval=checkpoint_interval,
             defaults=ChatSettings(
                 system_prompt=settings.system_prompt, temperature=settings.temperature
             ),
             directory=connections,
+        )
+        app[answering_key] = answering
+        chat = ChatService(
+            store,
+            answering,
+            coalesce_window=coalesce_window,
+            checkpoint_interval=checkpoint_interval,
         )
         app[chat_key] = chat
         try:

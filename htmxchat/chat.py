@@ -14,13 +14,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from htmxchat import tree
+from htmxchat.answering.bots import Bot
+from htmxchat.answering.chat_settings import ChatSettings, from_stored
+from htmxchat.answering.routing import BotDirectory, ChatInputError
+from htmxchat.answering.service import Answering
 from htmxchat.attachments import MAX_FILES, AttachmentInfo
-from htmxchat.bots import Bot, Turn
 from htmxchat.channel import Channel, Numbered, Subscription
-from htmxchat.chat_settings import ChatSettings, from_stored
 from htmxchat.events import (
     BranchShown,
     ConversationCreated,
@@ -36,14 +37,8 @@ from htmxchat.events import (
 )
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
-from htmxchat.reply import Reply, to_turns
+from htmxchat.reply import Reply
 from htmxchat.room import Room
-from htmxchat.routing import (
-    BotDirectory,
-    ChatInputError,
-    Route,
-    Router,
-)
 from htmxchat.store import ChatStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -93,7 +88,7 @@ class ChatService:
     def __init__(
         self,
         store: ChatStore,
-        bot: Bot,
+        answering: Answering | Bot,
         *,
         models: tuple[str, ...] = (),
         coalesce_window: float = 0.04,
@@ -103,10 +98,10 @@ class ChatService:
         directory: BotDirectory | None = None,
     ) -> None:
         self.store = store
-        self.bot = bot
-        self.router = Router(bot, models, directory)
-        # App-wide defaults (--system-prompt, --temperature) under every chat's own settings.
-        self.defaults = defaults or ChatSettings()
+        # Who answers, and with what (answering/): a bare bot is the only one there is.
+        if not isinstance(answering, Answering):
+            answering = Answering(answering, models=models, defaults=defaults, directory=directory)
+        self.answering = answering
         self.coalesce_window = coalesce_window
         self.checkpoint_interval = checkpoint_interval
         self.feed: Channel[FeedEvent] = Channel()
@@ -241,23 +236,6 @@ class ChatService:
 
     # -- writing -----------------------------------------------------------------------
 
-    def check_model(self, model: str | None) -> str | None:
-        """The default bot's model for a reply (see `Router.check_model`)."""
-        return self.router.check_model(model)
-
-    def route(self, choice: str | None) -> Route:
-        """Resolve a model picker value to a bot and model (see `Router.route`)."""
-        return self.router.route(choice)
-
-    @property
-    def models(self) -> tuple[str, ...]:
-        """The default bot's models (refreshed when its server is tried again)."""
-        return self.router.models
-
-    @models.setter
-    def models(self, models: tuple[str, ...]) -> None:
-        self.router.models = models
-
     async def send(
         self,
         conversation_id: str,
@@ -275,7 +253,7 @@ class ChatService:
         if not text.strip() and not attachments:
             return None
         _check_length(text)
-        self.route(model)  # refuse a model that is not offered before storing anything
+        self.answering.check(model)  # refuse a model not offered before storing anything
         files = await self._waiting_files(conversation_id, attachments)
         room = self._reserve(conversation_id)
         try:
@@ -318,7 +296,7 @@ class ChatService:
     ) -> None:
         """Write a new version of answer `target` (by default the last answer shown), below
         the same question; the earlier versions stay (docs/design.md, "Message tree")."""
-        self.route(model)  # refuse a model that is not offered before storing anything
+        self.answering.check(model)  # refuse a model not offered before storing anything
         room = self._reserve(conversation_id)
         try:
             if target is None:
@@ -348,7 +326,7 @@ class ChatService:
         if not text.strip():
             raise ChatInputError("An edited message cannot be empty; type something or cancel.")
         _check_length(text)
-        self.route(model)
+        self.answering.check(model)
         room = self._reserve(conversation_id)
         try:
             original = await self._own_message(conversation_id, target, "user")
@@ -478,20 +456,7 @@ class ChatService:
         own = from_stored(stored)
         if model is not None and model != own.model:
             await self.store.save_chat_settings(room.conversation_id, {**stored, "model": model})
-        effective = own.over(self.defaults)
-        route = self.route(model if model is not None else own.model)
-        params = effective.params()
-        turns = to_turns(history, files)
-        if effective.system_prompt:
-            turns.insert(0, Turn("system", effective.system_prompt))
-        provenance: dict[str, Any] = {
-            "connection": route.connection,
-            "bot": route.bot.label,
-            "base_url": route.base_url,
-            "model": route.model or route.bot.model,
-            "params": params,
-            "system_prompt": effective.system_prompt,
-        }
+        plan = self.answering.plan(history, own, model, files)
         message = await self.store.add_message(
             Message(
                 id=new_id(),
@@ -499,16 +464,15 @@ class ChatService:
                 role="assistant",
                 content="",
                 status="streaming",
-                bot=route.bot.label,
-                model=route.model or route.bot.model,
-                provenance=provenance,
+                bot=plan.label,
+                model=plan.model_name,
+                provenance=plan.provenance,
                 parent_id=history[-1].id if history else tree.ROOT,
             )
         )
         reply = Reply(
             message,
-            params=params,
-            bot=route.bot,
+            plan=plan,
             store=self.store,
             publish=room.publish,
             clock=self._clock,
@@ -519,7 +483,7 @@ class ChatService:
         if new_branch:
             room.publish(self._branch_event(room.conversation_id, history))
         room.publish(MessageAdded(message))
-        reply.start(turns, self._reply_ended)
+        reply.start(self._reply_ended)
         if room.stop_requested or self._closing:
             reply.request_stop("interrupted" if self._closing else "stopped")
 

@@ -12,8 +12,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from htmxchat.chat import ChatInputError
-from htmxchat.chat_settings import (
+from htmxchat.answering.chat_settings import (
     PRESETS,
     ChatSettings,
     SettingsError,
@@ -21,9 +20,10 @@ from htmxchat.chat_settings import (
     parse_form,
     preset,
 )
+from htmxchat.answering.naming import NamingError, suggest_title
+from htmxchat.chat import ChatInputError
 from htmxchat.ids import is_valid_id
-from htmxchat.keys import chat_key, choice_key, connections_key, store_key
-from htmxchat.naming import NamingError, suggest_title
+from htmxchat.keys import answering_key, chat_key, choice_key, connections_key, store_key
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -50,9 +50,8 @@ def _render(
     named: str | None = None,
     naming_error: str | None = None,
 ) -> web.Response:
-    chat = request.app[chat_key]
     choice = request.app[choice_key]
-    defaults = chat.defaults
+    defaults = request.app[answering_key].defaults
     context = {
         "conversation_id": conversation_id,
         "values": values,
@@ -99,10 +98,9 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         saved = f"Applied the {found.name} preset."
     else:
         saved = "Saved. The next answer uses these settings."
-    chat = request.app[chat_key]
     if settings.model is not None:
         try:
-            chat.route(settings.model)
+            request.app[answering_key].check(settings.model)
         except ChatInputError as exc:  # a model that is not offered
             return _render(request, conversation_id, values, error=str(exc))
     await request.app[store_key].save_chat_settings(conversation_id, settings.to_dict())
@@ -117,7 +115,7 @@ async def name_chat(request: web.Request) -> web.StreamResponse:
     stored = await store.chat_settings(conversation_id)
     values = _as_form(from_stored(stored))
     try:
-        route = chat.route(from_stored(stored).model)
+        route = request.app[answering_key].route(from_stored(stored).model)
         if await store.conversation(conversation_id) is None:
             raise NamingError("There is nothing to name yet: send a message first.")
         title = await suggest_title(route, await store.branch(conversation_id))

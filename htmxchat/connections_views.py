@@ -12,8 +12,8 @@ from __future__ import annotations
 import aiohttp_jinja2
 from aiohttp import web
 
-from htmxchat.connections import DEFAULT_ID, ConnectionError_
-from htmxchat.keys import chat_key, connections_key
+from htmxchat.answering.connections import DEFAULT_ID, ConnectionError_
+from htmxchat.keys import answering_key, chat_key, connections_key
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -132,7 +132,7 @@ async def retry_connection(request: web.Request) -> web.StreamResponse:
     await connections.refresh([connection])
     if connection_id == DEFAULT_ID:
         # The chat core checks picker values against the default's models.
-        request.app[chat_key].models = connection.models
+        request.app[answering_key].models = connection.models
     request.app[chat_key].models_changed()
     state = "still down" if connection.down else "it answers"
     return _page(request, status=f"Asked {connection.name} again: {state}.")

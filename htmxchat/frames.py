@@ -10,8 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from htmxchat.answering.routing import MAX_MODEL_NAME
 from htmxchat.ids import is_valid_id
-from htmxchat.routing import MAX_MODEL_NAME
 
 MAX_EPOCH = 32
 

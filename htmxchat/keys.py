@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from htmxchat.bots.select import ChosenBot
+from htmxchat.answering.bots.select import ChosenBot
+from htmxchat.answering.connections import Connections
+from htmxchat.answering.service import Answering
 from htmxchat.chat import ChatService
 from htmxchat.config import Settings
-from htmxchat.connections import Connections
 from htmxchat.store import ChatStore
 
 settings_key = web.AppKey("settings_key", Settings)
@@ -19,4 +20,6 @@ instance_key = web.AppKey("instance_key", str)  # identifies this server in /hea
 choice_key = web.AppKey("choice_key", ChosenBot)  # the bot in use, its models, why it
 # The user's own model servers besides the default one (connections.py).
 connections_key = web.AppKey("connections_key", Connections)
+# Who answers, and with what (answering/service.py).
+answering_key = web.AppKey("answering_key", Answering)
 token_key = web.AppKey("token_key", str)  # the access token (access.py, checked by guard.py)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Literal
 
-from htmxchat.attachments import CANNOT_SEE, AttachmentData, cannot_see, model_content
-from htmxchat.bots import Bot, BotError, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import BotError, Piece, ReplyEnd, Turn
+from htmxchat.answering.plan import ReplyPlan
+from htmxchat.attachments import CANNOT_SEE, cannot_see
 from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent, StreamState
 from htmxchat.markdown.stream import MarkdownStream
 from htmxchat.models import Message, Status
@@ -40,18 +41,16 @@ class Reply:
         self,
         message: Message,
         *,
-        bot: Bot,
+        plan: ReplyPlan,
         store: ChatStore,
         publish: Callable[[RoomEvent], object],
         clock: Callable[[], float],
         coalesce_window: float,
         checkpoint_interval: float,
-        params: dict[str, object] | None = None,
     ) -> None:
         self.message = message
-        self.params = params or {}  # sampling parameters for the bot (chat settings)
+        self.plan = plan  # who writes it, with what (answering/plan.py)
         self._end_item = ReplyEnd()  # how the bot said the reply ended (usage, finish)
-        self.bot = bot
         self.store = store
         self.publish = publish
         self.clock = clock
@@ -86,12 +85,12 @@ class Reply:
             tuple(self._markdown.snapshot()), tuple(self._reasoning_markdown.snapshot())
         )
 
-    def start(self, history: list[Turn], on_end: Callable[[Reply], None]) -> None:
+    def start(self, on_end: Callable[[Reply], None]) -> None:
         """Run the reply as a task; `on_end` is called once it has been saved and published."""
 
         async def run() -> Message:
             try:
-                return await self._run(history)
+                return await self._run(self.plan.turns)
             finally:
                 on_end(self)
 
@@ -106,21 +105,20 @@ class Reply:
             self.task.cancel()
         return True
 
-    async def _run(self, history: list[Turn]) -> Message:
+    async def _run(self, history: Sequence[Turn]) -> Message:
         status: Status = "complete"
         error: str | None = None
         if self.stop_status is None:  # a Stop may have come before the task ran
             status, error = await self._stream(history)
         return await self._end(self.stop_status or status, error)
 
-    async def _stream(self, history: list[Turn]) -> tuple[Status, str | None]:
+    async def _stream(self, history: Sequence[Turn]) -> tuple[Status, str | None]:
         self.phase = "streaming"
         last_checkpoint = self._started
         end = ReplyEnd()
         try:
-            # Parameters only when there are any: bots written before them keep working.
-            extra: dict[str, Any] = {"params": self.params} if self.params else {}
-            async for item in self.bot.stream(history, model=self.message.model, **extra):
+            bot, params = self.plan.bot, self.plan.params
+            async for item in bot.stream(history, model=self.message.model, params=params):
                 if isinstance(item, ReplyEnd):
                     end = self._end_item = item
                     continue
@@ -141,7 +139,7 @@ class Reply:
                 return "error", CANNOT_SEE  # plain words instead of the server's error
             return "error", str(exc)
         except Exception:
-            log.exception("bot %s failed", self.bot.label)
+            log.exception("bot %s failed", self.plan.label)
             return "error", "The bot failed unexpectedly; the server log has the details."
         finally:
             self.phase = "ending"
@@ -216,33 +214,3 @@ class Reply:
         self.phase = "ended"
         self.publish(ReplyFinished(final))
         return final
-
-
-def to_turns(
-    messages: list[Message], files: Mapping[str, Sequence[AttachmentData]] | None = None
-) -> list[Turn]:
-    """The conversation as a bot sees it.
-
-    Empty replies (failed before any text) are left out, and of several answers to the same
-    question (regenerated) only the latest is kept, so roles keep alternating as chat
-    templates of local models require.
-    """
-    turns: list[Turn] = []
-    for m in messages:
-        if m.role == "assistant" and not m.content:
-            continue
-        if m.role == "assistant" and turns and turns[-1].role == "assistant":
-            turns[-1] = _turn(m)
-        else:
-            turns.append(_user_turn(m, files[m.id]) if files and m.id in files else _turn(m))
-    return turns
-
-
-def _turn(m: Message) -> Turn:
-    return Turn(m.role, m.content)
-
-
-def _user_turn(m: Message, files: Sequence[AttachmentData]) -> Turn:
-    """A message with attachments: text files inside the text, images beside it."""
-    content, images = model_content(m.content, files)
-    return Turn(m.role, content, images, tuple(f.info.name for f in files))

@@ -11,7 +11,14 @@ from aiohttp import web
 from htmxchat import __version__
 from htmxchat.chat import PAGE_MESSAGES, ChatInputError
 from htmxchat.ids import is_valid_id, new_id
-from htmxchat.keys import chat_key, choice_key, connections_key, instance_key, store_key
+from htmxchat.keys import (
+    answering_key,
+    chat_key,
+    choice_key,
+    connections_key,
+    instance_key,
+    store_key,
+)
 from htmxchat.models import Message
 from htmxchat.sidebar import sidebar_context
 from htmxchat.store import StoreError
@@ -57,7 +64,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     # The page is the conversation as of one event; its socket resumes from that event.
     snapshot = await chat.snapshot(conversation_id, since=since)
     messages = snapshot.messages
-    choice = request.app[choice_key]
+    choice, answering = request.app[choice_key], request.app[answering_key]
     remembered = await _remembered_model(request, conversation_id)
     context = {
         **await sidebar_context(request, conversation_id),
@@ -73,8 +80,9 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         # The connection this conversation uses (docs/design.md, "Connections and chat
         # settings"); its models may have been listed again since start-up.
         "bot_label": request.app[connections_key].label_for(remembered) or choice.bot.label,
-        "models": chat.models,
-        "selected_model": remembered or _selected_model(messages, chat.models, choice.bot.model),
+        "models": answering.models,
+        "selected_model": remembered
+        or _selected_model(messages, answering.models, choice.bot.model),
         "oob": None,
         "notice": None,
         "replace_url": False,
@@ -88,7 +96,7 @@ async def _remembered_model(request: web.Request, conversation_id: str) -> str |
     if not isinstance(value, str):
         return None
     try:
-        request.app[chat_key].route(value)
+        request.app[answering_key].check(value)
     except ChatInputError:
         return None
     return value

@@ -17,12 +17,13 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from htmxchat.answering.service import Answering
 from htmxchat.channel import Numbered, Subscription
 from htmxchat.chat import ChatInputError, ChatService
 from htmxchat.events import FeedEvent, ReplyDelta, ReplyFinished, RoomEvent
 from htmxchat.fragments import Fragments
 from htmxchat.frames import ClientFrame, FrameError, Position, parse_client_frame
-from htmxchat.keys import chat_key, choice_key, sockets_key
+from htmxchat.keys import answering_key, chat_key, choice_key, sockets_key
 from htmxchat.markdown import render_markdown
 from htmxchat.markdown.html import prerender
 from htmxchat.markdown.ops import Block, FenceClose, Op
@@ -53,10 +54,12 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     fragments = Fragments(
         aiohttp_jinja2.get_env(request.app),
         bot_label=choice.bot.label,
-        models=request.app[chat_key].models,
+        models=request.app[answering_key].models,
         default_model=choice.bot.model,
     )
-    connection = _Connection(ws, request.app[chat_key], fragments, request.transport)
+    connection = _Connection(
+        ws, request.app[chat_key], request.app[answering_key], fragments, request.transport
+    )
     try:
         await connection.serve()
     except Exception:
@@ -105,12 +108,14 @@ class _Connection:
         self,
         ws: web.WebSocketResponse,
         chat: ChatService,
+        answering: Answering,
         fragments: Fragments,
         transport: asyncio.Transport | None = None,
     ):
         self.ws = ws
         self.transport = transport
         self.chat = chat
+        self.answering = answering
         self.fragments = fragments
         self.wake = asyncio.Event()  # set when either subscription has something
         self.conversation_id: str | None = None
@@ -159,7 +164,7 @@ class _Connection:
                     attachments=frame.attachments,
                 )
                 if user is not None:
-                    label = self.chat.route(frame.model).bot.label  # checked by send
+                    label = self.answering.route(frame.model).bot.label  # checked by send
                     cleared = self.fragments.cleared_input(label)
                     cleared += self.fragments.cleared_attachments()
                     await self.send(cleared + self.fragments.notice(None))

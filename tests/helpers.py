@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from htmxchat.access import load_or_create_token
-from htmxchat.bots import Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import Piece, ReplyEnd, Turn
 
 ROOT = Path(__file__).resolve().parent.parent
 

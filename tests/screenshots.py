@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urljoin
 
-from htmxchat.bots import Piece, Turn
+from htmxchat.answering.bots import Piece, Turn
 from htmxchat.ids import new_id
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser_security import served_in_thread
@@ -70,7 +70,7 @@ class CannedBot:
         """Nothing to release."""
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
     ) -> AsyncIterator[Piece]:
         text = ANSWER if history[-1].content == QUESTION else "Happy to help with that."
         for start in range(0, len(text), 40):

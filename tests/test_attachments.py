@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.select import ChosenBot
 from htmxchat.attachments import MAX_FILES, MAX_PENDING, MAX_TEXT_BYTES, fenced
-from htmxchat.bots.openai import OpenAICompatBot
-from htmxchat.bots.select import ChosenBot
 from htmxchat.export import parse_export
 from htmxchat.ids import new_id
 from htmxchat.models import Message

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from htmxchat.access import load_or_create_token, login_url, write_open_file
+from htmxchat.answering.bots import Piece, Turn
 from htmxchat.app import create_app
-from htmxchat.bots import Piece, Turn
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
 from tests.helpers import ServerProcess
@@ -55,7 +55,7 @@ class EchoBot:
         """Nothing to release."""
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
     ) -> AsyncIterator[Piece]:
         text = history[-1].content
         for start in range(0, len(text), 5):  # split tags across pieces, like tokens

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from htmxchat.bots import Piece, ReplyEnd
+from htmxchat.answering.bots import Piece, ReplyEnd
+from htmxchat.answering.plan import to_turns
 from htmxchat.channel import SUBSCRIPTION_CAPACITY
 from htmxchat.chat import ChatInputError, ChatService
 from htmxchat.events import (
@@ -23,7 +24,7 @@ from htmxchat.events import (
 )
 from htmxchat.ids import new_id
 from htmxchat.models import Message
-from htmxchat.reply import TRUNCATED, to_turns
+from htmxchat.reply import TRUNCATED
 from htmxchat.store import ChatStore
 from tests.helpers import ScriptedBot, Tab, eventually
 
@@ -61,7 +62,7 @@ def apply(messages: list[Message], events: list[object]) -> dict[str, str]:
 async def test_fast_pieces_are_coalesced_into_few_frames(store: ChatStore) -> None:
     bot = ScriptedBot()
 
-    async def burst(history, *, model=None):
+    async def burst(history, *, model=None, params=None):
         for _ in range(200):  # 200 pieces as fast as the loop allows
             await asyncio.sleep(0)
             yield Piece(text="x")
@@ -108,7 +109,7 @@ async def test_a_late_joiner_gets_the_text_so_far_then_exactly_the_rest(store: C
     bot = ScriptedBot()
     release = asyncio.Event()
 
-    async def stream(history, *, model=None):
+    async def stream(history, *, model=None, params=None):
         yield Piece(text="early ")
         await release.wait()
         yield Piece(text="late")
@@ -134,7 +135,7 @@ async def test_twelve_tabs_joining_at_random_moments_see_gapless_exact_events(
 ) -> None:
     gate = asyncio.Queue[str | None]()
 
-    async def stream(history, *, model=None):
+    async def stream(history, *, model=None, params=None):
         while (text := await gate.get()) is not None:
             yield Piece(text=text)
 
@@ -169,7 +170,7 @@ async def test_a_tab_that_overflows_catches_up_exactly(data_dir: Path) -> None:
     bot = ScriptedBot()
     count = SUBSCRIPTION_CAPACITY * 3
 
-    async def flood(history, *, model=None):
+    async def flood(history, *, model=None, params=None):
         for i in range(count):
             await asyncio.sleep(0)
             yield Piece(text=f"{i},")
@@ -274,7 +275,7 @@ async def test_stop_during_the_final_save_does_not_lose_the_end(store: ChatStore
 async def test_a_bot_that_fails_at_once_gives_an_error_reply(store: ChatStore) -> None:
     bot = ScriptedBot()
 
-    def broken(history, *, model=None):
+    def broken(history, *, model=None, params=None):
         raise RuntimeError("boom")
 
     bot.stream = broken  # type: ignore[method-assign]
@@ -291,7 +292,7 @@ async def test_a_bot_that_fails_at_once_gives_an_error_reply(store: ChatStore) -
 async def test_a_truncated_reply_says_so_through_its_end(store: ChatStore) -> None:
     bot = ScriptedBot()
 
-    async def cut(history, *, model=None):
+    async def cut(history, *, model=None, params=None):
         yield Piece(text="half")
         yield ReplyEnd("length", prompt_tokens=5, completion_tokens=1)
 
@@ -323,7 +324,8 @@ async def test_only_offered_models_are_accepted(store: ChatStore) -> None:
     await eventually(lambda: not chat.is_busy(conversation))
     assert bot.models_used == ["large"]
     no_models = ChatService(store, ScriptedBot())
-    assert no_models.check_model("anything") is None  # a bot without models ignores it
+    # a bot without models ignores the name
+    assert no_models.answering.router.check_model("anything") is None
 
 
 async def test_the_feed_numbers_created_updated_renamed_and_deleted(store: ChatStore) -> None:

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.bots.openai import OpenAICompatBot
-from htmxchat.bots.select import ChosenBot
-from htmxchat.chat_settings import ChatSettings, SettingsError, parse_form
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.select import ChosenBot
+from htmxchat.answering.chat_settings import ChatSettings, SettingsError, parse_form
 from htmxchat.ids import new_id
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, chunk, sse, words_reply

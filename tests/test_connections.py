@@ -11,19 +11,19 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from htmxchat.bots.detect import Candidate
-from htmxchat.bots.openai import OpenAICompatBot
-from htmxchat.bots.select import ChosenBot, choose_bot
-from htmxchat.chat import ChatInputError, ChatService
-from htmxchat.cli import build_parser
-from htmxchat.config import SettingsError, parse_local_servers, resolve_settings
-from htmxchat.connections import (
+from htmxchat.answering.bots.detect import Candidate
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.select import ChosenBot, choose_bot
+from htmxchat.answering.connections import (
     KEYS_FILENAME,
     ConnectionError_,
     Connections,
     key_hint,
     local_candidates,
 )
+from htmxchat.chat import ChatInputError, ChatService
+from htmxchat.cli import build_parser
+from htmxchat.config import SettingsError, parse_local_servers, resolve_settings
 from htmxchat.events import ReplyFinished
 from htmxchat.ids import new_id
 from htmxchat.keys import chat_key
@@ -71,7 +71,7 @@ async def test_two_servers_at_once_each_request_reaches_its_own(
     assert two.chat_requests[0].headers["Authorization"] == f"Bearer {SECRET}"
     assert "Authorization" not in one.chat_requests[0].headers
     with pytest.raises(ChatInputError, match="not offered"):
-        chat.route(f"{first.id}|beta")
+        chat.answering.route(f"{first.id}|beta")
     answer = (await store.messages(conversation))[-1]
     assert answer.provenance is not None and answer.provenance["connection"] == second.id
     # The key: a 0600 file, shown only as a hint, never logged or in the provenance.
@@ -370,7 +370,7 @@ async def test_the_default_connection_comes_from_the_flags_and_environment(
 async def test_a_server_that_never_answers_is_down_without_holding_up_the_others(
     aiohttp_server, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("htmxchat.connections.LIST_TIMEOUT", 0.3)
+    monkeypatch.setattr("htmxchat.answering.connections.LIST_TIMEOUT", 0.3)
     hung, fine = await servers(aiohttp_server, "h", "f")
     hung.enqueue(Reply.json({"data": []}, delay=3600), endpoint="models")
     connections = Connections(data_dir)
@@ -397,7 +397,7 @@ async def test_the_default_server_down_at_start_up_can_be_tried_again(
     ).text()
     assert 'data-connection="default" data-state="up"' in page and "late-model" in page
     with pytest.raises(ChatInputError, match="not offered"):  # now checked against the list
-        client.app[chat_key].route("forged-model")
+        client.app[chat_key].answering.route("forged-model")
     conversation = new_id()
     chat_page = await (await client.get(f"/c/{conversation}")).text()
     assert '<option value="late-model"' in chat_page

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from aiohttp.test_utils import TestServer
 
-from htmxchat.bots.detect import (
+from htmxchat.answering.bots.detect import (
     DEFAULT_CANDIDATES,
     Candidate,
     DetectedServer,

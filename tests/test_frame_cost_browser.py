@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from htmxchat.bots import Piece, Turn
+from htmxchat.answering.bots import Piece, Turn
 from tests.test_browser_security import served_in_thread
 from tests.test_reading_browser import TIMEOUT, PacedEcho, connect, send, wait_done
 
@@ -239,7 +239,7 @@ class HeldEcho:
         """Nothing to release."""
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
     ) -> AsyncIterator[Piece]:
         text = history[-1].content
         for start in range(0, len(text), 400):

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.bots.openai import OpenAICompatBot
-from htmxchat.bots.select import ChosenBot
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.select import ChosenBot
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.fake_openai import DISCONNECT, FakeOpenAI, Reply, chunk, sse, words_reply

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.bots import Piece, Turn
+from htmxchat.answering.bots import Piece, Turn
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.helpers import eventually, find, parse_frame
@@ -28,7 +28,7 @@ class StepBot:
         self.pieces: asyncio.Queue[str | None] = asyncio.Queue()
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
     ) -> AsyncIterator[Piece]:
         while (text := await self.pieces.get()) is not None:
             yield Piece(text=text)

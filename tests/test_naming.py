@@ -7,12 +7,12 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
-from htmxchat.bots.openai import OpenAICompatBot
-from htmxchat.bots.select import ChosenBot
-from htmxchat.connections import Connections
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.select import ChosenBot
+from htmxchat.answering.connections import Connections
+from htmxchat.answering.naming import MAX_TITLE, excerpt, tidy
 from htmxchat.ids import new_id
 from htmxchat.models import Message
-from htmxchat.naming import MAX_TITLE, excerpt, tidy
 from htmxchat.store import ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
 from tests.test_llm_chat import chat

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from htmxchat.bots import Bot, BotError, Piece, ReplyEnd, Turn
-from htmxchat.bots.openai import (
+from htmxchat.answering.bots import Bot, BotError, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots.openai import (
     OpenAICompatBot,
     list_models,
     normalize_base_url,

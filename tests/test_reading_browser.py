@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from htmxchat.bots import Piece, Turn
+from htmxchat.answering.bots import Piece, Turn
 from tests.test_browser_security import served_in_thread
 
 pytestmark = pytest.mark.browser
@@ -30,7 +30,7 @@ class PacedEcho:
         """Nothing to release."""
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
     ) -> AsyncIterator[Piece]:
         text = history[-1].content
         slow = text.startswith("slow")

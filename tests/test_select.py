@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from htmxchat.bots.demo import DemoBot
-from htmxchat.bots.detect import Candidate
-from htmxchat.bots.openai import OpenAICompatBot
-from htmxchat.bots.select import choose_bot
+from htmxchat.answering.bots.demo import DemoBot
+from htmxchat.answering.bots.detect import Candidate
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.select import choose_bot
 from htmxchat.cli import build_parser
 from htmxchat.config import OPENAI_BASE_URL, Settings, SettingsError, resolve_settings
 from htmxchat.ids import new_id

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from htmxchat.bots.sse import (
+from htmxchat.answering.bots.sse import (
     MAX_EVENT_CHARS,
     SSEDecoder,
     SSEError,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from htmxchat.bots import Piece
+from htmxchat.answering.bots import Piece
 from htmxchat.chat import ChatService
 from htmxchat.events import ReplyFinished
 from htmxchat.ids import new_id
@@ -55,7 +55,7 @@ async def test_user_message_is_committed_before_the_reply_starts(data_dir: Path)
     bot = ScriptedBot()
     seen_in_db: list[list[str]] = []
 
-    async def stream(history, *, model=None):
+    async def stream(history, *, model=None, params=None):
         # When the bot runs, the user's message must already be on disk (a second connection).
         with sqlite3.connect(data_dir / DB_FILENAME) as db:
             seen_in_db.append([row[0] for row in db.execute("SELECT content FROM messages")])
@@ -102,7 +102,7 @@ async def test_checkpoint_holds_partial_text_while_streaming(data_dir: Path) -> 
     bot = ScriptedBot()
     release = asyncio.Event()
 
-    async def stream(history, *, model=None):
+    async def stream(history, *, model=None, params=None):
         yield Piece(text="one ")
         yield Piece(text="two ")
         await release.wait()  # the reply is mid-stream until the test lets it go

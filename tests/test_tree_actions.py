@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.bots.openai import OpenAICompatBot
-from htmxchat.bots.select import ChosenBot
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.select import ChosenBot
 from htmxchat.chat import ChatInputError, ChatService
 from htmxchat.frames import FrameError, parse_client_frame
 from htmxchat.ids import new_id

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from htmxchat.bots import Item, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import Item, Piece, ReplyEnd, Turn
 from tests.benchmarks.bench_markdown import mixed
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser_security import served_in_thread
@@ -55,7 +55,7 @@ class PacedBot:
         """Nothing to release."""
 
     async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None
+        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
     ) -> AsyncIterator[Item]:
         loop = asyncio.get_running_loop()
         start = loop.time()

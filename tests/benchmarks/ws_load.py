@@ -32,8 +32,8 @@ import aiohttp
 from aiohttp import web
 
 from htmxchat.access import load_or_create_token
+from htmxchat.answering.bots.demo import DemoBot
 from htmxchat.app import create_app
-from htmxchat.bots.demo import DemoBot
 from htmxchat.config import Settings
 from htmxchat.guard import cookie_name, cookie_value
 from htmxchat.ids import new_id

@@ -11,9 +11,9 @@ import asyncio
 import re
 from collections.abc import Sequence
 
-from htmxchat.bots import BotError, Piece, Turn
+from htmxchat.answering.bots import BotError, Piece, Turn
+from htmxchat.answering.routing import Route
 from htmxchat.models import Message
-from htmxchat.routing import Route
 
 NAME_TIMEOUT = 60.0  # seconds: a slow local model may need a while to start
 MAX_EXCERPT = 3000  # characters of the conversation the model is shown

@@ -7,10 +7,10 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from htmxchat.bots import Bot, BotError
-from htmxchat.bots.demo import DemoBot
-from htmxchat.bots.detect import DEFAULT_CANDIDATES, Candidate, detect_local_server
-from htmxchat.bots.openai import OpenAICompatBot, list_models
+from htmxchat.answering.bots import Bot, BotError
+from htmxchat.answering.bots.demo import DemoBot
+from htmxchat.answering.bots.detect import DEFAULT_CANDIDATES, Candidate, detect_local_server
+from htmxchat.answering.bots.openai import OpenAICompatBot, list_models
 from htmxchat.config import Settings
 
 log = logging.getLogger(__name__)

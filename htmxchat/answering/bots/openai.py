@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from htmxchat.bots import BotError, Item, Piece, ReplyEnd, Turn
-from htmxchat.bots import openai_errors as msg
-from htmxchat.bots.sse import MAX_EVENT_CHARS, SSEDecoder, SSEError, SSEEvent, loads_json
+from htmxchat.answering.bots import BotError, Item, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import openai_errors as msg
+from htmxchat.answering.bots.sse import MAX_EVENT_CHARS, SSEDecoder, SSEError, SSEEvent, loads_json
 
 log = logging.getLogger(__name__)
 

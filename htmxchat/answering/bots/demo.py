@@ -7,7 +7,7 @@ import random
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 
-from htmxchat.bots import Item, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import Item, Piece, ReplyEnd, Turn
 
 REPLIES: tuple[str, ...] = (
     "Hello! I'm the demo bot. I don't understand a word you say, but I stream my answers "

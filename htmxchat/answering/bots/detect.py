@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from htmxchat.bots import BotError
-from htmxchat.bots.openai import list_models
+from htmxchat.answering.bots import BotError
+from htmxchat.answering.bots.openai import list_models
 
 log = logging.getLogger(__name__)
 

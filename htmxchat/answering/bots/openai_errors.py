@@ -14,8 +14,8 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from htmxchat.bots import BotError
-from htmxchat.bots.sse import loads_json
+from htmxchat.answering.bots import BotError
+from htmxchat.answering.bots.sse import loads_json
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from htmxchat.bots import Bot
+from htmxchat.answering.bots import Bot
 
 MAX_MODEL_NAME = 256
 

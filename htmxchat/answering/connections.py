@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from htmxchat.bots import Bot, BotError
-from htmxchat.bots.demo import DemoBot
-from htmxchat.bots.detect import DEFAULT_CANDIDATES, Candidate
-from htmxchat.bots.openai import OpenAICompatBot, normalize_base_url
-from htmxchat.bots.select import ChosenBot
+from htmxchat.answering.bots import Bot, BotError
+from htmxchat.answering.bots.demo import DemoBot
+from htmxchat.answering.bots.detect import DEFAULT_CANDIDATES, Candidate
+from htmxchat.answering.bots.openai import OpenAICompatBot, normalize_base_url
+from htmxchat.answering.bots.select import ChosenBot
 from htmxchat.config import Settings
 from htmxchat.private_file import write_private
 

@@ -1,0 +1,79 @@
+"""`Answering`: the one place that decides who answers, and with what.
+
+The chat core asks it for a `ReplyPlan` per reply; the views, the socket and the templates
+ask it for labels and the selection. It knows the default bot and its models, the app-wide
+defaults under every chat's own settings, and the other servers (docs/design.md, "Who
+answers").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from htmxchat.answering.bots import Bot, Turn
+from htmxchat.answering.chat_settings import ChatSettings
+from htmxchat.answering.plan import ReplyPlan, to_turns
+from htmxchat.answering.routing import BotDirectory, Route, Router
+from htmxchat.attachments import AttachmentData
+from htmxchat.models import Message
+
+
+class Answering:
+    """Resolves picker values and chat settings into reply plans."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        models: tuple[str, ...] = (),
+        defaults: ChatSettings | None = None,
+        directory: BotDirectory | None = None,
+    ) -> None:
+        self.bot = bot
+        self.router = Router(bot, models, directory)
+        # App-wide defaults (--system-prompt, --temperature) under every chat's own settings.
+        self.defaults = defaults or ChatSettings()
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The default bot's models (refreshed when its server is asked again)."""
+        return self.router.models
+
+    @models.setter
+    def models(self, models: tuple[str, ...]) -> None:
+        self.router.models = models
+
+    def route(self, choice: str | None) -> Route:
+        """Resolve a model picker value to a bot and model (ChatInputError if not offered)."""
+        return self.router.route(choice)
+
+    def check(self, choice: str | None) -> None:
+        """Refuse (ChatInputError) a picker value that is not offered, before anything is
+        stored."""
+        self.router.route(choice)
+
+    def plan(
+        self,
+        history: Sequence[Message],
+        own: ChatSettings,
+        choice: str | None,
+        files: Mapping[str, Sequence[AttachmentData]] | None = None,
+    ) -> ReplyPlan:
+        """The plan for answering the end of `history`: the chat's own settings `own` over
+        the defaults, and the picker value `choice` (else the chat's own model)."""
+        effective = own.over(self.defaults)
+        route = self.route(choice if choice is not None else own.model)
+        params = effective.params()
+        turns = to_turns(history, files)
+        if effective.system_prompt:
+            turns.insert(0, Turn("system", effective.system_prompt))
+        provenance: dict[str, Any] = {
+            "connection": route.connection,
+            "bot": route.bot.label,
+            "base_url": route.base_url,
+            "model": route.model or route.bot.model,
+            "params": params,
+            "system_prompt": effective.system_prompt,
+        }
+        return ReplyPlan(route.bot, route.model, tuple(turns), params, provenance)
