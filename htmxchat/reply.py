@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from htmxchat.answering.bots import BotError, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import BotError, Item, Piece, ReplyEnd, Turn
 from htmxchat.answering.plan import ReplyPlan
 from htmxchat.attachments import CANNOT_SEE, cannot_see
 from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent, StreamState
+from htmxchat.limits import CHECKPOINT_BYTES_PER_SECOND, MAX_ANSWER_CHARS
 from htmxchat.markdown.stream import MarkdownStream
 from htmxchat.models import Message, Status
 from htmxchat.store import ChatStore, StoreError
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 TRUNCATED = (
     "The model stopped at its length limit, so this reply may be cut short. "
     "Ask it to continue, or raise the limit in the model server's settings."
+)
+
+TOO_LONG = (
+    f"This answer reached {MAX_ANSWER_CHARS:,} characters, the most one answer may hold, "
+    "so it was ended here. Ask the model to continue if you need more."
 )
 
 # waiting: the task has not begun streaming; streaming: reading the bot (a stop cancels
@@ -72,6 +78,7 @@ class Reply:
         self._started = clock()
         self._first_piece_ms: float | None = None
         self._pieces = 0
+        self._size = 0  # characters of answer and reasoning received (MAX_ANSWER_CHARS)
 
     def snapshot(self) -> Message:
         """The reply as far as it has been published."""
@@ -118,13 +125,17 @@ class Reply:
         end = ReplyEnd()
         try:
             bot, params = self.plan.bot, self.plan.params
-            async for item in bot.stream(history, model=self.message.model, params=params):
+            items = bot.stream(history, model=self.message.model, params=params)
+            async for item in items:
                 if isinstance(item, ReplyEnd):
                     end = self._end_item = item
                     continue
                 if not self._add(item):
                     continue
-                if self.clock() - last_checkpoint >= self.checkpoint_interval:
+                if self._size >= MAX_ANSWER_CHARS:
+                    await _close(items)  # at once: drops the connection, the server stops
+                    return "complete", TOO_LONG
+                if self.clock() - last_checkpoint >= self._checkpoint_every():
                     last_checkpoint = self.clock()
                     await self._checkpoint()
         except asyncio.CancelledError:
@@ -145,9 +156,18 @@ class Reply:
             self.phase = "ending"
         return "complete", TRUNCATED if end.truncated else None
 
+    def _checkpoint_every(self) -> float:
+        """Seconds between checkpoints: the interval, or longer once the reply is big, so
+        rewriting it (and its search index) stays under CHECKPOINT_BYTES_PER_SECOND."""
+        return max(self.checkpoint_interval, self._size / CHECKPOINT_BYTES_PER_SECOND)
+
     def _add(self, piece: Piece) -> bool:
         if not piece.text and not piece.reasoning:
             return False
+        room = MAX_ANSWER_CHARS - self._size
+        if len(piece.text) + len(piece.reasoning) > room:  # keep what fits, end there
+            piece = Piece(piece.text[:room], piece.reasoning[: max(0, room - len(piece.text))])
+        self._size += len(piece.text) + len(piece.reasoning)
         now = self.clock()
         if self._first_piece_ms is None:
             self._first_piece_ms = (now - self._started) * 1000
@@ -214,3 +234,10 @@ class Reply:
         self.phase = "ended"
         self.publish(ReplyFinished(final))
         return final
+
+
+async def _close(items: AsyncIterator[Item]) -> None:
+    """Close a bot's stream that is not read to its end (an async generator's `aclose`)."""
+    aclose = getattr(items, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -12,7 +12,16 @@ from yarl import URL
 
 from htmxchat.answering.bots import BotError, Item, Piece, ReplyEnd, Turn
 from htmxchat.answering.bots import openai_errors as msg
-from htmxchat.answering.bots.sse import MAX_EVENT_CHARS, SSEDecoder, SSEError, SSEEvent, loads_json
+from htmxchat.answering.bots.budget import OverBudget, ReadBudget
+from htmxchat.answering.bots.sse import (
+    MAX_EVENT_CHARS,
+    NestingError,
+    SSEDecoder,
+    SSEError,
+    SSEEvent,
+    loads_json,
+)
+from htmxchat.limits import MAX_IDLE_LINES
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +29,8 @@ DEFAULT_STALL_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 10.0
 LIST_MODELS_TIMEOUT = 30.0
 _ERROR_BODY_TIMEOUT = 5.0
+# Idle lines an event that brings text gives back (its `id:`, `event:` lines and so on).
+_LINES_PER_PIECE = 4
 
 
 def normalize_base_url(base_url: str) -> str:
@@ -56,6 +67,8 @@ async def list_models(
             await client.close()
     try:
         return parse_model_ids(loads_json(body.decode("utf-8", "replace")))
+    except NestingError:
+        raise BotError(msg.nested(base)) from None
     except ValueError:
         raise BotError(msg.not_compatible(base)) from None
 
@@ -181,14 +194,24 @@ class OpenAICompatBot:
             if resp.status != 200 or resp.content_type in ("application/json", "text/html"):
                 raise await self._response_error(resp, model)
             decoder = SSEDecoder(max_event_chars=MAX_EVENT_CHARS)
+            budget = ReadBudget(stall)
             while not outcome.done:
-                data = await resp.content.readany()
-                for event in decoder.feed(data) if data else decoder.close():
-                    piece = self._on_event(event, outcome)
-                    if piece is not None:
-                        yield piece
+                data = await budget.read(resp.content)
+                # A big read is decoded a slice at a time, letting the loop run in between.
+                for part in budget.slices(data) if data else (b"",):
+                    for event in decoder.feed(part) if part else decoder.close():
+                        piece = self._on_event(event, outcome)
+                        if piece is not None:
+                            budget.progress()
+                            decoder.idle(-_LINES_PER_PIECE)
+                            yield piece
+                        else:
+                            decoder.idle(1)  # an event with no text counts as an idle line
+                        if outcome.done:
+                            break
                     if outcome.done:
                         break
+                    await asyncio.sleep(0)
                 if not data and not outcome.done:
                     if outcome.finish_reason is None:
                         raise BotError(msg.interrupted(self._base))
@@ -196,7 +219,11 @@ class OpenAICompatBot:
             finished = True
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise msg.transport_error(self._base, exc, answered=True, stall=stall) from exc
+        except OverBudget as exc:
+            raise BotError(msg.over_budget(self._base, exc.reason, exc.limit)) from exc
         except SSEError as exc:
+            if decoder.idle_lines > MAX_IDLE_LINES:
+                raise BotError(msg.idle_flood(self._base, MAX_IDLE_LINES)) from exc
             raise BotError(msg.too_large(self._base, MAX_EVENT_CHARS)) from exc
         finally:
             # close() drops the connection at once so the server stops generating (also on
@@ -288,6 +315,8 @@ class OpenAICompatBot:
             return None
         try:
             chunk = loads_json(event.data)
+        except NestingError:
+            raise BotError(msg.nested(self._base)) from None
         except ValueError:
             chunk = None
         if not isinstance(chunk, dict):

@@ -108,6 +108,40 @@ def too_large(base: str, max_chars: int) -> str:
     )
 
 
+def nested(base: str) -> str:
+    return (
+        f"The model server at {shown(base)} sent JSON nested thousands of levels deep, which "
+        "no real answer is, so it was not read. Check that its address "
+        f"({ADDRESS}) points to an OpenAI-compatible server."
+    )
+
+
+def idle_flood(base: str, limit: int) -> str:
+    return (
+        f"The model server at {shown(base)} sent more than {limit:,} empty lines or events "
+        "without any text, so the reply was stopped. Try again, or check the server."
+    )
+
+
+def over_budget(base: str, reason: str, limit: float) -> str:
+    """A streaming reply went past one of the limits of `bots/budget.py`."""
+    where = shown(base)
+    if reason == "no-text":
+        return (
+            f"The model server at {where} sent no text for {limit:g} seconds (only empty "
+            "or keep-alive data), so the reply was stopped. Try again, or check the server."
+        )
+    if reason == "too-long":
+        return (
+            f"The reply from the model server at {where} was still streaming after "
+            f"{limit / 60:g} minutes, the longest a reply may take, so it was stopped."
+        )
+    return (
+        f"The model server at {where} sent more than {limit / 2**20:g} MiB for one reply, "
+        "so it was stopped. Try again, or check the server."
+    )
+
+
 def no_models(base: str) -> str:
     return (
         f"The model server at {shown(base)} has no models. Download or load one "

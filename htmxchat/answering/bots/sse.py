@@ -14,16 +14,24 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
+from htmxchat.limits import MAX_IDLE_LINES
+
 MAX_EVENT_CHARS = 8 * 1024 * 1024
 """Largest event (its pending line plus its data so far), in characters."""
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# A run of line breaks: the first ends a line, every further one is a blank line. Taking a
+# run at once keeps a stream of nothing but newlines (a gzip "newline bomb") at C speed.
+_LINE_BREAKS = re.compile(r"(?:\r\n|\r|\n)+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class SSEError(Exception):
     """The byte stream cannot be decoded as SSE within the configured limits."""
+
+
+class NestingError(ValueError):
+    """JSON nested too deeply to be read (thousands of levels: never a real answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +46,16 @@ class SSEDecoder:
     """Turns raw bytes, split anywhere, into `SSEEvent`s.
 
     Call `feed()` with every chunk read from the network and `close()` at end of stream.
-    Memory is bounded by `max_event_chars`; a bigger event raises `SSEError`.
+    Memory is bounded by `max_event_chars`; a bigger event raises `SSEError`, and so do more
+    than `max_idle_lines` lines that carry nothing (blank lines ending no event, comments).
     """
 
-    def __init__(self, *, max_event_chars: int = MAX_EVENT_CHARS) -> None:
+    def __init__(
+        self, *, max_event_chars: int = MAX_EVENT_CHARS, max_idle_lines: int = MAX_IDLE_LINES
+    ) -> None:
         self._max = max_event_chars
+        self._max_idle = max_idle_lines
+        self.idle_lines = 0
         # errors="replace": a broken byte sequence must not end the reply, and an incremental
         # decoder keeps a multi-byte character that straddles two reads intact.
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -84,7 +97,7 @@ class SSEDecoder:
             return []
         events: list[SSEEvent] = []
         pos = 0
-        for match in _LINE_BREAK.finditer(text):
+        for match in _LINE_BREAKS.finditer(text):
             self._add_to_line(text[pos : match.start()])
             line = "".join(self._line_parts)
             self._line_parts.clear()
@@ -92,6 +105,13 @@ class SSEDecoder:
             event = self._process_line(line)
             if event is not None:
                 events.append(event)
+            run = match.group()
+            blank = run.count("\n") + run.count("\r") - run.count("\r\n") - 1
+            if blank:
+                event = self._dispatch()
+                if event is not None:
+                    events.append(event)
+                self.idle(blank - (event is not None))
             pos = match.end()
         self._add_to_line(text[pos:])
         self._after_cr = text.endswith("\r")
@@ -105,10 +125,21 @@ class SSEDecoder:
             raise SSEError(f"an event is larger than {self._max} characters")
         self._line_parts.append(part)
 
+    def idle(self, count: int) -> None:
+        """Count `count` lines or events that carried nothing (negative: give some back);
+        raise `SSEError` past the limit."""
+        self.idle_lines += count
+        if self.idle_lines > self._max_idle:
+            raise SSEError(f"more than {self._max_idle:,} lines carried nothing")
+
     def _process_line(self, line: str) -> SSEEvent | None:
         if not line:
-            return self._dispatch()
+            event = self._dispatch()
+            if event is None:
+                self.idle(1)
+            return event
         if line.startswith(":"):  # comment / keep-alive, e.g. ": OPENROUTER PROCESSING"
+            self.idle(1)
             return None
         field, colon, value = line.partition(":")
         if colon and value.startswith(" "):
@@ -116,9 +147,13 @@ class SSEDecoder:
         if field == "data":
             self._data.append(value)
             self._event_len += len(value) + 1
-        elif field == "event":
-            self._event_type = value
-        # "id" and "retry" only matter to a client that reconnects; a reply is never resumed.
+        else:
+            if field == "event":
+                self._event_type = value
+            # "id" and "retry" only matter to a client that reconnects (a reply is never
+            # resumed) and unknown fields are ignored: such lines carry nothing. (The caller
+            # gives a few back for every event that brings text, so `id:` lines are fine.)
+            self.idle(1)
         return None
 
     def _dispatch(self) -> SSEEvent | None:
@@ -146,14 +181,18 @@ async def aiter_events(
 def loads_json(data: str) -> object:
     """Parse an event's JSON data, replacing lone surrogates (e.g. "\\ud800") with U+FFFD.
 
-    Raises `ValueError` when `data` is not JSON.
+    Raises `ValueError` when `data` is not JSON, or nests deeper than Python's recursion
+    limit allows (`json` raises RecursionError there: never let that through as a crash).
     """
-    value: object = json.loads(data)
+    try:
+        value: object = json.loads(data)
+    except RecursionError as exc:
+        raise NestingError("JSON nested too deeply") from exc
     if _SURROGATE_ESCAPE.search(data) or _SURROGATE.search(data):
         try:
             value = _scrub(value)
         except RecursionError as exc:
-            raise ValueError("JSON nested too deeply") from exc
+            raise NestingError("JSON nested too deeply") from exc
     return value
 
 

@@ -1,0 +1,114 @@
+"""Tools for the hostile test corpus: a /healthz probe, gzip bombs, chatting through the socket.
+
+Every hostile test runs its attack while `Probe` asks /healthz over and over, on the same
+event loop as the app, and then asserts the app answered all along. The bound it checks
+(`RESPONSIVE_WITHIN`) is far above the 100 ms the limits aim for, so a busy machine cannot
+fail it, and far below what the attacks cost without the limits (tens of seconds to
+minutes), so it fails without them. The 100 ms figures are measured by the benchmarks and
+written down in docs/limits.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+from aiohttp.test_utils import TestClient
+
+from tests.helpers import parse_frame
+
+RESPONSIVE_WITHIN = 2.0
+"""Seconds /healthz may take, at worst, while an attack runs (see the module docstring)."""
+
+
+class Probe:
+    """Asks GET /healthz every 20 ms while active; records how long the slowest took."""
+
+    def __init__(self, get: Callable[[str], Awaitable[object]]) -> None:
+        self._get = get
+        self.answers = 0
+        self.slowest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def on(cls, client: TestClient) -> Probe:
+        async def get(path: str) -> object:
+            async with client.get(path) as response:
+                assert response.status == 200, response.status
+                return await response.read()
+
+        return cls(get)
+
+    async def _run(self) -> None:
+        while True:
+            started = time.monotonic()
+            await self._get("/healthz")
+            self.slowest = max(self.slowest, time.monotonic() - started)
+            self.answers += 1
+            await asyncio.sleep(0.02)
+
+    async def __aenter__(self) -> Probe:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        assert self._task is not None
+        if self._task.done():
+            self._task.result()  # a failed probe fails the test with its own error
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def assert_responsive(self) -> None:
+        """The app answered /healthz during the attack, never slower than RESPONSIVE_WITHIN."""
+        assert self.answers >= 1, "the app never answered /healthz during the attack"
+        assert self.slowest < RESPONSIVE_WITHIN, f"/healthz took {self.slowest:.2f} s"
+
+
+def gzip_of(data_unit: bytes, size: int) -> bytes:
+    """`data_unit` repeated up to `size` bytes, gzip-compressed (a few KB for megabytes)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    block = data_unit * (1024 * 1024 // len(data_unit))
+    parts = [compressor.compress(block) for _ in range(size // len(block))]
+    return b"".join(parts) + compressor.flush()
+
+
+async def chat_until_final(
+    client: TestClient,
+    conversation: str,
+    text: str,
+    timeout: float = 30.0,  # noqa: ASYNC109 (a bound on the whole exchange, for the test)
+) -> str:
+    """Send `text` over a socket; return the final frame of the reply (its finished render)."""
+    ws = await client.ws_connect("/ws")
+    try:
+        await ws.send_json({"action": "send", "conversation": conversation, "message": text})
+        async with asyncio.timeout(timeout):
+            async for message in ws:
+                if is_final(message.data):
+                    return str(message.data)
+        raise AssertionError("the socket closed before the reply finished")
+    finally:
+        await ws.close()
+
+
+def is_final(frame: str) -> bool:
+    """True for the frame that replaces a reply with its finished render."""
+    return any(
+        "msg-assistant" in (e.attrs.get("class") or "") and e.attrs.get("hx-swap-oob") == "true"
+        for e in parse_frame(frame)
+    )
+
+
+def final_bubble_text(frame: str) -> tuple[str, str]:
+    """The finished reply's status and its text (the answer and the note under it)."""
+    for element in parse_frame(frame):
+        if "msg-assistant" in (element.attrs.get("class") or ""):
+            return element.attrs.get("data-status") or "", element.text
+    raise AssertionError(frame[:500])
