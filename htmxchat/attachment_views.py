@@ -7,9 +7,14 @@ See docs/design.md, "Attachments".
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import weakref
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.multipart import BadContentDispositionHeader
 
 from htmxchat.attachments import (
     MAX_FILES,
@@ -24,6 +29,10 @@ from htmxchat.attachments import (
 from htmxchat.fragments import ATTACHMENT_PREFIX
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.keys import store_key
+from htmxchat.limits import MAX_PENDING_UPLOADS, MAX_UPLOADS_AT_ONCE
+from htmxchat.store import ChatStore
+
+log = logging.getLogger(__name__)
 
 # Every file at the largest size, plus room for the multipart headers. The app's general
 # body limit (1 MiB) stays as it is: only this route reads more, and it reads part by part.
@@ -40,7 +49,9 @@ def add_routes(router: web.UrlDispatcher) -> None:
 async def upload(request: web.Request) -> web.StreamResponse:
     """Check and store the posted files (field `file`, repeated); answer with their ids.
 
-    A refused file refuses the whole upload, with a message saying which and why.
+    A refused file refuses the whole upload, with a message saying which and why. Uploads
+    are bounded (docs/limits.md): a few read at once, a cap on files waiting per
+    conversation and in all, and a malformed form is a 400 with a message, never a 500.
     """
     conversation_id = request.match_info["conversation_id"]
     if not is_valid_id(conversation_id):
@@ -54,29 +65,19 @@ async def upload(request: web.Request) -> web.StreamResponse:
         )
     if not request.content_type.startswith("multipart/"):
         raise web.HTTPBadRequest(text="Attachments must be sent as a multipart form.")
-    files: list[AttachmentData] = []
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader) or part.name != "file":
-            raise web.HTTPBadRequest(text="The upload holds something other than files.")
-        if len(files) == MAX_FILES:
-            raise web.HTTPBadRequest(text=f"A message can carry at most {MAX_FILES} files.")
-        name = clean_name(part.filename or "file")
-        data = await _read(part, name)
-        try:
-            mime, kind = check_file(name, data)
-        except AttachmentError as exc:
-            raise web.HTTPBadRequest(text=str(exc)) from None
-        files.append(AttachmentData(AttachmentInfo(new_id(), name, mime, kind, len(data)), data))
-    if not files:
-        raise web.HTTPBadRequest(text="The upload held no files.")
     store = request.app[store_key]
-    if await store.pending_count(conversation_id) + len(files) > MAX_PENDING:
-        raise web.HTTPTooManyRequests(
-            text="Too many files are waiting to be sent here. Send or remove some first "
-            "(files not sent within an hour are removed)."
-        )
-    await store.add_pending_attachments(conversation_id, files)
+    gate = _gates.setdefault(request.app, _Gate())
+    if gate.reading >= MAX_UPLOADS_AT_ONCE:
+        raise web.HTTPTooManyRequests(text="Other files are being uploaded; try again in a moment.")
+    await _check_room(store, conversation_id, 1)
+    gate.reading += 1
+    try:
+        files = await _read_form(request)
+    finally:
+        gate.reading -= 1
+    async with gate.lock:  # checking and storing together: no two uploads share the room
+        await _check_room(store, conversation_id, len(files))
+        await store.add_pending_attachments(conversation_id, files)
     return web.json_response(
         {
             "attachments": [
@@ -85,6 +86,61 @@ async def upload(request: web.Request) -> web.StreamResponse:
             ]
         }
     )
+
+
+class _Gate:
+    """One app's uploads in progress."""
+
+    def __init__(self) -> None:
+        self.reading = 0
+        self.lock = asyncio.Lock()
+
+
+_gates: weakref.WeakKeyDictionary[web.Application, _Gate] = weakref.WeakKeyDictionary()
+
+
+async def _check_room(store: ChatStore, conversation_id: str, adding: int) -> None:
+    bucket, total = await store.pending_counts(conversation_id)
+    if bucket + adding > MAX_PENDING or total + adding > MAX_PENDING_UPLOADS:
+        raise web.HTTPTooManyRequests(
+            text="Too many files are waiting to be sent. Send or remove some first "
+            "(files not sent within an hour are removed)."
+        )
+
+
+async def _read_form(request: web.Request) -> list[AttachmentData]:
+    """The checked files of the form; a malformed form is a 400 saying so."""
+    files: list[AttachmentData] = []
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name != "file":
+                raise web.HTTPBadRequest(text="The upload holds something other than files.")
+            if len(files) == MAX_FILES:
+                raise web.HTTPBadRequest(text=f"A message can carry at most {MAX_FILES} files.")
+            name = clean_name(part.filename or "file")
+            data = await _read(part, name)
+            try:
+                mime, kind = check_file(name, data)
+            except AttachmentError as exc:
+                raise web.HTTPBadRequest(text=str(exc)) from None
+            info = AttachmentInfo(new_id(), name, mime, kind, len(data))
+            files.append(AttachmentData(info, data))
+    except (
+        ValueError,
+        HttpProcessingError,
+        ClientPayloadError,
+        BadContentDispositionHeader,
+    ) as exc:
+        # aiohttp's multipart reader raises these for a missing or wrong boundary, a cut-off
+        # body, and headers it cannot parse.
+        log.info("refused a malformed upload: %s", type(exc).__name__)
+        raise web.HTTPBadRequest(
+            text="The upload could not be read (a malformed form). Attach the files again."
+        ) from None
+    if not files:
+        raise web.HTTPBadRequest(text="The upload held no files.")
+    return files
 
 
 async def _read(part: BodyPartReader, name: str) -> bytes:

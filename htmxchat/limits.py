@@ -41,3 +41,7 @@ requests) before it is closed."""
 MAX_PENDING_UPLOADS = 60
 """Files waiting, unsent, in all conversations together (each conversation has its own,
 smaller cap)."""
+
+MAX_UPLOADS_AT_ONCE = 2
+"""Uploads read at the same time (each holds up to 101 MiB while it is checked); more get
+"try again in a moment"."""

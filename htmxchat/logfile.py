@@ -6,8 +6,10 @@ An app window started from a menu has no terminal (a GUI entry point even has
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +34,17 @@ class _Quiet(logging.Filter):
 _terminal_filter = _Quiet()
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files only their owner can read (0600), even in a shared
+    directory: the log names servers, models and paths people would not share."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        if hasattr(os, "fchmod"):  # not on Windows, where the mode bits mean nothing
+            os.fchmod(fd, 0o600)  # a file left by an older version is made private too
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(log_dir: Path, *, verbose: bool) -> Path | None:
     """Log to `log_dir`/htmxchat.log (INFO, DEBUG with -v) and maybe stderr.
 
@@ -45,7 +58,7 @@ def setup_logging(log_dir: Path, *, verbose: bool) -> Path | None:
     path: Path | None = log_dir / LOG_FILENAME
     try:
         log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(
+        file_handler = PrivateRotatingFileHandler(
             log_dir / LOG_FILENAME, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
     except OSError as exc:

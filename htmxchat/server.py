@@ -27,6 +27,7 @@ from htmxchat.guard import ScrubbedAccessLogger
 from htmxchat.instance import RunningServer, remove_runtime_file, write_runtime_file
 from htmxchat.keys import choice_key
 from htmxchat.lifecycle import exit_rule, stop_key, watch_pages
+from htmxchat.limits import HEADER_TIMEOUT
 from htmxchat.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,24 @@ def open_login(data_dir: Path, url: str, opener: BrowserOpener = webbrowser.open
     open_in_browser(target, opener, shown=url)
 
 
+def make_runner(
+    app: web.Application,
+    access_log: logging.Logger | None,
+    *,
+    header_timeout: float = HEADER_TIMEOUT,
+) -> web.AppRunner:
+    """The app's runner. aiohttp's keep-alive timer also runs while a connection sends its
+    first request's headers, so it is what cuts off a client that sends them slowly (or
+    never), before any token is checked (docs/limits.md)."""
+    return web.AppRunner(
+        app,
+        access_log=access_log,
+        access_log_class=ScrubbedAccessLogger,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        keepalive_timeout=header_timeout,
+    )
+
+
 def _still_stopping() -> None:
     print("Still stopping: saving replies…", file=sys.stderr, flush=True)
 
@@ -131,12 +150,7 @@ async def serve(
     app[stop_key] = stop  # POST /quit sets it
     # Requests are logged only with -v, and never with their query (it may hold the token).
     access_log = logging.getLogger("aiohttp.access") if log.isEnabledFor(logging.DEBUG) else None
-    runner = web.AppRunner(
-        app,
-        access_log=access_log,
-        access_log_class=ScrubbedAccessLogger,
-        shutdown_timeout=SHUTDOWN_TIMEOUT,
-    )
+    runner = make_runner(app, access_log)
     loop = asyncio.get_running_loop()
     window: AppWindow | None = None
     watcher: asyncio.Task[None] | None = None

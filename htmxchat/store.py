@@ -255,6 +255,11 @@ class ChatStore:
         """How many uploads wait, unsent, in the conversation."""
         return await self._run(qa.pending_count, conversation_id)
 
+    async def pending_counts(self, conversation_id: str) -> tuple[int, int]:
+        """Uploads waiting in the conversation's bucket (all not-yet-started conversations
+        share one) and in all conversations together."""
+        return await self._run(qa.pending_counts, conversation_id)
+
     async def pending_attachments(
         self, conversation_id: str, ids: list[str]
     ) -> list[AttachmentInfo]:

@@ -59,6 +59,23 @@ def pending_count(db: sqlite3.Connection, conversation_id: str) -> int:
     return int(row[0])
 
 
+def pending_counts(db: sqlite3.Connection, conversation_id: str) -> tuple[int, int]:
+    """Uploads waiting in the conversation's bucket, and in all conversations together.
+
+    A conversation that has not started yet (no row) shares one bucket with every other
+    such id, so inventing ids never buys more room (docs/limits.md)."""
+    started = db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+    if started:
+        bucket = pending_count(db, conversation_id)
+    else:
+        bucket = db.execute(
+            "SELECT count(*) FROM attachments WHERE message_id IS NULL AND conversation_id "
+            "NOT IN (SELECT id FROM conversations)"
+        ).fetchone()[0]
+    total = db.execute("SELECT count(*) FROM attachments WHERE message_id IS NULL").fetchone()
+    return int(bucket), int(total[0])
+
+
 def pending(
     db: sqlite3.Connection, conversation_id: str, ids: Sequence[str]
 ) -> list[AttachmentInfo]:
