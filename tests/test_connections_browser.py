@@ -88,8 +88,8 @@ def test_a_server_added_on_the_page_answers_and_the_top_bar_names_it(
     assert page.input_value("#model") == "second|fake-model"
     # Remove the broken one (after confirming).
     page.goto(at(server, "settings"))
-    page.once("dialog", lambda dialog: dialog.accept())
     page.click("[data-connection=broken] >> text=Remove")
+    page.click("#confirm .confirm-ok")
     page.wait_for_selector("text=Removed Broken.", timeout=TIMEOUT)
     assert page.locator("[data-connection=broken]").count() == 0
     assert SECRET not in page.content()
@@ -126,8 +126,8 @@ def test_an_open_page_follows_servers_changed_in_another_tab(
     )
     assert page.input_value("#model") == "second|fake-model"
     # Removed: gone from the picker; the page falls back to the default server's model.
-    settings.once("dialog", lambda dialog: dialog.accept())
     settings.click("[data-connection=second] >> text=Remove")
+    settings.click("#confirm .confirm-ok")
     page.wait_for_function(
         "() => !document.querySelector('#model optgroup[data-connection=second]')",
         timeout=TIMEOUT,

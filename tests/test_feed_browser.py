@@ -75,9 +75,9 @@ def test_deleting_a_conversation_closes_it_in_the_page_showing_it(
     wait_connected(reader)
     assert texts(reader) == ["Doomed question", "Doomed answer"]
 
-    page.on("dialog", lambda dialog: dialog.accept())
     page.hover(f"#conv-{doomed}")
     page.click(f"#conv-{doomed} .icon-danger")
+    page.click("#confirm .confirm-ok")
     reader.wait_for_selector(f"#conv-{doomed}", state="detached", timeout=2_000)
     reader.wait_for_function(
         "() => document.querySelector('#notice').textContent.includes('was deleted')",

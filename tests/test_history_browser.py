@@ -169,7 +169,6 @@ def test_rename_delete_and_search(server: ServerProcess, page, data_dir) -> None
     page.wait_for_selector(".hit mark", timeout=TIMEOUT)
     assert page.text_content(".hit mark") == "zeppelin"
 
-    page.on("dialog", lambda dialog: dialog.accept())
     page.fill("#search-input", "")
     page.wait_for_selector(f"#conv-{doomed}", timeout=TIMEOUT)
 
@@ -182,6 +181,7 @@ def test_rename_delete_and_search(server: ServerProcess, page, data_dir) -> None
     page.route(f"**/c/{keep}", delayed)
     page.hover(f"#conv-{doomed}")
     page.click(f"#conv-{doomed} button[title=Delete]")
+    page.click("#confirm .confirm-ok")
     page.wait_for_url(f"**/c/{keep}")
     page.wait_for_selector(f"#conv-{doomed}", state="detached", timeout=TIMEOUT)
     expect(page.locator("#conversation-title")).to_have_text("Renamed <b>chat</b>", timeout=TIMEOUT)

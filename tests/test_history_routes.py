@@ -126,7 +126,7 @@ async def test_delete_needs_delete_and_moves_the_page_on(
     keep, _ = await seed(store, 2, "keep")
     doomed, _ = await seed(store, 2, "doomed")
     page = await (await client.get(f"/c/{doomed}")).text()
-    assert f'hx-delete="/c/{doomed}"' in page and "hx-confirm=" in page
+    assert f'hx-delete="/c/{doomed}"' in page and "data-confirm=" in page
     assert (await client.get(f"/c/{doomed}/delete")).status == 404  # never by GET
     response = await client.delete(
         f"/c/{doomed}", headers={"HX-Current-URL": f"http://127.0.0.1/c/{doomed}"}

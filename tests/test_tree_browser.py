@@ -125,14 +125,14 @@ def test_regenerate_copy_and_delete(page, echo: str) -> None:
     assert page.evaluate("() => navigator.clipboard.readText()") == "**delete** me"
 
     # Delete asks first: no, then yes.
-    page.once("dialog", lambda dialog: dialog.dismiss())
     question.hover()
     question.get_by_role("button", name="Delete").click()
+    page.click("#confirm .confirm-cancel")
     page.wait_for_timeout(300)
     assert len(bodies(page)) == 4
-    page.once("dialog", lambda dialog: dialog.accept())
     question.hover()
     question.get_by_role("button", name="Delete").click()
+    page.click("#confirm .confirm-ok")
     page.wait_for_function(
         "() => document.querySelectorAll('#messages .msg').length === 2", timeout=TIMEOUT
     )

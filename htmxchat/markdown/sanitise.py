@@ -61,10 +61,12 @@ TAGS = _HTML_TAGS | _MATHML_TAGS
 URL_SCHEMES = {"http", "https", "mailto"}
 
 # Forced values: a link always opens in a new tab, a checkbox is always a disabled checkbox,
-# a code block (which may scroll sideways) can be reached and scrolled with the keyboard.
+# a code block or a table (either may scroll sideways) can be reached and scrolled with the
+# keyboard.
 _FORCED = {
     "a": {"target": "_blank"},
     "pre": {"tabindex": "0"},
+    "table": {"tabindex": "0"},
     "input": {"type": "checkbox", "disabled": "disabled"},
     "button": {"type": "button"},
 }

@@ -1,5 +1,5 @@
 // Per-message actions on the conversation tree: Edit opens your message in place (saving
-// sends it as a new version over the socket), Delete asks first. Version switching,
+// sends it as a new version over the socket); Delete asks first (confirm.js). Version switching,
 // Regenerate and Copy need no script beyond htmx and app.js. The server re-renders the
 // branch for every tab (docs/design.md, "Message tree").
 (function () {
@@ -105,7 +105,7 @@
   }, true);
 
   // Checks before anything leaves: an edit needs text and a connection (the text stays in
-  // the box otherwise); a deletion needs a yes.
+  // the box otherwise). A deletion asks first in the page's dialog (confirm.js).
   app.addEventListener("htmx:wsConfigSend", (e) => {
     const params = e.detail.parameters;
     if (params.action === "edit") {
@@ -117,9 +117,6 @@
         e.preventDefault();
         notice("Not connected to htmxchat right now. Your edit stays here; save it once the connection is back.");
       }
-    } else if (params.action === "delete") {
-      const ok = window.confirm("Delete this message and everything after it (every version)? This cannot be undone.");
-      if (!ok) e.preventDefault();
     }
   });
 })();
