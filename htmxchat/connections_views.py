@@ -14,6 +14,7 @@ from aiohttp import web
 
 from htmxchat.answering.connections import DEFAULT_ID, ConnectionError_
 from htmxchat.keys import answering_key, chat_key, connections_key
+from htmxchat.provenance import without_password
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -95,6 +96,9 @@ async def edit_connection(request: web.Request) -> web.StreamResponse:
     connection_id = _connection_id(request)
     text = await _fields(request)
     connections = request.app[connections_key]
+    old = connections.get(connection_id)
+    if old is not None and old.base_url and text["base_url"] == without_password(old.base_url):
+        text["base_url"] = old.base_url  # the form shows it without its password: keep that
     try:
         connection = connections.edit(
             connection_id,

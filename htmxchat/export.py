@@ -25,6 +25,7 @@ from htmxchat.attachments import (
 )
 from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message, Role, Status
+from htmxchat.provenance import clean_provenance
 from htmxchat.store import TITLE_LENGTH
 
 FORMAT_NAME = "htmxchat-conversation"
@@ -147,12 +148,12 @@ def parse_export(text: str) -> tuple[Conversation, list[Message]]:
             replace(m, parent_id=parent)
             for m, parent in zip(messages, tree.flat_parents(nodes), strict=True)
         ]
-    created = _number(header, "created_at", "conversation", default=now)
+    created = _time(header, "created_at", "conversation", now)
     conversation = Conversation(
         id=conversation_id,
         title=_text(header, "title", "conversation", default="") or _title_from(messages),
         created_at=created,
-        updated_at=_number(header, "updated_at", "conversation", default=created),
+        updated_at=_time(header, "updated_at", "conversation", now, default=created),
     )
     return conversation, messages
 
@@ -190,13 +191,13 @@ def _message(data: dict[str, Any], where: str, conversation_id: str, now: float)
         error=_optional_text(data, "error", where),
         bot=_optional_text(data, "bot", where),
         model=_optional_text(data, "model", where),
-        created_at=_number(data, "created_at", where, default=now),
-        finished_at=None if finished is None else _number(data, "finished_at", where),
+        created_at=_time(data, "created_at", where, now),
+        finished_at=None if finished is None else _time(data, "finished_at", where, now),
         first_piece_ms=None if first_piece is None else _number(data, "first_piece_ms", where),
         piece_count=int(_number(data, "piece_count", where, default=0)),
         prompt_tokens=_count(data, "prompt_tokens", where),
         completion_tokens=_count(data, "completion_tokens", where),
-        provenance=_optional_object(data, "provenance", where),
+        provenance=clean_provenance(_optional_object(data, "provenance", where)),
         attachments=_attachments(data.get("attachments", []), where),
         parent_id=_optional_text(data, "parent_id", where),
     )
@@ -264,6 +265,14 @@ def _number(data: dict[str, Any], key: str, where: str, *, default: float | None
     ):
         raise ImportFormatError(f"{where}.{key} must be a number from 0 to {_MAX_NUMBER}")
     return float(value)
+
+
+def _time(
+    data: dict[str, Any], key: str, where: str, now: float, *, default: float | None = None
+) -> float:
+    """A timestamp, no later than now: a date in the future would keep a conversation at
+    the top of the list (and open at every start) for good."""
+    return min(_number(data, key, where, default=now if default is None else default), now)
 
 
 def _valid_unicode(text: str) -> str:

@@ -41,6 +41,7 @@ from htmxchat.markdown import render_markdown
 from htmxchat.markdown.html import render_ops, render_state
 from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
+from htmxchat.provenance import without_password
 from htmxchat.times import clock_time, full_time, iso_time
 
 STATIC_PREFIX = "/static/"
@@ -71,6 +72,7 @@ def numbers_header(items: Sequence[Numbered[Any]], *, feed: bool = False) -> str
 def setup_environment(env: jinja2.Environment) -> None:
     """Register the filters and globals our templates use."""
     env.filters["status_text"] = status_text
+    env.filters["without_password"] = without_password
     env.filters["reply_stats"] = reply_stats
     env.globals["static_url"] = static_url
     env.globals["streams"] = {}  # a page or snapshot passes the streaming reply's state

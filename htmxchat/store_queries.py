@@ -13,6 +13,7 @@ from typing import cast
 from htmxchat import tree
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.models import Conversation, Message, Role, Status
+from htmxchat.provenance import clean_provenance
 from htmxchat.store_attachments import insert_imported
 from htmxchat.store_schema import StoreError, transaction
 
@@ -171,10 +172,15 @@ def _usage_columns(m: Message) -> tuple[int | None, int | None, str | None]:
 
 
 def _provenance(text: str | None) -> dict[str, object] | None:
+    value = _json_object(text)
+    return clean_provenance(value) if value is not None else None
+
+
+def _json_object(text: str | None) -> dict[str, object] | None:
     try:
         value = json.loads(text) if text else None
-    except ValueError:
-        log.warning("ignoring an unreadable answer provenance")
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
+        log.warning("ignoring an unreadable answer provenance or chat settings")
         return None
     return value if isinstance(value, dict) else None
 
@@ -183,7 +189,7 @@ def select_chat_settings(db: sqlite3.Connection, conversation_id: str) -> dict[s
     row = db.execute(
         "SELECT settings FROM chat_settings WHERE conversation_id = ?", (conversation_id,)
     ).fetchone()
-    value = _provenance(row[0]) if row is not None else None
+    value = _json_object(row[0]) if row is not None else None
     return value or {}
 
 

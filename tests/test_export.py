@@ -9,7 +9,7 @@ import pytest
 from htmxchat.export import ImportFormatError, filename, parse_export, to_json, to_markdown
 from htmxchat.models import Conversation, Message
 
-CONVERSATION = Conversation("0mx1abcdefghijklmnop", "Trip: Rome & <kids>", 1_700_000_000.0, 1.8e9)
+CONVERSATION = Conversation("0mx1abcdefghijklmnop", "Trip: Rome & <kids>", 1_700_000_000.0, 1.75e9)
 MESSAGES = [
     Message("0mx1aaaaaaaaaaaaaaaa", CONVERSATION.id, "user", "Plan it", created_at=1.7e9),
     Message(

@@ -17,6 +17,7 @@ from htmxchat.answering.plan import ReplyPlan, to_turns
 from htmxchat.answering.routing import BotDirectory, Route, Router
 from htmxchat.attachments import AttachmentData
 from htmxchat.models import Message
+from htmxchat.provenance import without_password
 
 
 class Answering:
@@ -71,7 +72,7 @@ class Answering:
         provenance: dict[str, Any] = {
             "connection": route.connection,
             "bot": route.bot.label,
-            "base_url": route.base_url,
+            "base_url": without_password(route.base_url) if route.base_url else None,
             "model": route.model or route.bot.model,
             "params": params,
             "system_prompt": effective.system_prompt,

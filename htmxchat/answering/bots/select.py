@@ -12,6 +12,7 @@ from htmxchat.answering.bots.demo import DemoBot
 from htmxchat.answering.bots.detect import DEFAULT_CANDIDATES, Candidate, detect_local_server
 from htmxchat.answering.bots.openai import OpenAICompatBot, list_models
 from htmxchat.config import Settings
+from htmxchat.provenance import without_password
 
 log = logging.getLogger(__name__)
 
@@ -81,4 +82,4 @@ def _openai(
 
 def _describe(bot: OpenAICompatBot) -> str:
     model = bot.model or "the server's first model"
-    return f"Replies come from {bot.label} at {bot.base_url} using {model}."
+    return f"Replies come from {bot.label} at {without_password(bot.base_url)} using {model}."
