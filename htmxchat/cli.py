@@ -47,11 +47,11 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (defaults are None so env vars can fill the gaps)."""
-    parser = argparse.ArgumentParser(
+    parser = commands.UsageParser(
         prog="htmxchat",
         description="A lightweight local chat app: opens a chat page in your browser.",
         usage="%(prog)s [options]\n       %(prog)s {logs,export,import,stop,desktop} …  "
-        "(see htmxchat logs -h)",
+        "(see htmxchat COMMAND -h)",
         epilog="Every option can also be set with an HTMXCHAT_<OPTION> environment variable, "
         "e.g. HTMXCHAT_PORT=8000; a flag wins over the environment.",
     )

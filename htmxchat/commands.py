@@ -13,6 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 from htmxchat import desktop
 from htmxchat.config import SettingsError, resolve_settings
@@ -29,6 +30,15 @@ class CommandError(Exception):
     """A command cannot do what was asked; the message says why."""
 
 
+class UsageParser(argparse.ArgumentParser):
+    """An argument parser whose errors end by naming the help of the command that was used."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the problem, then where to read more; exit 2."""
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n(see {self.prog} -h)\n")
+
+
 def is_command(words: Sequence[str]) -> bool:
     """True for `[--data-dir DIR] COMMAND …`; anything else is the server's own flags."""
     index = 0
@@ -37,9 +47,9 @@ def is_command(words: Sequence[str]) -> bool:
     return index < len(words) and words[index] in COMMANDS
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> UsageParser:
     """Parser for the log subcommands (the server's own flags live in `cli.py`)."""
-    parser = argparse.ArgumentParser(prog="htmxchat", description="Read and move saved chats.")
+    parser = UsageParser(prog="htmxchat", description="Read and move saved chats.")
     parser.add_argument("--data-dir", help="where chats are saved (default: as the server)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -75,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str]) -> int:
     """Run one subcommand; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # report it as the subcommand's own error, with its help
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         settings = resolve_settings(
             argparse.Namespace(data_dir=args.data_dir, no_browser=True), os.environ

@@ -89,6 +89,8 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     if bot not in BOT_CHOICES:
         raise SettingsError(f"bot must be one of {', '.join(BOT_CHOICES)}, not {bot!r}")
     base_url = pick("base_url")
+    if base_url:
+        base_url = parse_base_url(base_url)
     if bot == "openai" and not base_url:
         base_url = OPENAI_BASE_URL
     temperature = pick("temperature")
@@ -143,6 +145,32 @@ def parse_local_servers(value: str) -> tuple[str, ...]:
         if URL(url).scheme not in ("http", "https"):
             raise SettingsError(f"HTMXCHAT_LOCAL_SERVERS: {url!r} is not an http:// URL")
     return urls
+
+
+def parse_base_url(value: str) -> str:
+    """A model server's address as an http(s) URL; `http://` is added when no scheme is given.
+
+    Servers show their address without one (LM Studio: `127.0.0.1:1234/v1`), and a local
+    server speaks plain HTTP.
+    """
+    text = value.strip()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        url = URL(text)
+        usable = (
+            url.scheme in ("http", "https")
+            and bool(url.host)
+            and not any(c.isspace() for c in text)
+        )
+    except ValueError:
+        usable = False
+    if not usable:
+        raise SettingsError(
+            f"--base-url must be a server's address such as http://127.0.0.1:11434/v1, "
+            f"not {value!r}"
+        )
+    return text
 
 
 def resolve_api_key(base_url: str, environ: Mapping[str, str]) -> str | None:

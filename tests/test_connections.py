@@ -95,6 +95,8 @@ def test_bad_connections_get_clear_messages(data_dir: Path) -> None:
         connections.add(" ", "http://127.0.0.1:1/v1", None)
     with pytest.raises(ConnectionError_, match="http://"):
         connections.add("x", "ftp://example", None)
+    # An address as LM Studio shows it, without a scheme, is taken as http://.
+    assert connections.add("x", "127.0.0.1:9/v1", None).base_url == "http://127.0.0.1:9/v1"
     with pytest.raises(ConnectionError_) as info:
         connections.add("x", "http://127.0.0.1:1/v1", "bad\nkey" + SECRET)
     assert SECRET not in str(info.value)
@@ -133,7 +135,7 @@ async def test_the_page_lists_every_server_groups_the_picker_and_never_shows_the
     assert 'value="side-server|side-model" selected' in page
     # Adding a server: a bad URL is refused with a message that never repeats the key.
     response = await client.post(
-        "/settings/connections", data={"name": "x", "base_url": "nope", "api_key": SECRET}
+        "/settings/connections", data={"name": "x", "base_url": "ftp://nope", "api_key": SECRET}
     )
     assert response.status == 200 and "must start with http://" in await response.text()
     response = await client.post(
@@ -278,8 +280,10 @@ async def test_add_edit_and_remove_a_server_through_the_page(
     assert 'class="chat-settings-form edit-connection"' in seen[-1]
     assert 'value="Mine"' in seen[-1] and "blank keeps sk-…wxyz" in seen[-1]
     # A bad edit says why and keeps the saved connection as it was.
-    page = await post("/settings/connections/mine", name="Mine", base_url="nope", api_key=SECRET)
-    assert "must start with http://" in page and 'value="nope"' in page
+    page = await post(
+        "/settings/connections/mine", name="Mine", base_url="ftp://nope", api_key=SECRET
+    )
+    assert "must start with http://" in page and 'value="ftp://nope"' in page
     # Moved to the second server; a blank key keeps the saved one.
     page = await post("/settings/connections/mine", name="Moved", base_url=two.base_url)
     assert "Saved Moved." in page and "two-model" in page and "sk-…wxyz" in page

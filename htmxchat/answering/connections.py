@@ -363,6 +363,8 @@ def _checked(name: str, base_url: str, api_key: str | None) -> tuple[str, str, s
     api_key = (api_key or "").strip() or None
     if not name:
         raise ConnectionError_("Give the connection a name.")
+    if base_url and "://" not in base_url:  # as servers show it: "127.0.0.1:1234/v1"
+        base_url = "http://" + base_url
     if not re.match(r"https?://[^\s/]+", base_url) or len(base_url) > MAX_URL:
         raise ConnectionError_(
             "The base URL must start with http:// or https://, e.g. http://127.0.0.1:8080/v1."
