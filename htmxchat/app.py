@@ -39,8 +39,11 @@ from htmxchat.keys import (
     settings_key,
     sockets_key,
     store_key,
+    tools_key,
 )
 from htmxchat.store import DB_FILENAME, ChatStore
+from htmxchat.tools.config import default_config_path
+from htmxchat.tools.servers import ToolServers
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -147,11 +150,17 @@ def _chat_context(
             checkpoint_interval=checkpoint_interval,
         )
         app[chat_key] = chat
+        # MCP servers from mcp.json: none runs until a reply needs its tools.
+        tools = ToolServers(
+            settings.mcp_config or default_config_path(), settings.data_dir / "tools.json"
+        )
+        app[tools_key] = tools
         try:
             yield
         finally:
             # Runs after on_shutdown closed the sockets: save in-flight replies, then close.
             await chat.shutdown()
+            await tools.close()  # after the replies: a call in flight ends with its reply
             if injected_store is None:
                 await store.close()
             await choice.bot.close()

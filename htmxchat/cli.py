@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="give a reply up after this long without a byte from the server (default 60)",
     )
+    bots.add_argument(
+        "--mcp-config",
+        metavar="PATH",
+        help="the MCP servers the model may call as tools (default: mcp.json in your user "
+        "config dir)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (also to stderr)")
     parser.add_argument(
         "--version", action=_VersionAction, help="show the version, where chats and the log are"

@@ -53,6 +53,8 @@ class Settings:
     log_dir: Path = field(default_factory=lambda: default_log_dir())
     # Base URLs of local servers to list besides the default (None: the usual ports).
     local_servers: tuple[str, ...] | None = None
+    # The MCP servers' configuration (None: mcp.json in the user config dir).
+    mcp_config: Path | None = None
 
 
 class SettingsError(Exception):
@@ -108,6 +110,7 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     idle_exit = pick("idle_exit")
     log_dir = environ.get(ENV_PREFIX + "LOG_DIR")
     local = environ.get(ENV_PREFIX + "LOCAL_SERVERS")
+    mcp_config = pick("mcp_config")
     if not allow_remote and not is_loopback_host(host):
         raise SettingsError(
             f"--host {host} would let other computers reach your chats; "
@@ -133,6 +136,7 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
         idle_exit=None if idle_exit is None else parse_idle_exit(idle_exit),
         log_dir=Path(log_dir).expanduser() if log_dir else default_log_dir(),
         local_servers=None if local is None else parse_local_servers(local),
+        mcp_config=Path(mcp_config).expanduser() if mcp_config else None,
     )
 
 

@@ -10,6 +10,7 @@ from htmxchat.answering.service import Answering
 from htmxchat.chat import ChatService
 from htmxchat.config import Settings
 from htmxchat.store import ChatStore
+from htmxchat.tools.servers import ToolServers
 
 settings_key = web.AppKey("settings_key", Settings)
 store_key = web.AppKey("store_key", ChatStore)
@@ -22,4 +23,6 @@ choice_key = web.AppKey("choice_key", ChosenBot)  # the bot in use, its models, 
 connections_key = web.AppKey("connections_key", Connections)
 # Who answers, and with what (answering/service.py).
 answering_key = web.AppKey("answering_key", Answering)
+# The MCP servers the model may call (tools/servers.py).
+tools_key = web.AppKey("tools_key", ToolServers)
 token_key = web.AppKey("token_key", str)  # the access token (access.py, checked by guard.py)
