@@ -13,6 +13,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
+from htmxchat import reply as reply_module
 from htmxchat import ws as ws_module
 from htmxchat.chat import MAX_MESSAGE_CHARS
 from htmxchat.ids import new_id
@@ -237,6 +238,9 @@ async def test_client_that_stops_reading_is_dropped_and_memory_stays_bounded(
     client: TestClient, bot: ScriptedBot, store: ChatStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(ws_module, "SEND_TIMEOUT_SECONDS", 0.5)
+    # This reply is larger than one answer may be; lift that limit so only the socket's
+    # back-pressure is under test here.
+    monkeypatch.setattr(reply_module, "MAX_ANSWER_CHARS", 20 * 1024 * 1024)
     app = app_of(client)
     piece = "z" * 32 * 1024
     pieces = 400  # 12.5 MiB: far more than the socket buffers hold
