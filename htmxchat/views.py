@@ -19,6 +19,7 @@ from htmxchat.keys import (
     instance_key,
     store_key,
 )
+from htmxchat.markdown.offload import prerender_messages
 from htmxchat.models import Message
 from htmxchat.sidebar import sidebar_context
 from htmxchat.store import StoreError
@@ -64,6 +65,7 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     # The page is the conversation as of one event; its socket resumes from that event.
     snapshot = await chat.snapshot(conversation_id, since=since)
     messages = snapshot.messages
+    await prerender_messages(messages, snapshot.streams)
     choice, answering = request.app[choice_key], request.app[answering_key]
     remembered = await _remembered_model(request, conversation_id)
     context = {
@@ -120,6 +122,7 @@ async def older_messages(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="There are no such messages.")
     store = request.app[store_key]
     messages, more = await store.messages_before(conversation_id, str(before), PAGE_MESSAGES)
+    await prerender_messages(messages)
     context = {"conversation_id": conversation_id, "messages": messages, "more": more}
     return aiohttp_jinja2.render_template("_older_page.html", request, context)
 

@@ -26,6 +26,7 @@ from htmxchat.frames import ClientFrame, FrameError, Position, parse_client_fram
 from htmxchat.keys import answering_key, chat_key, choice_key, sockets_key
 from htmxchat.markdown import render_markdown
 from htmxchat.markdown.html import prerender
+from htmxchat.markdown.offload import prerender_messages
 from htmxchat.markdown.ops import Block, FenceClose, Op
 from htmxchat.store import StoreError
 
@@ -213,6 +214,7 @@ class _Connection:
         self.room, snapshot = await self.chat.join(
             self.conversation_id, self.wake, since=self.since
         )
+        await prerender_messages(snapshot.messages, snapshot.streams)
         return self.fragments.snapshot(snapshot, req=self.req)
 
     async def _join_feed(self, position: Position) -> str:
@@ -255,6 +257,7 @@ class _Connection:
                 self.room, snapshot = await self.chat.join(
                     conversation_id, self.wake, since=self.since
                 )
+                await prerender_messages(snapshot.messages, snapshot.streams)
                 return self.fragments.snapshot(snapshot, req=self.req)
             return self.fragments.events(missed)
         items = room.take(MAX_EVENTS_PER_FRAME)

@@ -1,0 +1,98 @@
+"""Answers that are costly to render: opening them never freezes the app (docs/limits.md).
+
+Markdown is rendered in a worker thread before a page or snapshot is drawn (the template
+then finds it in the cache), and the inline-math scan is linear."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from htmxchat.ids import new_id
+from htmxchat.markdown import render as render_module
+from htmxchat.markdown.render import render_block, render_list_item
+from htmxchat.models import Message
+from htmxchat.store import ChatStore
+from tests.hostile import Probe
+
+
+async def store_answer(store: ChatStore, text: str) -> str:
+    conversation = new_id()
+    await store.add_message(Message(new_id(), conversation, "user", "question"))
+    await store.add_message(Message(new_id(), conversation, "assistant", text))
+    render_block.cache_clear()
+    render_list_item.cache_clear()
+    return conversation
+
+
+async def test_an_answer_of_math_openers_opens_at_once(
+    client: TestClient, store: ChatStore
+) -> None:
+    # 120,000 `\(` and no `\)`: the scan for a closer from each opener took minutes.
+    conversation = await store_answer(store, "\\(" * 120_000)
+    started = time.monotonic()
+    async with Probe.on(client) as probe:
+        response = await client.get("/")  # the newest conversation: this one
+        page = await response.text()
+    probe.assert_responsive()
+    assert response.status == 200 and f"/c/{conversation}" in str(response.url)
+    assert "\\(\\(\\(" in page
+    # Generous: quadratic, this takes minutes; linear, about a second.
+    assert time.monotonic() - started < 20
+
+
+@pytest.fixture
+def render_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The threads the answer's Markdown was rendered in (the cache makes it one render)."""
+    threads: list[str] = []
+    parse = render_module.MD.render
+
+    def recording(source: str, env: object = None) -> str:
+        if "MARKER" in source:
+            threads.append(threading.current_thread().name)
+        return parse(source, env)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render_module.MD, "render", recording)
+    return threads
+
+
+COSTLY = "MARKER " + "$x^2$ http://a.example/x " * 200  # formulas and links: the slow kinds
+
+
+async def test_a_page_renders_answers_off_the_event_loop(
+    client: TestClient, store: ChatStore, render_threads: list[str]
+) -> None:
+    conversation = await store_answer(store, COSTLY)
+    response = await client.get(f"/c/{conversation}")
+    assert response.status == 200 and "MARKER" in await response.text()
+    assert render_threads and threading.main_thread().name not in render_threads
+
+
+async def test_a_snapshot_renders_answers_off_the_event_loop(
+    client: TestClient, store: ChatStore, render_threads: list[str]
+) -> None:
+    conversation = await store_answer(store, COSTLY)
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"action": "sync", "conversation": conversation, "req": 1})
+    async with asyncio.timeout(10):
+        async for message in ws:
+            if "MARKER" in message.data:
+                break
+    await ws.close()
+    assert render_threads and threading.main_thread().name not in render_threads
+
+
+async def test_older_messages_render_off_the_event_loop(
+    client: TestClient, store: ChatStore, render_threads: list[str]
+) -> None:
+    conversation = await store_answer(store, COSTLY)
+    for i in range(60):  # more than a page, so the costly answer is an older one
+        await store.add_message(Message(new_id(), conversation, "user", f"later {i}"))
+    messages = await store.messages(conversation)
+    response = await client.get(f"/c/{conversation}/messages", params={"before": messages[2].id})
+    assert response.status == 200 and "MARKER" in await response.text()
+    assert render_threads and threading.main_thread().name not in render_threads
