@@ -57,6 +57,9 @@ SHOTS = {
     # The whole long answer: Markdown, code, a table and formulas.
     "answer": (1100, 1180, "light", ""),
     "answer-dark-narrow": (360, 1500, "dark", ""),
+    # A phone with the top bar's menu open.
+    "narrow-menu": (360, 740, "light", "menu"),
+    "menu-settings-dark": (1100, 720, "dark", "settings"),
 }
 
 
@@ -121,6 +124,11 @@ def render(url: str, out: Path, names: list[str]) -> list[Path]:
             if action == "drawer":
                 page.click("#drawer-toggle")
                 page.wait_for_timeout(400)  # the slide
+            elif action in ("menu", "settings"):
+                page.click(".menu-button")
+            if action == "settings":
+                page.click(".chat-settings-button")
+                page.wait_for_selector(".chat-settings-form")
             path = out / f"{name}.png"
             page.screenshot(path=str(path))
             written.append(path)

@@ -69,6 +69,10 @@ def test_the_chat_page_has_no_axe_violations(browser, url: str, axe: str, scheme
         assert violations(page, axe) == []  # the empty conversation
         chat(page, url)
         assert violations(page, axe) == []
+        page.click(".menu-button")
+        page.click(".chat-settings-button")
+        page.wait_for_selector(".chat-settings-form", timeout=TIMEOUT)
+        assert violations(page, axe) == []  # the menu open, chat settings in it
         page.click(".shortcuts-button")
         assert violations(page, axe) == []
     finally:
@@ -84,6 +88,9 @@ def test_the_narrow_page_and_its_drawer_have_no_axe_violations(
     try:
         chat(page, url)
         assert violations(page, axe) == []
+        page.click(".menu-button")
+        assert violations(page, axe) == []  # the menu open
+        page.keyboard.press("Escape")
         page.click("#drawer-toggle")
         page.wait_for_timeout(300)
         assert violations(page, axe) == []

@@ -44,6 +44,8 @@ def received(base_url: str) -> list[dict]:
 
 
 def open_settings(page) -> None:
+    """Chat settings open inside the top bar's menu."""
+    page.click(".menu-button")
     page.click(".chat-settings-button")
     page.wait_for_selector(".chat-settings-form", timeout=TIMEOUT)
 
@@ -61,7 +63,7 @@ def test_a_system_prompt_set_in_the_panel_reaches_the_model(
     page.fill("input[name=seed]", "7")
     page.click(".btn-save")
     page.wait_for_selector(".settings-saved", timeout=TIMEOUT)
-    page.click(".chat-settings-button")  # close the panel
+    page.keyboard.press("Escape")  # close the menu
     send(page, "Hello there")
     wait_reply_done(page, 1)
     body = received(model_server)[-1]
@@ -77,7 +79,7 @@ def test_a_system_prompt_set_in_the_panel_reaches_the_model(
     page.click("button.preset[value=concise]")
     page.wait_for_selector("text=Applied the Concise preset", timeout=TIMEOUT)
     assert "briefly" in page.input_value("textarea[name=system_prompt]")
-    page.click(".chat-settings-button")
+    page.keyboard.press("Escape")
     send(page, "And again")
     wait_reply_done(page, 2)
     body = received(model_server)[-1]
@@ -86,7 +88,7 @@ def test_a_system_prompt_set_in_the_panel_reaches_the_model(
         page.emulate_media(color_scheme=scheme)
         open_settings(page)
         page.screenshot(path=f"/tmp/chat-settings-{scheme}.png")
-        page.click(".chat-settings-button")
+        page.keyboard.press("Escape")
     page.set_viewport_size({"width": 360, "height": 740})
     open_settings(page)
     page.screenshot(path="/tmp/chat-settings-narrow.png")

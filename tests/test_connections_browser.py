@@ -72,6 +72,7 @@ def test_a_server_added_on_the_page_answers_and_the_top_bar_names_it(
     assert page.get_attribute("#composer-input", "placeholder") == "Message Second server…"
     page.screenshot(path="/tmp/picker-second.png")
     # Named by its own model, only because the user asked.
+    page.click(".menu-button")
     page.click(".chat-settings-button")
     page.click("button.name-with-model", timeout=TIMEOUT)
     page.wait_for_selector(".title-naming .settings-saved", timeout=TIMEOUT)

@@ -160,11 +160,15 @@ def test_empty_state_download_links_and_tree_actions_follow_the_conversation(
     actions that change the tree are hidden."""
     connect(page, url)
     assert page.is_visible(".empty-state")
+    page.click(".menu-button")
     assert not page.is_visible(".export")
+    page.keyboard.press("Escape")
     send(page, "hello")
     wait_done(page, 1)
     assert not page.is_visible(".empty-state")
+    page.click(".menu-button")
     assert page.is_visible(".export")
+    page.keyboard.press("Escape")
     regenerate = page.locator("article.msg-assistant .regenerate").first
     assert regenerate.evaluate("b => getComputedStyle(b).visibility") == "visible"
     send(page, ANSWER)
