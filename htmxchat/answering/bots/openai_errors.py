@@ -145,7 +145,7 @@ def over_budget(base: str, reason: str, limit: float) -> str:
 def no_models(base: str) -> str:
     return (
         f"The model server at {shown(base)} has no models. Download or load one "
-        "(for example `ollama pull llama3.2`), or pass --model."
+        "(for example with: ollama pull llama3.2), or pass --model."
     )
 
 
@@ -193,8 +193,8 @@ def transport_error(
     log.debug("request to %s failed: %s", where, type(exc).__name__)
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return BotError(
-            f"The model server at {where} is not reachable. Start it (for example "
-            f"`ollama serve` or `llama-server`) or change its address ({ADDRESS})."
+            f"The model server at {where} is not reachable. Start it (for example with "
+            f"ollama serve, or llama-server) or change its address ({ADDRESS})."
         )
     if isinstance(exc, TimeoutError):
         waited = f"for {stall:g} seconds" if stall is not None else "for too long"
