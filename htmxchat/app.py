@@ -155,6 +155,7 @@ def _chat_context(
             settings.mcp_config or default_config_path(), settings.data_dir / "tools.json"
         )
         app[tools_key] = tools
+        answering.toolbox = tools
         try:
             yield
         finally:
