@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -27,6 +29,7 @@ from htmxchat.answering.bots.select import ChosenBot, choose_bot
 from htmxchat.answering.chat_settings import ChatSettings
 from htmxchat.answering.connections import Connections, local_candidates
 from htmxchat.answering.service import Answering
+from htmxchat.answering.watch import ServerWatch
 from htmxchat.chat import ChatService
 from htmxchat.config import Settings
 from htmxchat.fragments import setup_environment
@@ -59,13 +62,18 @@ def create_app(
     instance_id: str = "",
     token: str | None = None,
     local_servers: Sequence[Candidate] | None = None,
+    watch_servers: bool | None = None,
 ) -> web.Application:
     """Build the web application. Tests inject a bot and a store; by default the demo bot
     and the SQLite store in `settings.data_dir` are used, and the data dir's access token.
     `local_servers`: where to look for local model servers (by default the usual ports, or
-    none when a bot is injected, so a server running on this machine cannot change tests)."""
+    none when a bot is injected, so a server running on this machine cannot change tests).
+    `watch_servers`: ask the servers again while a page is open (by default unless a bot is
+    injected, so tests see exactly the requests they make)."""
     if local_servers is None:
         local_servers = local_candidates(settings.local_servers) if bot is None else ()
+    if watch_servers is None:
+        watch_servers = bot is None
     app = web.Application(middlewares=[views.error_middleware])
     guard.setup(app, token or load_or_create_token(settings.data_dir))
     app[settings_key] = settings
@@ -78,13 +86,13 @@ def create_app(
         undefined=jinja2.StrictUndefined,
     )
     setup_environment(env)
-    env.globals["connections"] = None  # set once the app starts (_chat_context)
     lifecycle.setup(app)  # POST /quit and the About text
     app.cleanup_ctx.append(
         _chat_context(
             bot,
             store,
             local_servers,
+            watch_servers=watch_servers,
             coalesce_window=coalesce_window,
             checkpoint_interval=checkpoint_interval,
         )
@@ -109,13 +117,16 @@ def _chat_context(
     injected_store: ChatStore | None,
     local_servers: Sequence[Candidate],
     *,
+    watch_servers: bool,
     coalesce_window: float,
     checkpoint_interval: float,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[settings_key]
         if injected_bot is None:
-            choice = await choose_bot(settings)
+            # The same places the Servers page lists: what the terminal says and what the
+            # page shows agree (HTMXCHAT_LOCAL_SERVERS included).
+            choice = await choose_bot(settings, candidates=local_servers)
         elif isinstance(injected_bot, ChosenBot):
             choice = injected_bot
         else:
@@ -133,14 +144,13 @@ def _chat_context(
         connections.load()
         await connections.refresh()
         app[connections_key] = connections
-        aiohttp_jinja2.get_env(app).globals["connections"] = connections
         answering = Answering(
             choice.bot,
             models=choice.models,
             defaults=ChatSettings(
                 system_prompt=settings.system_prompt, temperature=settings.temperature
             ),
-            directory=connections,
+            servers=connections,
         )
         app[answering_key] = answering
         chat = ChatService(
@@ -155,10 +165,21 @@ def _chat_context(
             settings.mcp_config or default_config_path(), settings.data_dir / "tools.json"
         )
         app[tools_key] = tools
-        answering.toolbox = tools
+        watching = None
+        if watch_servers:
+            watch = ServerWatch(
+                connections,
+                pages_open=lambda: bool(app[sockets_key]),
+                changed=lambda: _servers_changed(app),
+            )
+            watching = asyncio.create_task(watch.run(), name="server-watch")
         try:
             yield
         finally:
+            if watching is not None:
+                watching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watching
             # Runs after on_shutdown closed the sockets: save in-flight replies, then close.
             await chat.shutdown()
             await tools.close()  # after the replies: a call in flight ends with its reply
@@ -168,6 +189,15 @@ def _chat_context(
             await connections.close()
 
     return context
+
+
+def _servers_changed(app: web.Application) -> None:
+    """A server came, went or lists other models: the core checks picker values against
+    the default's list, and every open page gets a new picker."""
+    default = app[connections_key].default
+    if default is not None:
+        app[answering_key].models = default.models
+    app[chat_key].models_changed()
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -24,6 +24,7 @@ from htmxchat.attachments import MAX_FILES, AttachmentInfo
 from htmxchat.channel import Channel, Numbered, Subscription
 from htmxchat.events import (
     BranchShown,
+    ChoiceChanged,
     ConversationCreated,
     ConversationDeleted,
     ConversationRenamed,
@@ -40,7 +41,6 @@ from htmxchat.models import Conversation, Message
 from htmxchat.reply import Reply
 from htmxchat.room import Room
 from htmxchat.store import ChatStore, StoreError
-from htmxchat.tools import chat_tools
 
 log = logging.getLogger(__name__)
 
@@ -414,17 +414,6 @@ class ChatService:
         window = path[-PAGE_MESSAGES:]
         return BranchShown(conversation_id, tuple(window), len(path) > len(window))
 
-    def decide(self, conversation_id: str, message_id: str, call: int, decision: str) -> None:
-        """The user's Allow / Deny / Always allow on a tool call of the reply being written
-        (docs/tools.md, "Asking"); ChatInputError when that call no longer waits."""
-        room = self._rooms.get(conversation_id)
-        reply = room.reply if room is not None else None
-        if reply is None or reply.message.id != message_id or not reply.decide(call, decision):
-            raise ChatInputError(
-                "That tool call is no longer waiting for an answer (it was decided in "
-                "another tab, or the reply ended)."
-            )
-
     def stop(self, conversation_id: str) -> bool:
         """Stop the conversation's running reply, keeping its text. False if none runs."""
         room = self._rooms.get(conversation_id)
@@ -468,8 +457,8 @@ class ChatService:
         own = from_stored(stored)
         if model is not None and model != own.model:
             await self.store.save_chat_settings(room.conversation_id, {**stored, "model": model})
-        tools = chat_tools.from_stored(stored)
-        plan = self.answering.plan(history, own, model, files, tools=tools)
+            room.publish(ChoiceChanged(room.conversation_id, model))
+        plan = self.answering.plan(history, own, model, files)
         message = await self.store.add_message(
             Message(
                 id=new_id(),
@@ -536,6 +525,29 @@ class ChatService:
         if deleted:
             self.feed.publish(ConversationDeleted(conversation_id))
         return deleted
+
+    async def remembered_choice(self, conversation_id: str) -> str | None:
+        """The picker value the conversation's settings name, if any (offered or not)."""
+        return from_stored(await self.store.chat_settings(conversation_id)).model
+
+    async def own_settings(self, conversation_id: str) -> ChatSettings:
+        """The conversation's own settings (unset ones are None)."""
+        return from_stored(await self.store.chat_settings(conversation_id))
+
+    async def choose(self, conversation_id: str, choice: str | None) -> None:
+        """Remember the picker value the conversation uses (ChatInputError when it is not
+        offered); every tab on it shows the choice."""
+        own = await self.own_settings(conversation_id)
+        await self.save_settings(conversation_id, replace(own, model=choice or None))
+
+    async def save_settings(self, conversation_id: str, settings: ChatSettings) -> None:
+        """Replace the conversation's own settings (ChatInputError when its model is not
+        offered); every tab on it learns the choice at once."""
+        if settings.model is not None:
+            self.answering.check(settings.model)
+        await self.store.save_chat_settings(conversation_id, settings.to_dict())
+        self._room(conversation_id).publish(ChoiceChanged(conversation_id, settings.model))
+        self._tidy()
 
     def models_changed(self) -> None:
         """Tell every page that the model servers changed (its picker is rendered anew)."""

@@ -23,7 +23,7 @@ from htmxchat.answering.chat_settings import (
 from htmxchat.answering.naming import NamingError, suggest_title
 from htmxchat.chat import ChatInputError
 from htmxchat.ids import is_valid_id
-from htmxchat.keys import answering_key, chat_key, choice_key, connections_key, store_key
+from htmxchat.keys import answering_key, chat_key, store_key
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -31,6 +31,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/c/{conversation_id}/settings", settings_form, name="chat_settings")
     router.add_post("/c/{conversation_id}/settings", save_settings, name="save_chat_settings")
     router.add_post("/c/{conversation_id}/name", name_chat, name="name_chat")
+    router.add_post("/c/{conversation_id}/model", choose_model, name="choose_model")
 
 
 def _conversation_id(request: web.Request) -> str:
@@ -50,15 +51,12 @@ def _render(
     named: str | None = None,
     naming_error: str | None = None,
 ) -> web.Response:
-    choice = request.app[choice_key]
-    defaults = request.app[answering_key].defaults
+    answering = request.app[answering_key]
     context = {
         "conversation_id": conversation_id,
         "values": values,
-        # Every connection's models, grouped as in the top bar's picker.
-        "groups": request.app[connections_key].picker(),
-        "default_model": choice.bot.model,
-        "defaults": defaults,
+        "default_model": answering.bot.model,
+        "defaults": answering.defaults,
         "presets": PRESETS,
         "saved": saved,
         "error": error,
@@ -75,8 +73,22 @@ def _as_form(settings: ChatSettings) -> dict[str, Any]:
 async def settings_form(request: web.Request) -> web.StreamResponse:
     """The panel's form with the conversation's own settings (defaults as placeholders)."""
     conversation_id = _conversation_id(request)
-    stored = await request.app[store_key].chat_settings(conversation_id)
-    return _render(request, conversation_id, _as_form(from_stored(stored)))
+    own = await request.app[chat_key].own_settings(conversation_id)
+    return _render(request, conversation_id, _as_form(own))
+
+
+async def choose_model(request: web.Request) -> web.StreamResponse:
+    """The top bar's picker changed: remember the conversation's choice through the chat
+    core, which tells every tab on it (nothing to swap in this tab: 204)."""
+    conversation_id = _conversation_id(request)
+    form = await request.post()
+    choice = form.get("model")
+    chat = request.app[chat_key]
+    try:
+        await chat.choose(conversation_id, choice if isinstance(choice, str) else None)
+    except ChatInputError as exc:
+        raise web.HTTPUnprocessableEntity(text=str(exc)) from None
+    return web.Response(status=204)
 
 
 async def save_settings(request: web.Request) -> web.StreamResponse:
@@ -98,12 +110,11 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         saved = f"Applied the {found.name} preset."
     else:
         saved = "Saved. The next answer uses these settings."
-    if settings.model is not None:
-        try:
-            request.app[answering_key].check(settings.model)
-        except ChatInputError as exc:  # a model that is not offered
-            return _render(request, conversation_id, values, error=str(exc))
-    await request.app[store_key].save_chat_settings(conversation_id, settings.to_dict())
+    try:
+        # Through the chat core: every tab on the conversation learns the choice.
+        await request.app[chat_key].save_settings(conversation_id, settings)
+    except ChatInputError as exc:  # a model that is not offered
+        return _render(request, conversation_id, values, error=str(exc))
     return _render(request, conversation_id, _as_form(settings), saved=saved)
 
 

@@ -70,7 +70,7 @@ def build_parser() -> UsageParser:
     export.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     imp = sub.add_parser("import", help="add a conversation from a JSON export")
-    imp.add_argument("file", help="a file written by htmxchat export or the page's JSON link")
+    imp.add_argument("file", help="a file written by `htmxchat export` or the page's JSON link")
     imp.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     stop = sub.add_parser("stop", help="stop the htmxchat running for the data dir")
@@ -145,9 +145,7 @@ async def _with_store(
 async def _document(store: ChatStore, conversation_id: str, as_json: bool) -> str:
     conversation = await store.conversation(conversation_id)
     if conversation is None:
-        raise CommandError(
-            f"no conversation has the id {conversation_id!r} (htmxchat logs lists them)"
-        )
+        raise CommandError(f"no conversation has the id {conversation_id!r} (see `htmxchat logs`)")
     # JSON keeps the whole tree with the files' bytes; Markdown is the branch shown
     # (docs/design.md, "Message tree").
     messages = await (store.export_messages if as_json else store.branch)(conversation_id)

@@ -43,9 +43,7 @@ def find_command(name: str = "htmxchat") -> str:
     beside = Path(sys.executable).parent / name  # a venv's bin/ without being on PATH
     if beside.exists():
         return str(beside)
-    raise DesktopError(
-        f"cannot find the installed {name} command; install htmxchat with pipx first"
-    )
+    raise DesktopError(f"cannot find the installed `{name}` command; install htmxchat with pipx")
 
 
 def _data_home(environ: Mapping[str, str]) -> PurePosixPath:

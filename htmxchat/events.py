@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from htmxchat.markdown.ops import Op
 from htmxchat.models import Conversation, Message
-from htmxchat.tools.results import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +50,6 @@ class ReplyFinished:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolCallsChanged:
-    """A streaming reply's tool calls changed (streamed, asked, decided, ran): all of them,
-    and notes on tools the user expects that are not offered (docs/tools.md)."""
-
-    message_id: str
-    conversation_id: str
-    calls: tuple[ToolCall, ...]
-    notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class ReplyNotStarted:
     """A send or regenerate was refused or failed before its reply began: nothing runs."""
 
@@ -77,8 +65,17 @@ class BranchShown:
     older: bool
 
 
+@dataclass(frozen=True, slots=True)
+class ChoiceChanged:
+    """The conversation's own settings changed (the picker, the settings panel, a send with
+    another model): `choice` is the picker value it uses now (None: the default)."""
+
+    conversation_id: str
+    choice: str | None
+
+
 RoomEvent = (
-    MessageAdded | ReplyDelta | ToolCallsChanged | ReplyFinished | ReplyNotStarted | BranchShown
+    MessageAdded | ReplyDelta | ReplyFinished | ReplyNotStarted | BranchShown | ChoiceChanged
 )
 
 

@@ -27,7 +27,6 @@ from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.provenance import clean_provenance
 from htmxchat.store import TITLE_LENGTH
-from htmxchat.tools.results import calls_from_json
 
 FORMAT_NAME = "htmxchat-conversation"
 FORMAT_VERSION = 1
@@ -68,9 +67,6 @@ def _message_dict(message: Message) -> dict[str, Any]:
     data["attachments"] = [_attachment_dict(a) for a in message.attachments]
     if not data["attachments"]:
         del data["attachments"]  # documents without files look as they always did
-    data["tool_calls"] = [c.as_json() for c in message.tool_calls]
-    if not data["tool_calls"]:
-        del data["tool_calls"]
     return data
 
 
@@ -98,14 +94,6 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         lines += [f"## {author} · {_when(m.created_at)}", "", m.content.rstrip(), ""]
         if m.attachments:
             lines += [*(f"- Attached: {a.name} ({size_text(a.size)})" for a in m.attachments), ""]
-        for call in m.tool_calls:
-            lines += [
-                f"- Tool call `{call.name}` ({call.approval or call.state}): `{call.arguments}`"
-            ]
-            if call.result is not None:
-                lines += [f"  - {'Error' if call.result.error else 'Result'}: {call.result.text}"]
-        if m.tool_calls:
-            lines += [""]
         if m.status != "complete":
             lines += [f"*{m.status.capitalize()}{': ' + m.error if m.error else ''}*", ""]
     return "\n".join(lines)
@@ -212,7 +200,6 @@ def _message(data: dict[str, Any], where: str, conversation_id: str, now: float)
         provenance=clean_provenance(_optional_object(data, "provenance", where)),
         attachments=_attachments(data.get("attachments", []), where),
         parent_id=_optional_text(data, "parent_id", where),
-        tool_calls=calls_from_json(data.get("tool_calls", [])),
     )
 
 

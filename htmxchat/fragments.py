@@ -19,11 +19,13 @@ import jinja2
 from markupsafe import Markup
 
 from htmxchat import __version__
+from htmxchat.answering.service import Answering
 from htmxchat.attachments import attachment_limits, size_text
 from htmxchat.channel import Numbered
 from htmxchat.chat import BLANK_CHARS, MAX_MESSAGE_CHARS, FeedSnapshot, Snapshot
 from htmxchat.events import (
     BranchShown,
+    ChoiceChanged,
     ConversationCreated,
     ConversationDeleted,
     ConversationRenamed,
@@ -35,7 +37,6 @@ from htmxchat.events import (
     ReplyFinished,
     ReplyNotStarted,
     RoomEvent,
-    ToolCallsChanged,
 )
 from htmxchat.ids import new_id
 from htmxchat.markdown import render_markdown
@@ -44,7 +45,6 @@ from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
 from htmxchat.provenance import without_password
 from htmxchat.times import clock_time, full_time, iso_time
-from htmxchat.tools.results import ToolResult
 
 STATIC_PREFIX = "/static/"
 # Header values are server-made ids, hex epochs and numbers: nothing that could end a comment.
@@ -74,7 +74,6 @@ def numbers_header(items: Sequence[Numbered[Any]], *, feed: bool = False) -> str
 def setup_environment(env: jinja2.Environment) -> None:
     """Register the filters and globals our templates use."""
     env.filters["status_text"] = status_text
-    env.globals["tool_state"] = tool_state
     env.filters["without_password"] = without_password
     env.filters["reply_stats"] = reply_stats
     env.globals["static_url"] = static_url
@@ -113,20 +112,6 @@ def static_url(path: str) -> str:
     return f"{STATIC_PREFIX}{path}?v={__version__}"
 
 
-def tool_state(state: str, approval: str, result: ToolResult | None) -> str:
-    """A tool call's state in words, for its summary line."""
-    if state == "done":
-        how = {"auto": " (always allowed)", "always": " (always allowed from now on)"}
-        outcome = "failed" if result is not None and result.error else "ran"
-        return outcome + how.get(approval, "")
-    return {
-        "streaming": "being written…",
-        "asking": "waiting for you",
-        "running": "running…",
-        "denied": "denied",
-    }.get(state, "stopped")
-
-
 def status_text(message: Message) -> str:
     """The line shown under a reply that did not finish normally."""
     if message.status == "stopped":
@@ -158,18 +143,11 @@ def reply_stats(message: Message) -> str:
 class Fragments:
     """Renders the out-of-band fragments the page swaps in. Pure: it keeps no state."""
 
-    def __init__(
-        self,
-        env: jinja2.Environment,
-        *,
-        bot_label: str,
-        models: tuple[str, ...] = (),
-        default_model: str | None = None,
-    ) -> None:
+    def __init__(self, env: jinja2.Environment, answering: Answering) -> None:
         self.env = env
-        self.bot_label = bot_label
-        self.models = models
-        self.default_model = default_model
+        # Asked for labels and the picker (plain values); it is never changed from here.
+        self.answering = answering
+        self.bot_label = answering.bot.label
 
     def _render(self, template: str, **context: Any) -> str:
         return self.env.get_template(template).render(**{"bot_label": self.bot_label, **context})
@@ -235,57 +213,67 @@ class Fragments:
             return html
         if isinstance(event, ReplyDelta):
             return self._render("_delta.html", d=event)
-        if isinstance(event, ToolCallsChanged):
-            return self._render(
-                "_tool_calls.html",
-                message_id=event.message_id,
-                conversation_id=event.conversation_id,
-                calls=event.calls,
-                notes=event.notes,
-                live=True,
-                oob=True,
-            )
         if isinstance(event, ReplyFinished):
             return self.message(event.message, oob="true") + self.composer_actions(busy=False)
         if isinstance(event, ReplyNotStarted):
             return self.composer_actions(busy=False)
         if isinstance(event, BranchShown):
             return self._render("_branch.html", b=event)
+        if isinstance(event, ChoiceChanged):
+            label = self.answering.label_for(event.choice)
+            selected = self.answering.selected(event.choice)
+            html = self._render("_bot_label.html", label=label, oob=True)
+            return html + self.model_picker(selected, conversation_id=event.conversation_id)
         raise TypeError(f"unknown event {event!r}")
 
     # -- the conversation list ---------------------------------------------------------
 
-    def feed_snapshot(self, feed: FeedSnapshot, *, current: str | None, req: int) -> str:
-        """The whole conversation list and the model picker, as of the feed's event."""
+    def feed_snapshot(
+        self, feed: FeedSnapshot, *, current: str | None, req: int, selected: str | None = None
+    ) -> str:
+        """The whole conversation list and the model picker (with `selected`, the shown
+        conversation's choice), as of the feed's event."""
         header = self._header("feed-snapshot", req, epoch=feed.epoch, seq=feed.seq)
         items = self._render(
             "_conversation_items.html", conversations=feed.conversations, current=current
         )
-        return header + items + self.model_picker()
+        return header + items + self.model_picker(selected, conversation_id=current)
 
-    def feed_events(self, items: Sequence[Numbered[FeedEvent]], *, current: str | None) -> str:
+    def feed_events(
+        self,
+        items: Sequence[Numbered[FeedEvent]],
+        *,
+        current: str | None,
+        selected: str | None = None,
+    ) -> str:
         """Fragments for consecutive feed events on a socket that joined the feed already;
-        `current` is the conversation shown."""
+        `current` is the conversation shown, `selected` its choice of model."""
         if not items:
             return ""
-        body = "".join(self.feed_event(item.event, current) for item in items)
+        body = "".join(self.feed_event(item.event, current, selected) for item in items)
         return numbers_header(items, feed=True) + body
 
     def joined_feed_events(
-        self, epoch: str, items: Sequence[Numbered[FeedEvent]], *, current: str | None, req: int
+        self,
+        epoch: str,
+        items: Sequence[Numbered[FeedEvent]],
+        *,
+        current: str | None,
+        req: int,
+        selected: str | None = None,
     ) -> str:
         """Consecutive feed events answering a `sync`, after a header naming the request,
         the feed's epoch and the numbers."""
         if not items:
             return ""
         header = self._header("feed", req, epoch=epoch, first=items[0].seq, seq=items[-1].seq)
-        return header + "".join(self.feed_event(item.event, current) for item in items)
+        return header + "".join(self.feed_event(item.event, current, selected) for item in items)
 
     def feed_resumed(self, epoch: str, seq: int, *, req: int) -> str:
         """The answer to a `sync` whose page has the whole feed: a header alone."""
         return self._header("feed-resume", req, epoch=epoch, seq=seq)
 
-    def feed_event(self, event: FeedEvent, current: str | None) -> str:
+    def feed_event(self, event: FeedEvent, current: str | None, selected: str | None = None) -> str:
         """The fragments for one change of the conversation list."""
         if isinstance(event, ConversationCreated | ConversationUpdated):
             return self._render("_conversation_moved.html", c=event.conversation, current=current)
@@ -297,19 +285,28 @@ class Fragments:
                 html += self.pane_gone()
             return html
         if isinstance(event, ModelsChanged):
-            return self.model_picker()
+            return self.model_picker(selected, conversation_id=current)
         raise TypeError(f"unknown event {event!r}")
 
-    def model_picker(self) -> str:
-        """The top bar's model picker as the servers offer it now. Nothing is marked chosen:
-        the page keeps its own choice while it is still offered (static/app.js)."""
-        return self._render("_model_picker.html", picker_oob=True, selected_model=None)
+    def model_picker(self, selected: str | None, *, conversation_id: str | None) -> str:
+        """The top bar's model picker as the servers offer it now, with `selected` (the
+        conversation's choice, else the default) chosen by the server."""
+        if conversation_id is None:
+            return ""
+        chosen = self.answering.selected(selected)
+        return self._render(
+            "_model_picker.html",
+            picker_oob=True,
+            picker=self.answering.picker(chosen),
+            conversation_id=conversation_id,
+        )
 
     def pane_gone(self) -> str:
         """A new, empty conversation in place of one that was deleted while shown."""
         return self._render(
             "_pane.html",
             oob="outerHTML",
+            picker=self.answering.picker(self.answering.selected(None)),
             conversation_id=new_id(),
             conversation=None,
             messages=[],
@@ -318,8 +315,6 @@ class Fragments:
             busy=False,
             epoch="",
             seq=0,
-            models=self.models,
-            selected_model=self.default_model,
             notice="The conversation you were reading was deleted.",
             replace_url=True,
         )

@@ -157,13 +157,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX messages_tree ON messages (conversation_id, parent_id, seq, id);
     """,
     ),
-    # An answer's tool calls (docs/tools.md, "Kept with the answer"), as JSON.
-    Migration(
-        "m007_tool_calls",
-        """
-    ALTER TABLE messages ADD COLUMN tool_calls TEXT;
-    """,
-    ),
 )
 
 

@@ -9,18 +9,15 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from htmxchat import __version__
-from htmxchat.chat import PAGE_MESSAGES, ChatInputError
+from htmxchat.chat import PAGE_MESSAGES
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.keys import (
     answering_key,
     chat_key,
-    choice_key,
-    connections_key,
     instance_key,
     store_key,
 )
 from htmxchat.markdown.offload import prerender_messages
-from htmxchat.models import Message
 from htmxchat.sidebar import sidebar_context
 from htmxchat.store import StoreError
 
@@ -66,8 +63,10 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
     snapshot = await chat.snapshot(conversation_id, since=since)
     messages = snapshot.messages
     await prerender_messages(messages, snapshot.streams)
-    choice, answering = request.app[choice_key], request.app[answering_key]
-    remembered = await _remembered_model(request, conversation_id)
+    answering = request.app[answering_key]
+    # The choice this conversation uses, selected by the server (docs/design.md, "Who
+    # answers"): its own while offered, else its last answer's model, else the default.
+    selected = answering.selected(await chat.remembered_choice(conversation_id), messages)
     context = {
         **await sidebar_context(request, conversation_id),
         "conversation_id": conversation_id,
@@ -79,39 +78,13 @@ async def conversation_page(request: web.Request) -> web.StreamResponse:
         "epoch": snapshot.epoch,
         "seq": snapshot.seq,
         "streams": snapshot.streams,
-        # The connection this conversation uses (docs/design.md, "Connections and chat
-        # settings"); its models may have been listed again since start-up.
-        "bot_label": request.app[connections_key].label_for(remembered) or choice.bot.label,
-        "models": answering.models,
-        "selected_model": remembered
-        or _selected_model(messages, answering.models, choice.bot.model),
+        "bot_label": answering.label_for(selected),
+        "picker": answering.picker(selected),
         "oob": None,
         "notice": None,
         "replace_url": False,
     }
     return aiohttp_jinja2.render_template("chat.html", request, context)
-
-
-async def _remembered_model(request: web.Request, conversation_id: str) -> str | None:
-    """The model (picker value) the conversation's settings name, if still offered."""
-    value = (await request.app[store_key].chat_settings(conversation_id)).get("model")
-    if not isinstance(value, str):
-        return None
-    try:
-        request.app[answering_key].check(value)
-    except ChatInputError:
-        return None
-    return value
-
-
-def _selected_model(
-    messages: list[Message], models: tuple[str, ...], default: str | None
-) -> str | None:
-    """The model this conversation last used, if still offered, else the bot's default."""
-    for message in reversed(messages):
-        if message.role == "assistant" and message.model in models:
-            return message.model
-    return default
 
 
 async def older_messages(request: web.Request) -> web.StreamResponse:

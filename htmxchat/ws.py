@@ -20,10 +20,10 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from htmxchat.answering.service import Answering
 from htmxchat.channel import Numbered, Subscription
 from htmxchat.chat import ChatInputError, ChatService
-from htmxchat.events import FeedEvent, ReplyDelta, ReplyFinished, RoomEvent
+from htmxchat.events import ChoiceChanged, FeedEvent, ReplyDelta, ReplyFinished, RoomEvent
 from htmxchat.fragments import Fragments
 from htmxchat.frames import ClientFrame, FrameError, Position, parse_client_frame
-from htmxchat.keys import answering_key, chat_key, choice_key, sockets_key
+from htmxchat.keys import answering_key, chat_key, sockets_key
 from htmxchat.markdown import render_markdown
 from htmxchat.markdown.html import prerender
 from htmxchat.markdown.offload import prerender_messages
@@ -51,13 +51,7 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     sockets = request.app[sockets_key]
     sockets.add(ws)
-    choice = request.app[choice_key]
-    fragments = Fragments(
-        aiohttp_jinja2.get_env(request.app),
-        bot_label=choice.bot.label,
-        models=request.app[answering_key].models,
-        default_model=choice.bot.model,
-    )
+    fragments = Fragments(aiohttp_jinja2.get_env(request.app), request.app[answering_key])
     connection = _Connection(
         ws, request.app[chat_key], request.app[answering_key], fragments, request.transport
     )
@@ -124,6 +118,7 @@ class _Connection:
         self.feed: Subscription[FeedEvent] | None = None
         self.req = 0
         self.since: str | None = None
+        self.choice: str | None = None  # the conversation's model choice, for its picker
         self.writer: asyncio.Task[None] | None = None
         self._send_lock = asyncio.Lock()
 
@@ -165,7 +160,7 @@ class _Connection:
                     attachments=frame.attachments,
                 )
                 if user is not None:
-                    label = self.answering.route(frame.model).bot.label  # checked by send
+                    label = self.answering.label_for(frame.model)
                     cleared = self.fragments.cleared_input(label)
                     cleared += self.fragments.cleared_attachments()
                     await self.send(cleared + self.fragments.notice(None))
@@ -181,8 +176,6 @@ class _Connection:
                 await self.chat.show_version(frame.conversation_id, frame.target, frame.step)
             elif frame.action == "delete" and frame.target is not None:
                 await self.chat.delete_message(frame.conversation_id, frame.target)
-            elif frame.action == "tool" and frame.target is not None:
-                self.chat.decide(frame.conversation_id, frame.target, frame.call, frame.decision)
         except (ChatInputError, StoreError) as exc:
             await self.send(self.fragments.notice(str(exc)))
 
@@ -202,6 +195,7 @@ class _Connection:
 
     async def _join_room(self, position: Position) -> str:
         assert self.conversation_id is not None
+        self.choice = await self.chat.remembered_choice(self.conversation_id)
         resumed = self.chat.resume(self.conversation_id, self.wake, position.epoch, position.seq)
         if resumed is not None:
             self.room, missed = resumed
@@ -226,15 +220,17 @@ class _Connection:
             if not missed:
                 return self.fragments.feed_resumed(feed.epoch, position.seq, req=self.req)
             return self.fragments.joined_feed_events(
-                feed.epoch, missed, current=self.conversation_id, req=self.req
+                feed.epoch, missed, current=self.conversation_id, req=self.req, selected=self.choice
             )
         self.feed = feed.subscribe(self.wake)
         snapshot = await self.chat.feed_snapshot()
         self.feed.skip_to(snapshot.seq)  # what the snapshot shows already
-        return self.fragments.feed_snapshot(snapshot, current=self.conversation_id, req=self.req)
+        return self.fragments.feed_snapshot(
+            snapshot, current=self.conversation_id, req=self.req, selected=self.choice
+        )
 
     def _feed_frame(self, items: list[Any]) -> str:
-        return self.fragments.feed_events(items, current=self.conversation_id)
+        return self.fragments.feed_events(items, current=self.conversation_id, selected=self.choice)
 
     async def _forward(self) -> None:
         try:
@@ -265,6 +261,9 @@ class _Connection:
         items = room.take(MAX_EVENTS_PER_FRAME)
         if room.pending():
             self.wake.set()  # more than one frame's worth: come back for the rest
+        for item in items:
+            if isinstance(item.event, ChoiceChanged):
+                self.choice = item.event.choice  # a later picker keeps it
         await _prerender_large(items)
         return self.fragments.events(items)
 
@@ -278,7 +277,7 @@ class _Connection:
                 snapshot = await self.chat.feed_snapshot()
                 feed.skip_to(snapshot.seq)
                 return self.fragments.feed_snapshot(
-                    snapshot, current=self.conversation_id, req=self.req
+                    snapshot, current=self.conversation_id, req=self.req, selected=self.choice
                 )
             return self._feed_frame(missed)
         items = feed.take(MAX_EVENTS_PER_FRAME)

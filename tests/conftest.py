@@ -15,6 +15,7 @@ from htmxchat.access import load_or_create_token
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.store import DB_FILENAME, ChatStore
+from tests.fake_openai import FakeOpenAI
 from tests.helpers import ScriptedBot, ServerProcess, logged_in_client
 
 CHROMIUM = "/usr/bin/chromium"
@@ -44,7 +45,6 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HTMXCHAT_DATA_DIR", str(path))
     monkeypatch.setenv("HTMXCHAT_LOG_DIR", str(tmp_path / "log"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # mcp.json
     return path
 
 
@@ -140,3 +140,11 @@ def page(browser):
     new_page.on("request", lambda request: new_page.requested_urls.append(request.url))
     yield new_page
     context.close()
+
+
+@pytest.fixture
+async def fake(aiohttp_server) -> AsyncIterator[tuple[FakeOpenAI, str]]:
+    """A scripted OpenAI-compatible server on 127.0.0.1 (two models) and its base URL."""
+    server = FakeOpenAI(models=("fake-model", "other-model"))
+    base_url = await server.serve_with(aiohttp_server)
+    yield server, base_url

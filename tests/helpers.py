@@ -7,6 +7,7 @@ import inspect
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,13 +18,18 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 from htmxchat.access import load_or_create_token
-from htmxchat.answering.bots import Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import BuiltIn, Piece, ReplyEnd, Turn
 
 ROOT = Path(__file__).resolve().parent.parent
+# Markup that must come out escaped wherever a person or a model can put it.
+XSS = (
+    "<script>alert(1)</script><img src=x onerror=alert(2)> "
+    'hx-get="/x" <div hx-swap-oob="true" id="app">'
+)
 
 
 class Tab:
@@ -68,7 +74,7 @@ class Tab:
         self.chat.leave(self.subscription)
 
 
-class ScriptedBot:
+class ScriptedBot(BuiltIn):
     """A bot whose replies tests enqueue: lists of pieces, with optional delays and failure."""
 
     label = "Scripted bot"
@@ -331,3 +337,67 @@ async def eventually(check, timeout: float = 5.0, interval: float = 0.01) -> Non
             return
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+# -- the socket, as a page uses it ---------------------------------------------------------
+
+
+async def receive_until(ws, predicate, limit: float = 5.0) -> list[str]:
+    """Frames up to and including the first one for which predicate(frame) is true."""
+    frames: list[str] = []
+    async with asyncio.timeout(limit):
+        while True:
+            message = await ws.receive()
+            assert message.type == WSMsgType.TEXT, message
+            frames.append(message.data)
+            if predicate(message.data):
+                return frames
+
+
+def is_finished(frame: str) -> bool:
+    return 'data-busy="false"' in frame and 'hx-swap-oob="true"' in frame and "<article" in frame
+
+
+async def open_conversation(client: TestClient, conversation: str):
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"action": "sync", "conversation": conversation})
+    sync = await receive_until(ws, lambda f: 'id="messages"' in f)
+    # The conversation list follows the conversation in its own frame.
+    await receive_until(ws, lambda f: f.startswith("<!--frame kind=feed-snapshot "))
+    return ws, sync[-1]
+
+
+async def chat(client: TestClient, conversation: str, text: str, **extra: str) -> list[str]:
+    """Send `text`; return the frames up to the reply's final render."""
+    ws = await client.ws_connect("/ws")
+    await ws.send_json({"action": "send", "conversation": conversation, "message": text, **extra})
+    frames = []
+    async with asyncio.timeout(10):
+        async for message in ws:
+            frames.append(message.data)
+            if is_final(message.data):
+                break
+    await ws.close()
+    return frames
+
+
+def is_final(frame: str) -> bool:
+    """True for the frame that replaces a reply with its finished render."""
+    return any(
+        "msg-assistant" in (e.attrs.get("class") or "") and e.attrs.get("hx-swap-oob") == "true"
+        for e in parse_frame(frame)
+    )
+
+
+def final_reply(frames: list[str]):
+    for element in parse_frame(frames[-1]):
+        if "msg-assistant" in (element.attrs.get("class") or ""):
+            return element
+    raise AssertionError(frames[-1])
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on now (for a server a test starts later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

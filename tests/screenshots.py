@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urljoin
 
-from htmxchat.answering.bots import Piece, Turn
+from htmxchat.answering.bots import BuiltIn, Piece, Turn
 from htmxchat.ids import new_id
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser_security import served_in_thread
@@ -63,7 +63,7 @@ SHOTS = {
 }
 
 
-class CannedBot:
+class CannedBot(BuiltIn):
     """Answers the Markdown above to the question, and a line to anything else."""
 
     label = "Local model server"

@@ -20,7 +20,7 @@ from htmxchat.ids import new_id
 from htmxchat.models import Message
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
-from tests.test_llm_chat import chat, final_reply
+from tests.helpers import chat, final_reply
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 
 from htmxchat.access import load_or_create_token, login_url, write_open_file
-from htmxchat.answering.bots import Piece, Turn
+from htmxchat.answering.bots import BuiltIn, Piece, Turn
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
@@ -42,7 +42,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-class EchoBot:
+class EchoBot(BuiltIn):
     """A "model" that repeats the user's text in small pieces: hostile model output."""
 
     label = "Echo bot"

@@ -14,9 +14,7 @@ from htmxchat.answering.chat_settings import ChatSettings, SettingsError, parse_
 from htmxchat.ids import new_id
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, chunk, sse, words_reply
-from tests.test_llm_chat import chat, fake, final_reply
-
-__all__ = ["fake"]  # the fixture, shared with test_llm_chat
+from tests.helpers import chat, final_reply
 
 
 @pytest.fixture

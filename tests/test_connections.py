@@ -29,9 +29,16 @@ from htmxchat.ids import new_id
 from htmxchat.keys import chat_key
 from htmxchat.store import ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
-from tests.helpers import Element, ScriptedBot, Tab, parse_frame
-from tests.test_llm_chat import chat, final_reply
-from tests.test_ws import open_conversation, receive_until
+from tests.helpers import (
+    Element,
+    ScriptedBot,
+    Tab,
+    chat,
+    final_reply,
+    open_conversation,
+    parse_frame,
+    receive_until,
+)
 
 SECRET = "sk-test-0123456789-SECRETKEY-wxyz"
 
@@ -124,7 +131,7 @@ async def test_the_page_lists_every_server_groups_the_picker_and_never_shows_the
     assert '<optgroup label="Broken (down)" data-connection="broken">' in page and "Down: " in page
     settings_page = await (await client.get("/settings")).text()
     assert "Side server" in settings_page and "sk-…wxyz" in settings_page
-    assert "Broken" in settings_page and "is not reachable" in settings_page
+    assert "Broken" in settings_page and "is not answering" in settings_page
     # A reply through the side server, picked in the page; the conversation remembers it.
     other.enqueue(Reply(chunks=words_reply("from the side")))
     frames = await chat(client, conversation, "hi", model="side-server|side-model")
@@ -198,7 +205,7 @@ async def test_two_servers_and_the_demo_bot_each_answer_while_one_is_down(
     app_client, aiohttp_server, data_dir: Path, store: ChatStore
 ) -> None:
     main, side = await servers(aiohttp_server, "main-model", "side-model")
-    # The side server is down when htmxchat starts (it answers 503 to the model list).
+    # The side server is still loading when htmxchat starts (503 to the model list).
     side.enqueue(Reply.error(503, "model is still loading"), endpoint="models")
     Connections(data_dir).add("Side", side.base_url, None)
     bot = OpenAICompatBot(main.base_url, "main-model", label="Main")
@@ -211,14 +218,14 @@ async def test_two_servers_and_the_demo_bot_each_answer_while_one_is_down(
     )
     conversation = new_id()
     page = await (await client.get(f"/c/{conversation}")).text()
-    assert '<optgroup label="Side (down)" data-connection="side">' in page
-    assert "Down: " in page and "503" in page and "model is still loading" in page
+    assert '<optgroup label="Side (loading)" data-connection="side">' in page
+    assert "Loading: " in page and "503" in page and "model is still loading" in page
     assert 'data-connection="demo"' in page and 'value="demo|"' in page
     assert "llama.cpp" not in page
     settings_page = await (await client.get("/settings")).text()
-    assert 'data-connection="side" data-state="down"' in settings_page
-    assert "model is still loading" in settings_page
-    assert 'data-connection="local-llama-cpp" data-state="down"' in settings_page
+    assert 'data-connection="side" data-state="loading"' in settings_page
+    assert "model is still loading" in settings_page and ">loading</span>" in settings_page
+    assert 'data-connection="local-llama-cpp" data-state="absent"' in settings_page
     assert "Not running: nothing answers at http://127.0.0.1:9/v1." in settings_page
     assert 'data-connection="demo" data-state="up"' in settings_page
     # The others keep answering, each request reaching its own server.
@@ -249,11 +256,11 @@ async def test_two_servers_and_the_demo_bot_each_answer_while_one_is_down(
     page = await (await client.get(f"/c/{conversation}")).text()
     assert '<span id="bot-label"' in page and ">Side</span>" in page
     assert 'value="side|side-model" selected' in page
-    # Down again: the conversation keeps its choice, shown under the down server.
+    # Loading again: the conversation keeps its choice, shown under that server.
     side.enqueue(Reply.error(503, "restarting"), endpoint="models")
     await client.post("/settings/connections/side/retry", headers=hx(client))
     page = await (await client.get(f"/c/{conversation}")).text()
-    assert '<optgroup label="Side (down)" data-connection="side">' in page
+    assert '<optgroup label="Side (loading)" data-connection="side">' in page
     assert 'value="side|side-model" selected' in page and ">Side</span>" in page
     other = await (await client.get(f"/c/{new_id()}")).text()
     assert ">Main</span>" in other  # a new conversation uses the default connection
@@ -441,9 +448,14 @@ async def test_open_pages_learn_of_every_change_of_servers(
         )
     )
     assert groups(picker)["Mine"] == ["mine|one-model"]
-    assert all(
-        "selected" not in o.attrs for e in picker.children for g in e.children for o in g.children
-    )  # nothing marked chosen: the page keeps its own choice
+    chosen = [
+        o.attrs.get("value")
+        for e in picker.children
+        for g in e.children
+        for o in g.children
+        if "selected" in o.attrs
+    ]
+    assert chosen == [""]  # the server marks the conversation's choice: here the default
     picker = await picker_after(
         client.post(
             "/settings/connections/mine",
@@ -454,7 +466,7 @@ async def test_open_pages_learn_of_every_change_of_servers(
     assert groups(picker)["Moved"] == ["mine|two-model"] and "Mine" not in groups(picker)
     two.enqueue(Reply.error(503, "restarting"), endpoint="models")
     picker = await picker_after(client.post("/settings/connections/mine/retry", headers=hx(client)))
-    assert "Moved (down)" in groups(picker)
+    assert "Moved (loading)" in groups(picker)
     picker = await picker_after(client.delete("/settings/connections/mine", headers=hx(client)))
     assert not any(label.startswith("Moved") for label in groups(picker))
     # A page that joins without knowing the feed gets the picker with the list.

@@ -37,7 +37,7 @@ def test_a_server_added_on_the_page_answers_and_the_top_bar_names_it(
     assert "fake-model" in page.inner_text("[data-connection=second]")
     add_server(page, "Broken", "http://127.0.0.1:9/v1")
     down = page.wait_for_selector("[data-connection=broken][data-state=down]", timeout=TIMEOUT)
-    assert "is not reachable" in down.inner_text()
+    assert "is not answering" in down.inner_text()
     assert SECRET not in page.content()
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)

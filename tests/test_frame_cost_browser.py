@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from htmxchat.answering.bots import Piece, Turn
+from htmxchat.answering.bots import BuiltIn, Piece, Turn
 from tests.test_browser_security import served_in_thread
 from tests.test_reading_browser import TIMEOUT, PacedEcho, connect, send, wait_done
 
@@ -230,7 +230,7 @@ def test_finished_messages_away_from_the_view_are_skipped(page, url: str) -> Non
     assert first.evaluate("m => m.getBoundingClientRect().height") == height
 
 
-class HeldEcho:
+class HeldEcho(BuiltIn):
     """Repeats the user's text quickly, then holds the reply open until `release` is set."""
 
     label = "Held echo"

@@ -12,7 +12,7 @@ from htmxchat.ids import is_valid_id, new_id
 from htmxchat.models import Message
 from htmxchat.store import ChatStore
 from htmxchat.views import PAGE_MESSAGES
-from tests.test_ws import XSS, open_conversation, receive_until
+from tests.helpers import XSS, open_conversation, receive_until
 
 HTML = {"Accept": "text/html"}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -15,14 +14,7 @@ from htmxchat.answering.bots.select import ChosenBot
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.fake_openai import DISCONNECT, FakeOpenAI, Reply, chunk, sse, words_reply
-from tests.helpers import parse_frame
-
-
-@pytest.fixture
-async def fake(aiohttp_server) -> AsyncIterator[tuple[FakeOpenAI, str]]:
-    server = FakeOpenAI(models=("fake-model", "other-model"))
-    base_url = await server.serve_with(aiohttp_server)
-    yield server, base_url
+from tests.helpers import chat, final_reply, parse_frame
 
 
 @pytest.fixture
@@ -33,35 +25,6 @@ async def llm_client(app_client, fake: tuple[FakeOpenAI, str]) -> TestClient:
     )
     choice = ChosenBot(bot, ("fake-model", "other-model"), "Replies come from Fake.")
     return await app_client(choice, coalesce_window=0.0)
-
-
-async def chat(client: TestClient, conversation: str, text: str, **extra: str) -> list[str]:
-    """Send `text`; return the frames up to the reply's final render."""
-    ws = await client.ws_connect("/ws")
-    await ws.send_json({"action": "send", "conversation": conversation, "message": text, **extra})
-    frames = []
-    async with asyncio.timeout(10):
-        async for message in ws:
-            frames.append(message.data)
-            if is_final(message.data):
-                break
-    await ws.close()
-    return frames
-
-
-def is_final(frame: str) -> bool:
-    """True for the frame that replaces a reply with its finished render."""
-    return any(
-        "msg-assistant" in (e.attrs.get("class") or "") and e.attrs.get("hx-swap-oob") == "true"
-        for e in parse_frame(frame)
-    )
-
-
-def final_reply(frames: list[str]):
-    for element in parse_frame(frames[-1]):
-        if "msg-assistant" in (element.attrs.get("class") or ""):
-            return element
-    raise AssertionError(frames[-1])
 
 
 async def test_the_whole_conversation_goes_to_the_model(

@@ -8,14 +8,20 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from aiohttp.test_utils import TestClient
 
-from htmxchat.answering.bots import Piece, Turn
+from htmxchat.answering.bots import BuiltIn, Piece, Turn
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
-from tests.helpers import eventually, find, parse_frame
-from tests.test_ws import is_finished, open_conversation, receive_until
+from tests.helpers import (
+    eventually,
+    find,
+    is_finished,
+    open_conversation,
+    parse_frame,
+    receive_until,
+)
 
 
-class StepBot:
+class StepBot(BuiltIn):
     """A bot that yields exactly the pieces a test feeds it, when the test feeds them."""
 
     label = "Step bot"

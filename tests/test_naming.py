@@ -15,7 +15,7 @@ from htmxchat.ids import new_id
 from htmxchat.models import Message
 from htmxchat.store import ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
-from tests.test_llm_chat import chat
+from tests.helpers import chat
 
 
 def hx(client: TestClient) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from htmxchat.answering.bots import Piece, Turn
+from htmxchat.answering.bots import BuiltIn, Piece, Turn
 from tests.test_browser_security import served_in_thread
 
 pytestmark = pytest.mark.browser
@@ -20,7 +20,7 @@ LONG = "\n\n".join(
 )
 
 
-class PacedEcho:
+class PacedEcho(BuiltIn):
     """Repeats the user's text: at once, or (text starting "slow") a few characters at a time."""
 
     label = "Paced echo"

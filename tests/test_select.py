@@ -16,8 +16,7 @@ from htmxchat.cli import build_parser
 from htmxchat.config import OPENAI_BASE_URL, Settings, SettingsError, resolve_settings
 from htmxchat.ids import new_id
 from tests.fake_openai import FakeOpenAI
-from tests.helpers import FakeModelServer, ScriptedBot, ServerProcess
-from tests.test_ws import receive_until
+from tests.helpers import FakeModelServer, ScriptedBot, ServerProcess, receive_until
 
 
 def closed_port() -> int:
@@ -74,7 +73,7 @@ async def test_unreachable_server_is_reported_but_chosen(data_dir: Path) -> None
     base_url = f"http://127.0.0.1:{closed_port()}/v1"
     choice = await choose_bot(settings_for(data_dir, "--base-url", base_url))
     assert isinstance(choice.bot, OpenAICompatBot)
-    assert choice.problem and "not reachable" in choice.problem.lower()
+    assert choice.problem and "not answering" in choice.problem.lower()
     await choice.bot.close()
 
 

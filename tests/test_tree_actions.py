@@ -19,10 +19,17 @@ from htmxchat.ids import new_id
 from htmxchat.keys import chat_key
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
-from tests.helpers import ScriptedBot, eventually, find, parse_frame
+from tests.helpers import (
+    ScriptedBot,
+    eventually,
+    find,
+    is_finished,
+    open_conversation,
+    parse_frame,
+    receive_until,
+)
 from tests.test_attachments import upload
 from tests.test_history_store import database_bytes
-from tests.test_ws import is_finished, open_conversation, receive_until
 
 
 @pytest.fixture

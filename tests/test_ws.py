@@ -7,43 +7,20 @@ import json
 import re
 
 import pytest
-from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from htmxchat.fragments import frame_header
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
-from tests.helpers import ScriptedBot, find, parse_frame
-
-XSS = (
-    "<script>alert(1)</script><img src=x onerror=alert(2)> "
-    'hx-get="/x" <div hx-swap-oob="true" id="app">'
+from tests.helpers import (
+    XSS,
+    ScriptedBot,
+    find,
+    is_finished,
+    open_conversation,
+    parse_frame,
+    receive_until,
 )
-
-
-async def receive_until(ws, predicate, limit: float = 5.0) -> list[str]:
-    """Frames up to and including the first one for which predicate(frame) is true."""
-    frames: list[str] = []
-    async with asyncio.timeout(limit):
-        while True:
-            message = await ws.receive()
-            assert message.type == WSMsgType.TEXT, message
-            frames.append(message.data)
-            if predicate(message.data):
-                return frames
-
-
-def is_finished(frame: str) -> bool:
-    return 'data-busy="false"' in frame and 'hx-swap-oob="true"' in frame and "<article" in frame
-
-
-async def open_conversation(client: TestClient, conversation: str):
-    ws = await client.ws_connect("/ws")
-    await ws.send_json({"action": "sync", "conversation": conversation})
-    sync = await receive_until(ws, lambda f: 'id="messages"' in f)
-    # The conversation list follows the conversation in its own frame.
-    await receive_until(ws, lambda f: f.startswith("<!--frame kind=feed-snapshot "))
-    return ws, sync[-1]
 
 
 async def test_send_streams_fragments_in_order(client: TestClient, bot: ScriptedBot) -> None:

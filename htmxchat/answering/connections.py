@@ -17,14 +17,15 @@ import random
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from htmxchat.answering.bots import Bot, BotError
+from htmxchat.answering.bots import Bot, BotError, ServerLoading
 from htmxchat.answering.bots.demo import DemoBot
 from htmxchat.answering.bots.detect import DEFAULT_CANDIDATES, Candidate
 from htmxchat.answering.bots.openai import OpenAICompatBot, normalize_base_url
+from htmxchat.answering.bots.openai_errors import ADDED_FIX, LOCAL_FIX
 from htmxchat.answering.bots.select import ChosenBot
 from htmxchat.config import Settings
 from htmxchat.private_file import write_private
@@ -44,6 +45,9 @@ DEMO_ID = "demo"
 _ID = re.compile(r"[a-z0-9-]{1,40}")
 
 Kind = Literal["default", "local", "demo", "added"]
+# up: it listed its models when last asked; down: it did not answer (problem says why);
+# loading: it answers but is still loading its model; absent: a local server never found.
+State = Literal["up", "down", "loading", "absent"]
 
 
 class ConnectionError_(ValueError):
@@ -87,11 +91,28 @@ class Connection:
     # settings page names it ("not running").
     found: bool = True
     description: str | None = None
+    loading: bool = False  # it answered HTTP 503: still loading its model
+    # Tokens each model can hold, where the server says (docs/design.md, "Context window").
+    context: dict[str, int] = field(default_factory=dict)
 
     @property
     def down(self) -> bool:
-        """True when the last attempt to list its models failed."""
+        """True when the last attempt to list its models failed (or it is still loading)."""
         return self.problem is not None
+
+    @property
+    def state(self) -> State:
+        """What the page shows about it: up, down, loading, or absent (never found)."""
+        if not self.found:
+            return "absent"
+        if self.loading:
+            return "loading"
+        return "down" if self.down else "up"
+
+    @property
+    def asks_server(self) -> bool:
+        """True when it has a server to ask (the demo bot has none)."""
+        return self.base_url is not None
 
     @property
     def editable(self) -> bool:
@@ -107,11 +128,12 @@ class Connection:
         """The picker's (value, text) pairs: the default's models are plain names, the
         others' `<id>|<model>`; a server that names no models offers its own default."""
         prefix = "" if self.kind == "default" else f"{self.id}|"
+        # A server that went down keeps the models it listed, so a conversation's choice
+        # stays its own: a send then says the server is not answering, and no other bot
+        # answers instead (docs/design.md, "Who answers").
         if self.models:
             return [(prefix + m, m) for m in self.models]
-        if self.down:
-            return []
-        text = "Canned replies" if isinstance(self.bot, DemoBot) else "The server's default model"
+        text = "The server's default model" if self.asks_server else "Canned replies"
         return [(prefix, text)]
 
 
@@ -135,7 +157,7 @@ class Connections:
             self._add_default(default)
         for candidate in candidates:
             self._add_local(candidate)
-        if default is not None and not isinstance(default.bot, DemoBot):
+        if default is not None and not default.demo:
             seed = self.settings.demo_seed
             demo = DemoBot(
                 word_delay=self.settings.word_delay,
@@ -169,7 +191,7 @@ class Connections:
 
     def picker(self) -> list[Connection]:
         """The model picker's groups; none when there is nothing to choose between."""
-        groups = [c for c in self._items.values() if c.in_picker and (c.choices() or c.down)]
+        groups = [c for c in self._items.values() if c.in_picker]
         if sum(len(c.choices()) for c in groups) <= 1 and not any(c.down for c in groups):
             return []
         return groups
@@ -246,28 +268,37 @@ class Connections:
 
     # -- asking the servers ----------------------------------------------------------------
 
-    async def refresh(self, only: list[Connection] | None = None) -> None:
+    async def refresh(
+        self, only: Sequence[Connection] | None = None, *, limit: float | None = None
+    ) -> bool:
         """Ask connections (`only` these, or all but the default, which was asked when it
         was chosen) for their models, all at once; one that fails or takes longer than
-        LIST_TIMEOUT is marked down with why. The demo bot has nothing to ask."""
+        LIST_TIMEOUT (or `limit` seconds) is marked down with why. The demo bot has nothing to ask.
+        True when what the page shows of any of them changed."""
         chosen = [c for c in self.all() if c.kind != "default"] if only is None else only
-        await asyncio.gather(*(self._refresh(c) for c in chosen))
+        before = [_shown(c) for c in chosen]
+        await asyncio.gather(*(self._refresh(c, limit) for c in chosen))
+        return before != [_shown(c) for c in chosen]
 
-    async def _refresh(self, connection: Connection) -> None:
+    async def _refresh(self, connection: Connection, within: float | None) -> None:
         bot = connection.bot
-        if not isinstance(bot, OpenAICompatBot):
+        if not connection.asks_server:
             return
         looking = connection.kind == "local" and not connection.found
-        limit = LOCAL_TIMEOUT if looking else LIST_TIMEOUT
+        limit = within or (LOCAL_TIMEOUT if looking else LIST_TIMEOUT)
+        connection.loading = False
         try:
+            # The bot's own deadline is a little later: this one's message is the plainer.
             async with asyncio.timeout(limit):
-                connection.models = tuple(await bot.list_models())
+                info = await bot.probe(limit + 1)
+            connection.models, connection.context = info.models, dict(info.context)
             connection.problem = None
             connection.found = True
+        except ServerLoading as exc:
+            connection.problem, connection.loading, connection.found = str(exc), True, True
         except BotError as exc:
-            connection.models, connection.problem = (), str(exc)
+            connection.problem = str(exc)  # the models it listed stay (see choices)
         except TimeoutError:
-            connection.models = ()
             connection.problem = f"It did not answer within {limit:g} seconds."
         if connection.kind == "local" and not connection.found:
             connection.problem = f"Not running: nothing answers at {connection.base_url}."
@@ -284,14 +315,14 @@ class Connections:
 
     def _add_default(self, choice: ChosenBot) -> None:
         bot = choice.bot
-        base_url = getattr(bot, "base_url", None)
-        key = self.settings.api_key if isinstance(bot, OpenAICompatBot) else None
+        base_url = bot.capabilities.base_url
+        key = self.settings.api_key if base_url is not None else None
         self._items[DEFAULT_ID] = Connection(
             DEFAULT_ID,
             bot.label,
             "default",
             bot,
-            base_url if isinstance(base_url, str) else None,
+            base_url,
             choice.models,
             choice.problem,
             key_hint(key),
@@ -306,7 +337,7 @@ class Connections:
         slug = re.sub(r"[^a-z0-9]+", "-", candidate.label.lower()).strip("-")[:30]
         cid = self._new_id(f"local-{slug}")
         bot = OpenAICompatBot(
-            base, label=candidate.label, stall_timeout=self.settings.stall_timeout
+            base, label=candidate.label, stall_timeout=self.settings.stall_timeout, fix=LOCAL_FIX
         )
         self._items[cid] = Connection(cid, candidate.label, "local", bot, bot.base_url, found=False)
 
@@ -327,7 +358,11 @@ class Connections:
 
     def _put(self, cid: str, name: str, base_url: str, key: str | None) -> Connection:
         bot = OpenAICompatBot(
-            base_url, api_key=key, label=name, stall_timeout=self.settings.stall_timeout
+            base_url,
+            api_key=key,
+            label=name,
+            stall_timeout=self.settings.stall_timeout,
+            fix=ADDED_FIX,
         )
         self._items[cid] = Connection(cid, name, "added", bot, bot.base_url, key_hint=key_hint(key))
         return self._items[cid]
@@ -354,6 +389,16 @@ class Connections:
         kept = {c.id: keys[c.id] for c in added if keys.get(c.id)}
         write_private(self.data_dir / CONNECTIONS_FILENAME, json.dumps(entries, indent=2) + "\n")
         write_private(self.data_dir / KEYS_FILENAME, json.dumps(kept) + "\n")
+
+
+def _shown(connection: Connection) -> tuple[object, ...]:
+    """What the page shows of a connection: a change of this is worth telling the pages."""
+    return (
+        connection.state,
+        connection.models,
+        connection.problem,
+        tuple(sorted(connection.context.items())),
+    )
 
 
 def _checked(name: str, base_url: str, api_key: str | None) -> tuple[str, str, str | None]:

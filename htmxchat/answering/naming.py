@@ -70,9 +70,7 @@ async def suggest_title(route: Route, messages: Sequence[Message]) -> str:
                         break  # a title is short; closing the stream stops the request
             finally:
                 # Close the generator at once (a break left it open): the request ends.
-                close = getattr(stream, "aclose", None)
-                if close is not None:
-                    await close()
+                await stream.aclose()
     except BotError as exc:
         raise NamingError(f"{who} could not name this chat: {exc}") from exc
     except TimeoutError:

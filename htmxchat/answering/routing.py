@@ -71,7 +71,7 @@ class Router:
         prefix, sep, name = (choice or "").partition(CHOICE_SEPARATOR)
         found = self.directory.lookup(prefix) if sep and self.directory is not None else None
         if found is None:
-            base = getattr(self.bot, "base_url", None)
+            base = self.bot.capabilities.base_url
             return Route(self.bot, self.check_model(choice), "default", base)
         bot, models, base_url = found
         if models and name not in models:

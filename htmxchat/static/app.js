@@ -455,30 +455,6 @@
     }
   });
 
-  // The model servers changed (on the Servers page, in any tab): a new picker comes in with
-  // nothing chosen. Keep this page's choice while its server is still listed, as the page
-  // render does: a model it no longer lists stays chosen under its (down) server, and only
-  // a removed server's choice falls back to the first model.
-  document.body.addEventListener("htmx:oobBeforeSwap", (e) => {
-    const target = e.detail.target;
-    if (!target || target.id !== "model-picker") return; // runs for every swap of every frame
-    const fresh = e.detail.fragment && e.detail.fragment.querySelector("select");
-    const chosen = $("model")?.selectedOptions[0];
-    if (!chosen || !fresh) return;
-    const same = Array.from(fresh.options).find((o) => o.value === chosen.value && !o.disabled);
-    if (same) {
-      same.selected = true;
-      return;
-    }
-    const server = chosen.parentElement?.dataset.connection;
-    const group = Array.from(fresh.querySelectorAll("optgroup")).find(
-      (g) => g.dataset.connection === server,
-    );
-    if (group && server !== "default") {
-      group.prepend(new Option(chosen.text, chosen.value, true, true));
-    }
-  });
-
   // A finished answer replaces its streaming version whole. Before removing an element htmx
   // walks all of it, firing an event on every element, to undo what it set up there; but it
   // sets up nothing inside a message body or its reasoning (hx-disable), which at the end of

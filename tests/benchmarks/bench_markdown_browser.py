@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from htmxchat.answering.bots import Item, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import BuiltIn, Item, Piece, ReplyEnd, Turn
 from tests.benchmarks.bench_markdown import mixed
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser_security import served_in_thread
@@ -41,7 +41,7 @@ TOKENS_PER_SECOND = 200
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
-class PacedBot:
+class PacedBot(BuiltIn):
     """Streams the answer named by the user's message, token by token, at a steady rate."""
 
     label = "Paced bot"

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from htmxchat.answering.bots.tool_stream import ToolCallsPiece
-from htmxchat.tools.results import ToolCall
-
-Role = Literal["system", "user", "assistant", "tool"]
+Role = Literal["system", "user", "assistant"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +19,6 @@ class Turn:
     # already inside `content`); see docs/design.md, "Attachments".
     images: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
-    # An assistant turn's tool calls, and the call a `tool` turn answers (docs/tools.md).
-    tool_calls: tuple[ToolCall, ...] = ()
-    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +47,48 @@ class ReplyEnd:
         return self.finish_reason == "length"
 
 
-Item = Piece | ToolCallsPiece | ReplyEnd
+Item = Piece | ReplyEnd
 
 
 class BotError(Exception):
     """A reply failed for a reason the user should read (what happened, what to do next)."""
+
+
+class ServerLoading(BotError):
+    """The server answers but is still loading its model (llama.cpp's HTTP 503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a bot is and can do, declared by the bot itself (nothing else probes it)."""
+
+    base_url: str | None = None  # its server's address; None: built in, nothing to ask
+    images: bool = False  # takes images as content parts
+    reasoning: bool = False  # may stream reasoning ("thinking") beside the answer
+    usage: bool = False  # reports token counts
+    tools: bool = False  # can call tools
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What a server said when asked: its models and, where it tells, their context size."""
+
+    models: tuple[str, ...] = ()
+    # Tokens each model can hold (prompt and answer together), for the models that say.
+    context: Mapping[str, int] = field(default_factory=dict)
+
+
+class BuiltIn:
+    """For bots that need no server: nothing to ask and nothing to release."""
+
+    capabilities = Capabilities()
+
+    async def probe(self, timeout: float) -> ServerInfo:  # noqa: ASYNC109 (protocol's own)
+        """Nothing to ask: no models of its own."""
+        return ServerInfo()
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 class Bot(Protocol):
@@ -79,18 +110,27 @@ class Bot(Protocol):
         """The model replies are written with, if the bot has one."""
         ...
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What it is (its server's address) and what it can do."""
+        ...
+
+    async def probe(self, timeout: float) -> ServerInfo:  # noqa: ASYNC109 (a deadline it keeps)
+        """Ask its server what it offers, within `timeout` seconds; `ServerLoading` while
+        the server loads its model, `BotError` (saying why) when it does not answer."""
+        ...
+
     def stream(
         self,
         history: Sequence[Turn],
         *,
         model: str | None = None,
         params: Mapping[str, object] | None = None,
-    ) -> AsyncIterator[Item]:
+    ) -> AsyncGenerator[Item, None]:
         """Stream the reply to the last user turn of `history` (optionally with `model`).
 
         A first `system` turn is the chat's own system prompt; `params` are sampling
-        parameters (temperature, top_p, max_tokens, seed) for bots that have them. Callers
-        pass `params` only when there are any.
+        parameters (temperature, top_p, max_tokens, seed) for bots that have them.
         """
         ...
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 
-from htmxchat.answering.bots import Item, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import BuiltIn, Item, Piece, ReplyEnd, Turn
 
 REPLIES: tuple[str, ...] = (
     "Hello! I'm the demo bot. I don't understand a word you say, but I stream my answers "
@@ -33,7 +33,7 @@ REPLIES: tuple[str, ...] = (
 _WORD = re.compile(r"\S+\s*|\s+")
 
 
-class DemoBot:
+class DemoBot(BuiltIn):
     """Answers with a random canned reply, one word every `word_delay` seconds."""
 
     label = "Demo bot"
@@ -60,7 +60,7 @@ class DemoBot:
         *,
         model: str | None = None,
         params: Mapping[str, object] | None = None,
-    ) -> AsyncIterator[Item]:
+    ) -> AsyncGenerator[Item, None]:
         """Yield a canned reply word by word (each word with its trailing whitespace)."""
         reply = self._rng.choice(self.replies)
         files = history[-1].files if history else ()
@@ -75,6 +75,3 @@ class DemoBot:
             await asyncio.sleep(self.word_delay)
             yield Piece(text=match.group())
         yield ReplyEnd("stop")
-
-    async def close(self) -> None:
-        """Nothing to release: the demo bot holds no connections."""

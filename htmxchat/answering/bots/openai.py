@@ -10,7 +10,16 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from htmxchat.answering.bots import BotError, Item, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import (
+    BotError,
+    Capabilities,
+    Item,
+    Piece,
+    ReplyEnd,
+    ServerInfo,
+    ServerLoading,
+    Turn,
+)
 from htmxchat.answering.bots import openai_errors as msg
 from htmxchat.answering.bots.budget import OverBudget, ReadBudget
 from htmxchat.answering.bots.sse import (
@@ -21,7 +30,6 @@ from htmxchat.answering.bots.sse import (
     SSEEvent,
     loads_json,
 )
-from htmxchat.answering.bots.tool_stream import ToolCallAssembler, ToolCallsPiece
 from htmxchat.limits import MAX_IDLE_LINES
 
 log = logging.getLogger(__name__)
@@ -46,8 +54,23 @@ async def list_models(
     api_key: str | None = None,
     session: aiohttp.ClientSession | None = None,
     timeout: float = LIST_MODELS_TIMEOUT,  # noqa: ASYNC109 (aiohttp's per-request timeout)
+    fix: msg.Fix = msg.DEFAULT_FIX,
 ) -> list[str]:
     """Return the model ids the server at `base_url` offers (GET {base}/models)."""
+    info = await server_info(base_url, api_key=api_key, session=session, timeout=timeout, fix=fix)
+    return list(info.models)
+
+
+async def server_info(
+    base_url: str,
+    *,
+    api_key: str | None = None,
+    session: aiohttp.ClientSession | None = None,
+    timeout: float = LIST_MODELS_TIMEOUT,  # noqa: ASYNC109 (aiohttp's per-request timeout)
+    fix: msg.Fix = msg.DEFAULT_FIX,
+) -> ServerInfo:
+    """What the server at `base_url` offers (GET {base}/models): `ServerLoading` while it
+    loads its model (HTTP 503), `BotError` saying why when it does not answer."""
     base = normalize_base_url(base_url)
     client = session or aiohttp.ClientSession()
     try:
@@ -60,18 +83,20 @@ async def list_models(
             body = await msg.read_limited(resp)
             if resp.status != 200:
                 detail = msg.snippet(body, api_key)
-                raise BotError(msg.status_message(base, resp.status, detail, None))
+                error = ServerLoading if resp.status == 503 else BotError
+                raise error(msg.status_message(base, resp.status, detail, None, fix))
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise msg.transport_error(base, exc, answered=False) from exc
+        raise msg.transport_error(base, exc, answered=False, fix=fix) from exc
     finally:
         if session is None:
             await client.close()
     try:
-        return parse_model_ids(loads_json(body.decode("utf-8", "replace")))
+        payload = loads_json(body.decode("utf-8", "replace"))
     except NestingError:
-        raise BotError(msg.nested(base)) from None
+        raise BotError(msg.nested(base, fix)) from None
     except ValueError:
-        raise BotError(msg.not_compatible(base)) from None
+        raise BotError(msg.not_compatible(base, fix)) from None
+    return ServerInfo(tuple(parse_model_ids(payload)), parse_context(payload))
 
 
 def parse_model_ids(payload: object) -> list[str]:
@@ -88,13 +113,33 @@ def parse_model_ids(payload: object) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def parse_context(payload: object) -> dict[str, int]:
+    """Context sizes the model list states: vLLM's `max_model_len`, llama.cpp's
+    `meta.n_ctx_train`, LM Studio's `max_context_length`, by model id."""
+    sizes: dict[str, int] = {}
+    items = payload.get("data") if isinstance(payload, dict) else None
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            continue
+        meta = item.get("meta")
+        found = [
+            item.get("max_model_len"),
+            item.get("loaded_context_length"),
+            item.get("max_context_length"),
+            meta.get("n_ctx_train") if isinstance(meta, dict) else None,
+        ]
+        size = next((n for n in found if isinstance(n, int) and n > 0), None)
+        if size is not None:
+            sizes[item["id"]] = size
+    return sizes
+
+
 class _Outcome:
     """How the stream is going: whether it is done, its finish reason and usage."""
 
-    __slots__ = ("calls", "completion_tokens", "done", "finish_reason", "prompt_tokens")
+    __slots__ = ("completion_tokens", "done", "finish_reason", "prompt_tokens")
 
     def __init__(self) -> None:
-        self.calls = ToolCallAssembler()  # the reply's tool calls, from their fragments
         self.finish_reason: str | None = None
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
@@ -117,8 +162,10 @@ class OpenAICompatBot:
         temperature: float | None = None,
         stall_timeout: float = DEFAULT_STALL_TIMEOUT,
         label: str | None = None,
+        fix: msg.Fix = msg.DEFAULT_FIX,
     ) -> None:
         self._base = normalize_base_url(base_url)
+        self._fix = fix  # where its settings are changed, named in every error
         self._model = model
         self._api_key = api_key
         self._system_prompt = system_prompt
@@ -149,6 +196,21 @@ class OpenAICompatBot:
         """The normalized base URL, e.g. "http://127.0.0.1:11434/v1"."""
         return self._base
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """A server at `base_url`; images, reasoning and usage as OpenAI's API has them."""
+        return Capabilities(self._base, images=True, reasoning=True, usage=True)
+
+    async def probe(self, timeout: float) -> ServerInfo:  # noqa: ASYNC109 (aiohttp's timeout)
+        """Ask the server for its models (and the context sizes it states)."""
+        return await server_info(
+            self._base,
+            api_key=self._api_key,
+            session=self._client(),
+            timeout=timeout,
+            fix=self._fix,
+        )
+
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use, inside the running loop; no total timeout because long
         # generations on slow local models take minutes. sock_read is the stall timeout.
@@ -167,7 +229,9 @@ class OpenAICompatBot:
 
     async def list_models(self) -> list[str]:
         """The model ids the server offers."""
-        return await list_models(self._base, api_key=self._api_key, session=self._client())
+        return await list_models(
+            self._base, api_key=self._api_key, session=self._client(), fix=self._fix
+        )
 
     async def stream(
         self,
@@ -190,7 +254,9 @@ class OpenAICompatBot:
         try:
             resp = await self._post(list(history), model, params or {})
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise msg.transport_error(self._base, exc, answered=False, stall=stall) from exc
+            raise msg.transport_error(
+                self._base, exc, answered=False, stall=stall, fix=self._fix
+            ) from exc
         finished = False
         try:
             if resp.status != 200 or resp.content_type in ("application/json", "text/html"):
@@ -220,7 +286,9 @@ class OpenAICompatBot:
                     outcome.done = True  # no [DONE] after a finish_reason is fine
             finished = True
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise msg.transport_error(self._base, exc, answered=True, stall=stall) from exc
+            raise msg.transport_error(
+                self._base, exc, answered=True, stall=stall, fix=self._fix
+            ) from exc
         except OverBudget as exc:
             raise BotError(msg.over_budget(self._base, exc.reason, exc.limit)) from exc
         except SSEError as exc:
@@ -236,8 +304,6 @@ class OpenAICompatBot:
                 resp.close()
         if outcome.finish_reason == "length":
             log.info("reply from %s stopped at the model's token limit", msg.shown(self._base))
-        if outcome.calls.calls:  # all of them, complete (a chunk with text may have grown one)
-            yield ToolCallsPiece(outcome.calls.calls)
         yield outcome.end()
 
     async def _first_model(self) -> str:
@@ -270,7 +336,7 @@ class OpenAICompatBot:
             resp.close()
         if b"stream_options" not in body and b"include_usage" not in body:
             detail = msg.snippet(body, self._api_key)
-            raise BotError(msg.status_message(self._base, resp.status, detail, model))
+            raise BotError(msg.status_message(self._base, resp.status, detail, model, self._fix))
         self._usage_in_stream = False
         log.info("%s refused stream_options; asking without it", msg.shown(self._base))
         return await self._client().post(
@@ -308,10 +374,10 @@ class OpenAICompatBot:
         if resp.status == 200 and resp.content_type == "application/json" and detail:
             return BotError(msg.reported(detail))  # e.g. Ollama's {"error": "..."}
         if resp.status == 200:
-            return BotError(msg.not_compatible(self._base))
-        return BotError(msg.status_message(self._base, resp.status, detail, model))
+            return BotError(msg.not_compatible(self._base, self._fix))
+        return BotError(msg.status_message(self._base, resp.status, detail, model, self._fix))
 
-    def _on_event(self, event: SSEEvent, outcome: _Outcome) -> Piece | ToolCallsPiece | None:
+    def _on_event(self, event: SSEEvent, outcome: _Outcome) -> Piece | None:
         if event.event == "error":
             raise BotError(msg.reported(msg.snippet(event.data.encode(), self._api_key)))
         if event.data.strip() == "[DONE]":
@@ -320,11 +386,11 @@ class OpenAICompatBot:
         try:
             chunk = loads_json(event.data)
         except NestingError:
-            raise BotError(msg.nested(self._base)) from None
+            raise BotError(msg.nested(self._base, self._fix)) from None
         except ValueError:
             chunk = None
         if not isinstance(chunk, dict):
-            raise BotError(msg.malformed(self._base))
+            raise BotError(msg.malformed(self._base, self._fix))
         if chunk.get("error"):
             raise BotError(msg.reported(msg.clean(msg.error_message(chunk), self._api_key)))
         _read_usage(chunk, outcome)
@@ -338,9 +404,6 @@ class OpenAICompatBot:
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             return None
-        grew = bool(delta.get("tool_calls")) and outcome.calls.feed(delta["tool_calls"])
-        if grew and not delta.get("content"):  # text of the same chunk still comes first
-            return ToolCallsPiece(outcome.calls.calls)
         text = delta.get("content")
         # llama.cpp/DeepSeek say reasoning_content, Ollama and newer vLLM say reasoning;
         # some send both with the same text, so take one.
@@ -362,16 +425,7 @@ def _read_usage(chunk: dict[str, Any], outcome: _Outcome) -> None:
 
 
 def _message(turn: Turn) -> dict[str, Any]:
-    """One turn for the API: plain text, or content parts when it carries images; an
-    answer's tool calls, and a tool's result for the call it answers."""
-    if turn.role == "tool":
-        return {"role": "tool", "tool_call_id": turn.tool_call_id or "", "content": turn.content}
-    if turn.tool_calls:
-        calls = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in turn.tool_calls
-        ]
-        return {"role": turn.role, "content": turn.content or None, "tool_calls": calls}
+    """One turn for the API: plain text, or content parts when it carries images."""
     if not turn.images:
         return {"role": turn.role, "content": turn.content}
     parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}] if turn.content else []

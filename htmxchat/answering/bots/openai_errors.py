@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -22,8 +23,31 @@ log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024  # a /models list or an error body; anything bigger is not ours
 _SNIPPET_CHARS = 200
 
-# Where a server's address is set: the flag for the default one, the page for the others.
-ADDRESS = "--base-url, or its entry on the Servers page"
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """Where this server's settings are changed, as the messages name it: every error
+    points at the place that fixes *that* server (docs/design.md, "Who answers")."""
+
+    address: str  # where its address is set, e.g. "its Edit button on the Servers page"
+    key: str  # the sentence saying how to give it the right API key
+
+
+# The default server: chosen by the flags and HTMXCHAT_* variables.
+DEFAULT_FIX = Fix(
+    "--base-url or HTMXCHAT_BASE_URL, then restart htmxchat",
+    "Set HTMXCHAT_API_KEY to a valid key and restart htmxchat.",
+)
+# A server added on the Servers page.
+ADDED_FIX = Fix(
+    "its Edit button on the Servers page",
+    "Enter the right key with its Edit button on the Servers page.",
+)
+# A local server htmxchat looks for by itself (the usual ports or HTMXCHAT_LOCAL_SERVERS).
+LOCAL_FIX = Fix(
+    "HTMXCHAT_LOCAL_SERVERS, then restart htmxchat",
+    "Add it on the Servers page with its API key.",
+)
 
 
 async def read_limited(resp: aiohttp.ClientResponse, limit: int = MAX_BODY) -> bytes:
@@ -79,18 +103,18 @@ def reported(message: str) -> str:
     return f"The model server reported an error{detail} Try again, or check the server's log."
 
 
-def malformed(base: str) -> str:
+def malformed(base: str, fix: Fix = DEFAULT_FIX) -> str:
     return (
         f"The model server at {shown(base)} sent a malformed stream, so the reply was "
-        f"stopped. Check that its address ({ADDRESS}) points to an OpenAI-compatible "
+        f"stopped. Check that its address ({fix.address}) points to an OpenAI-compatible "
         "server."
     )
 
 
-def not_compatible(base: str) -> str:
+def not_compatible(base: str, fix: Fix = DEFAULT_FIX) -> str:
     return (
         f"The address {shown(base)} did not answer like an OpenAI-compatible server. "
-        f"Check its address ({ADDRESS}; it usually ends in /v1)."
+        f"Check its address ({fix.address}; it usually ends in /v1)."
     )
 
 
@@ -108,11 +132,11 @@ def too_large(base: str, max_chars: int) -> str:
     )
 
 
-def nested(base: str) -> str:
+def nested(base: str, fix: Fix = DEFAULT_FIX) -> str:
     return (
         f"The model server at {shown(base)} sent JSON nested thousands of levels deep, which "
         "no real answer is, so it was not read. Check that its address "
-        f"({ADDRESS}) points to an OpenAI-compatible server."
+        f"({fix.address}) points to an OpenAI-compatible server."
     )
 
 
@@ -145,24 +169,31 @@ def over_budget(base: str, reason: str, limit: float) -> str:
 def no_models(base: str) -> str:
     return (
         f"The model server at {shown(base)} has no models. Download or load one "
-        "(for example with: ollama pull llama3.2), or pass --model."
+        "(for example `ollama pull llama3.2`), or pass --model."
     )
 
 
-def status_message(base: str, status: int, detail: str, model: str | None) -> str:
+def status_message(
+    base: str, status: int, detail: str, model: str | None, fix: Fix = DEFAULT_FIX
+) -> str:
     """The message for a non-200 answer; `detail` is the server's own short message."""
     where = shown(base)
     detail = f": {detail.rstrip('.')}" if detail else ""
     if status in (401, 403):
         return (
             f"The model server at {where} refused the request (HTTP {status}): the API key is "
-            "missing or wrong. Set HTMXCHAT_API_KEY to a valid key and restart htmxchat."
+            f"missing or wrong. {fix.key}"
         )
     if status == 404:
         what = f'the model "{model}"' if model else "this address"
         return (
             f"The model server at {where} does not know {what} (HTTP 404{detail}). Pick "
-            f"another model, or check its address ({ADDRESS}; it usually ends in /v1)."
+            f"another model, or check its address ({fix.address}; it usually ends in /v1)."
+        )
+    if status == 503:
+        return (
+            f"The model server at {where} is still loading its model (HTTP 503{detail}). "
+            "Wait until it is ready, then press Retry."
         )
     if status == 429:
         return (
@@ -172,7 +203,7 @@ def status_message(base: str, status: int, detail: str, model: str | None) -> st
     if 300 <= status < 400:
         return (
             f"The model server at {where} redirected elsewhere (HTTP {status}). "
-            f"Check its address ({ADDRESS})."
+            f"Check its address ({fix.address})."
         )
     if status >= 500:
         return (
@@ -186,15 +217,21 @@ def status_message(base: str, status: int, detail: str, model: str | None) -> st
 
 
 def transport_error(
-    base: str, exc: BaseException, *, answered: bool, stall: float | None = None
+    base: str,
+    exc: BaseException,
+    *,
+    answered: bool,
+    stall: float | None = None,
+    fix: Fix = DEFAULT_FIX,
 ) -> BotError:
     """Map an aiohttp/timeout exception to a BotError; `answered`: the reply had started."""
     where = shown(base)
     log.debug("request to %s failed: %s", where, type(exc).__name__)
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return BotError(
-            f"The model server at {where} is not reachable. Start it (for example with "
-            f"ollama serve, or llama-server) or change its address ({ADDRESS})."
+            f"The model server at {where} is not answering: nothing listens at that address. "
+            f"Start it (for example `ollama serve` or `llama-server`) or change its address "
+            f"({fix.address}), then press Retry."
         )
     if isinstance(exc, TimeoutError):
         waited = f"for {stall:g} seconds" if stall is not None else "for too long"
@@ -209,5 +246,5 @@ def transport_error(
         )
     return BotError(
         f"The model server at {where} closed the connection without answering. "
-        f"Check that the server is still running and that its address ({ADDRESS}) is right."
+        f"Check that the server is still running and that its address ({fix.address}) is right."
     )

@@ -28,6 +28,7 @@ class ChosenBot:
     models: tuple[str, ...]
     description: str
     problem: str | None = None  # why the chosen server could not be asked for models
+    demo: bool = False  # the built-in demo bot (the Servers page then lists no second one)
 
 
 async def choose_bot(
@@ -61,7 +62,7 @@ async def choose_bot(
 def _demo(settings: Settings, why: str) -> ChosenBot:
     rng = random.Random(settings.demo_seed) if settings.demo_seed is not None else None
     return ChosenBot(
-        DemoBot(word_delay=settings.word_delay, rng=rng), (), f"Replies come from {why}."
+        DemoBot(word_delay=settings.word_delay, rng=rng), (), f"Replies come from {why}.", demo=True
     )
 
 
