@@ -70,7 +70,12 @@ def build_parser() -> UsageParser:
     export.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     imp = sub.add_parser("import", help="add a conversation from a JSON export")
-    imp.add_argument("file", help="a file written by `htmxchat export` or the page's JSON link")
+    imp.add_argument("file", help="a file written by htmxchat export or the page's JSON link")
+    imp.add_argument(
+        "--copy",
+        action="store_true",
+        help="import it even if the conversation is already in your chats (as a copy)",
+    )
     imp.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     stop = sub.add_parser("stop", help="stop the htmxchat running for the data dir")
@@ -216,6 +221,14 @@ def _read_export(path: Path) -> tuple[Conversation, list[Message]]:
 
 async def _import(store: ChatStore, args: argparse.Namespace) -> None:
     conversation, messages = args.parsed
+    existing = await store.conversation(conversation.id)
+    if existing is not None and not args.copy:  # importing a file twice makes no duplicate
+        title = " ".join(existing.title.split()) or "untitled"
+        print(
+            f"Skipped {args.file}: it is already in your chats as conversation {existing.id} "
+            f"({title}). Add --copy to import it again as a copy."
+        )
+        return
     stored = await store.import_conversation(conversation, messages)
     note = "" if stored.id == conversation.id else " (new id: the old one is in use)"
     print(f"Imported {len(messages)} messages as conversation {stored.id}{note}")

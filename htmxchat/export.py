@@ -11,7 +11,7 @@ import math
 import re
 import time
 from dataclasses import asdict, fields, replace
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from htmxchat import tree
@@ -24,6 +24,7 @@ from htmxchat.attachments import (
     size_text,
 )
 from htmxchat.ids import new_id
+from htmxchat.markdown.outline import demote_headings
 from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.provenance import clean_provenance
 from htmxchat.store import TITLE_LENGTH
@@ -35,6 +36,7 @@ MAX_IMPORT_MESSAGES = 100_000
 _ROLES: tuple[Role, ...] = ("system", "user", "assistant")
 _STATUSES: tuple[Status, ...] = ("complete", "streaming", "stopped", "interrupted", "error")
 _AUTHORS = {"user": "You", "system": "System"}
+SECTION_LEVEL = 2  # each message is a `##` section under the title's `#`
 
 
 class ImportFormatError(Exception):
@@ -78,9 +80,11 @@ def _attachment_dict(a: AttachmentInfo) -> dict[str, Any]:
 
 
 def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
-    """A readable transcript: a title, a few facts, then one section per message."""
+    """A document any Markdown viewer shows well: the title, a few facts, then one section
+    per message, headed by its speaker (the model, for answers) and its local time with the
+    zone. A message's own headings are moved two levels down, under its section's."""
     lines = [
-        f"# {conversation.title or 'Untitled conversation'}",
+        f"# {_plain(conversation.title) or 'Untitled conversation'}",
         "",
         f"- id: `{conversation.id}`",
         f"- started: {_when(conversation.created_at)}",
@@ -88,10 +92,9 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         "",
     ]
     for m in messages:
-        author = _AUTHORS.get(m.role) or m.bot or "Assistant"
-        if m.model:
-            author += f" ({m.model})"
-        lines += [f"## {author} · {_when(m.created_at)}", "", m.content.rstrip(), ""]
+        speaker = _AUTHORS.get(m.role) or _plain(m.model or m.bot or "") or "Assistant"
+        body = demote_headings(m.content.rstrip(), SECTION_LEVEL)
+        lines += [f"{'#' * SECTION_LEVEL} {speaker} · {_when(m.created_at)}", "", body, ""]
         if m.attachments:
             lines += [*(f"- Attached: {a.name} ({size_text(a.size)})" for a in m.attachments), ""]
         if m.status != "complete":
@@ -99,8 +102,22 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
     return "\n".join(lines)
 
 
+def _plain(text: str) -> str:
+    """`text` on one line, with the characters Markdown would act on escaped."""
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", " ".join(text.split()))
+
+
 def _when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """The local time with its zone: `2023-11-14 23:13:20 CET (UTC+01:00)`."""
+    moment = datetime.fromtimestamp(timestamp).astimezone()
+    offset = int((moment.utcoffset() or timedelta(0)).total_seconds()) // 60
+    shown = f"{moment:%Y-%m-%d %H:%M:%S}"
+    if offset == 0:
+        return f"{shown} UTC"
+    sign = "+" if offset > 0 else "-"
+    utc = f"UTC{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+    name = moment.tzname() or ""
+    return f"{shown} {name} ({utc})" if name.isalpha() else f"{shown} {utc}"
 
 
 def filename(conversation: Conversation, extension: str) -> str:

@@ -73,8 +73,17 @@ def test_export_then_import_round_trips(
     assert main(["export", original, "-o", str(markdown)]) == 0
     assert markdown.read_text().startswith("# question one")
 
-    # importing into the same data dir: the ids are taken, so new ones are made
+    # importing into the same data dir: it is there already, so nothing is added...
+    capsys.readouterr()
     assert main(["import", str(exported)]) == 0
+    assert capsys.readouterr().out == (
+        f"Skipped {exported}: it is already in your chats as conversation {original} "
+        "(question one). Add --copy to import it again as a copy.\n"
+    )
+    assert main(["logs", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+    # ...unless a copy is asked for: the ids are taken, so new ones are made
+    assert main(["import", "--copy", str(exported)]) == 0
     out = capsys.readouterr().out
     assert "new id" in out
     copy_id = out.split("conversation ")[1].split()[0]

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
+import time
+from collections.abc import Iterator
 
 import pytest
+from markdown_it import MarkdownIt
 
 from htmxchat.export import ImportFormatError, filename, parse_export, to_json, to_markdown
 from htmxchat.models import Conversation, Message
@@ -19,12 +23,54 @@ MESSAGES = [
 ]  # fmt: skip
 
 
-def test_markdown_reads_like_a_transcript() -> None:
+@pytest.fixture
+def zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The local time zone is Central European Time (a POSIX rule: no tz database needed)."""
+    monkeypatch.setenv("TZ", "CET-1")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_markdown_reads_like_a_transcript(zone: None) -> None:
     text = to_markdown(CONVERSATION, MESSAGES)
-    assert text.startswith("# Trip: Rome & <kids>\n")
+    assert text.startswith("# Trip: Rome & \\<kids\\>\n")  # a viewer shows <kids>, as typed
     assert f"- id: `{CONVERSATION.id}`" in text and "- messages: 2" in text
-    assert "## You · 2023-11-14 22:13:20 UTC\n\nPlan it\n" in text
-    assert "## Demo bot (llama3) · " in text and "*Stopped*" in text
+    # Local time, saying which zone it is in.
+    assert "## You · 2023-11-14 23:13:20 CET (UTC+01:00)\n\nPlan it\n" in text
+    # Answers are headed by the model that wrote them, not the server.
+    assert "## llama3 · 2023-11-14 23:13:25 CET (UTC+01:00)\n" in text and "*Stopped*" in text
+    assert "Demo bot" not in text
+
+
+def test_markdown_keeps_its_outline_when_answers_have_headings() -> None:
+    answer = (
+        "# Overview\n\nText.\n\n## Details\n\n```md\n# inside code\n```\n\n"
+        "Summary\n=======\n\n###### Deep"
+    )
+    messages = [
+        MESSAGES[0],
+        Message("0mx1cccccccccccccccc", CONVERSATION.id, "assistant", answer, model="qwen3"),
+    ]
+    text = to_markdown(CONVERSATION, messages)
+    viewer = MarkdownIt("commonmark")
+    tokens = viewer.parse(text)
+    headings = [  # as a viewer shows them: level and text
+        (int(t.tag[1]), html.unescape(viewer.renderInline(tokens[i + 1].content)))
+        for i, t in enumerate(tokens)
+        if t.type == "heading_open"
+    ]
+    assert [(level, title.split(" · ")[0]) for level, title in headings] == [
+        (1, "Trip: Rome & <kids>"),
+        (2, "You"),
+        (2, "qwen3"),
+        (3, "Overview"),
+        (4, "Details"),
+        (3, "Summary"),
+        (6, "Deep"),
+    ]
+    assert "```md\n# inside code\n```" in text  # code is never changed
 
 
 def test_json_round_trips_exactly() -> None:
