@@ -207,3 +207,33 @@ async def test_a_gzip_bomb_as_a_model_list_is_read_only_up_to_its_limit(
     fake.enqueue(Reply(body=bomb, content_type="application/json", headers=GZIP), endpoint="models")
     with pytest.raises(BotError, match="did not answer like an OpenAI-compatible server"):
         await list_models(fake.base_url)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod\n",
+        "| cell one | cell two | cell three | cell four |\n",
+    ],
+    ids=["paragraph", "table"],
+)
+async def test_a_long_block_without_a_blank_line_streams_in_linear_time(
+    app_client, fake: FakeOpenAI, store: ChatStore, line: str
+) -> None:
+    """150 KB of one paragraph (or table) in 200-character pieces, each flushed on its own:
+    parsing the whole open block at every flush took a minute and more (the bound below);
+    now it takes a few seconds."""
+    bot = OpenAICompatBot(fake.base_url, "fake-model", stall_timeout=STALL, label="Hostile")
+    client = await app_client(ChosenBot(bot, ("fake-model",), "Hostile"), coalesce_window=0.0)
+    head = "| a | b | c | d |\n|---|---|---|---|\n" if line.startswith("|") else ""
+    text = head + line * (150_000 // len(line))
+    pieces = [sse(chunk(text[i : i + 200])) for i in range(0, len(text), 200)]
+    fake.enqueue(Reply(chunks=[*pieces, sse(chunk(finish="stop"))]))
+    conversation = new_id()
+    async with Probe.on(client) as probe:
+        frame = await chat_until_final(client, conversation, "one long block", timeout=25)
+    probe.assert_responsive()
+    status, _ = final_bubble_text(frame)
+    assert status == "complete"
+    assert (await store.messages(conversation))[-1].content == text
+    await bot.close()

@@ -78,6 +78,12 @@ class _OpenFence:
     chunk: int = 0  # the chunk it was placed in on the page
 
 
+# An unfinished text longer than this is committed as it is (see `_force_commit`): parsing
+# 32 KiB of table takes about 25 ms, so a flush never holds the loop for long.
+MAX_OPEN_CHARS = 32 * 1024
+# Below this an unfinished text is parsed at every flush that brings a line break.
+PARSE_EVERY_CHARS = 4 * 1024
+
 # Committed blocks per chunk on the page (see ops.Block): enough that a 10,000-token answer
 # is a few dozen chunks, few enough that a chunk is cheap to lay out again.
 CHUNK_BLOCKS = 20
@@ -99,6 +105,7 @@ class MarkdownStream:
         self._chunk_blocks = 0
         self._finished = False
         self._final = False
+        self._waiting = 0  # length of the text at the last parse that finished nothing
 
     def feed(self, new_text: str) -> list[Op]:
         """Take the text written since the last call; return what changes on the page."""
@@ -161,6 +168,12 @@ class MarkdownStream:
         source = self._pending if final else self._pending[: self._pending.rfind("\n") + 1]
         if not source or (not final and self._plain_items(ops, source)):
             return False
+        if not final and len(source) > MAX_OPEN_CHARS:
+            self._force_commit(ops, source)
+            self._waiting = 0
+            return False
+        if not final and self._parse_later(source):
+            return False
         env = new_env(tuple((k, h, t) for k, (h, t) in self._refs.items()))
         known = set(env["references"])
         tokens = BLOCKS.parse(source, env)
@@ -205,11 +218,39 @@ class MarkdownStream:
         for label, ref in references.items():
             if label not in known and ref["map"][1] <= keep:
                 self._refs[label] = (ref["href"], ref["title"])
+        # Nothing finished: a long text is parsed again only once it has grown (_parse_later).
+        self._waiting = len(source) if keep == 0 and not go_on else 0
         self._pending = self._pending[offsets[keep] :]
         if self._fence is not None:
             self._fence.scan -= offsets[keep]
             self._fence.sent -= offsets[keep]
         return go_on
+
+    def _parse_later(self, source: str) -> bool:
+        """Whether to skip this parse: the last one finished nothing, the text is long,
+        it has grown by less than a quarter since, and no blank line (which ends blocks)
+        came. Parses of one open block then grow geometrically, so streaming it costs
+        linear time in all, not a parse of the whole block at every flush."""
+        waited = self._waiting
+        if waited < PARSE_EVERY_CHARS or len(source) >= waited * 5 // 4:
+            return False
+        return "\n\n" not in source[waited - 1 :]
+
+    def _force_commit(self, ops: list[Op], source: str) -> None:
+        """Commit the complete lines of an unfinished text that grew past MAX_OPEN_CHARS
+        (a huge paragraph or table, or blocks held back for a label): parsing it again at
+        every flush would make the stream quadratic. The page may show such a block cut in
+        two while it streams; the finished answer's render replaces it (docs/limits.md)."""
+        refs = tuple((label, href, title) for label, (href, title) in self._refs.items())
+        start = 0
+        if self._list is not None:  # the text starts with the open list's last item
+            start = self._list.context
+            ops.append(ListClose(self._list.list_id))
+            self._done.append(Block("".join(self._list.items), refs, self._list.chunk))
+            self._list = None
+        if source[start:].strip():
+            self._commit(ops, Block(source[start:], refs))
+        self._pending = self._pending[len(source) :]
 
     def _place(self) -> tuple[int, bool]:
         """The chunk the next top-level element goes into, and whether it starts that chunk."""
