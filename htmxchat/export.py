@@ -50,10 +50,12 @@ def to_json(
 ) -> str:
     """The conversation and all its messages as a JSON document (the import format);
     `settings` are the chat's own settings (chat_settings.py), when it has any."""
+    header = asdict(conversation)
+    del header["imported_at"]  # this computer's bookkeeping, not part of the conversation
     document: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
-        "conversation": asdict(conversation),
+        "conversation": header,
         "messages": [_message_dict(m) for m in messages],
     }
     if settings:

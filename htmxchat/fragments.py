@@ -44,7 +44,7 @@ from htmxchat.markdown.html import render_ops, render_state
 from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
 from htmxchat.provenance import without_password
-from htmxchat.times import clock_time, full_time, iso_time
+from htmxchat.times import clock_time, full_time, iso_time, list_group
 
 STATIC_PREFIX = "/static/"
 # Header values are server-made ids, hex epochs and numbers: nothing that could end a comment.
@@ -88,6 +88,7 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.filters["file_size"] = size_text
     env.globals["attachment_limits"] = attachment_limits()
     env.filters.update(iso_time=iso_time, clock_time=clock_time, full_time=full_time)
+    env.filters["list_group"] = list_group
     env.trim_blocks = True
     env.lstrip_blocks = True
 

@@ -54,6 +54,12 @@ class Conversation:
     title: str
     created_at: float
     updated_at: float
+    imported_at: float | None = None  # brought in from an export file, at this time
+
+    @property
+    def listed_at(self) -> float:
+        """Where the list puts it: its last message, or when it was imported if later."""
+        return max(self.updated_at, self.imported_at or 0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,12 +245,13 @@ def row_to_conversation(row: sqlite3.Row) -> Conversation:
         title=row["title"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        imported_at=row["imported_at"],
     )
 
 
 def select_conversation(db: sqlite3.Connection, conversation_id: str) -> Conversation | None:
     row = db.execute(
-        "SELECT id, title, created_at, updated_at FROM conversations WHERE id = ?",
+        "SELECT id, title, created_at, updated_at, imported_at FROM conversations WHERE id = ?",
         (conversation_id,),
     ).fetchone()
     return None if row is None else row_to_conversation(row)
@@ -258,8 +259,8 @@ def select_conversation(db: sqlite3.Connection, conversation_id: str) -> Convers
 
 def select_conversations(db: sqlite3.Connection, limit: int | None = None) -> list[Conversation]:
     rows = db.execute(
-        "SELECT id, title, created_at, updated_at FROM conversations "
-        "ORDER BY updated_at DESC LIMIT ?",
+        "SELECT id, title, created_at, updated_at, imported_at FROM conversations "
+        "ORDER BY max(updated_at, coalesce(imported_at, 0)) DESC LIMIT ?",
         (-1 if limit is None else limit,),
     ).fetchall()
     return [row_to_conversation(row) for row in rows]
@@ -331,9 +332,13 @@ def import_conversation(
 
     with transaction(db):
         cid = conversation.id if unused("conversations", conversation.id) else new_id()
+        # Its own dates are kept (an export round-trips); the list shows it by when it came
+        # in, not sunk to the bottom by its original date (`Conversation.listed_at`).
+        now = time.time()
         db.execute(
-            "INSERT INTO conversations (id, title, created_at, updated_at) VALUES (?, ?, ?, ?)",
-            (cid, conversation.title, conversation.created_at, conversation.updated_at),
+            "INSERT INTO conversations (id, title, created_at, updated_at, imported_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (cid, conversation.title, conversation.created_at, conversation.updated_at, now),
         )
     # Short transactions: a running server (another connection) can write between them
     # instead of waiting out a long import and failing its own writes.
@@ -366,4 +371,4 @@ def import_conversation(
         with transaction(db):
             db.execute("DELETE FROM conversations WHERE id = ?", (cid,))
         raise
-    return replace(conversation, id=cid)
+    return replace(conversation, id=cid, imported_at=now)

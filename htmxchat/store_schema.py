@@ -157,6 +157,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX messages_tree ON messages (conversation_id, parent_id, seq, id);
     """,
     ),
+    # When a conversation came in from an export file (NULL: it was written here). The list
+    # shows imported chats by when they were imported, marked as such.
+    Migration(
+        "m007_imported_at",
+        """
+    ALTER TABLE conversations ADD COLUMN imported_at REAL;
+    """,
+    ),
 )
 
 

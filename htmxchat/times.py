@@ -29,3 +29,20 @@ def full_time(timestamp: float) -> str:
     """`Friday 4 December 2026, 15:34:32`: the tooltip."""
     when = datetime.fromtimestamp(timestamp).astimezone()
     return f"{when.strftime('%A')} {when.day} {when.strftime('%B %Y, %H:%M:%S')}"
+
+
+def list_group(timestamp: float, now: float | None = None) -> tuple[str, str]:
+    """The conversation list's heading for a time: its key and its text (Today, Yesterday,
+    Previous 7 days, then the month, with the year when it is not this year's)."""
+    when = datetime.fromtimestamp(timestamp).astimezone().date()
+    today = datetime.fromtimestamp(time.time() if now is None else now).astimezone().date()
+    days = (today - when).days
+    if days <= 0:
+        return "today", "Today"
+    if days == 1:
+        return "yesterday", "Yesterday"
+    if days <= 7:
+        return "week", "Previous 7 days"
+    month = when.strftime("%B")
+    label = month if when.year == today.year else f"{month} {when.year}"
+    return when.strftime("%Y-%m"), label

@@ -129,7 +129,8 @@ def test_switching_conversations_and_back_forward(server: ServerProcess, page, d
     assert page.url.endswith(f"/c/{fresh}")
     # its first message names it: the sidebar lists it first and the title follows
     send(page, "A brand new topic")
-    page.wait_for_selector(f"#conv-{fresh}:first-child .conv-link[aria-current=page]")
+    # (first under the "Today" heading)
+    page.wait_for_selector(f"#conv-{fresh}:nth-child(2) .conv-link[aria-current=page]")
     assert page.text_content(f"#conv-{fresh} .conv-link") == "A brand new topic"
     page.wait_for_function(
         "() => document.querySelector('#conversation-title').textContent === 'A brand new topic'"
