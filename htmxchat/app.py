@@ -165,6 +165,7 @@ def _chat_context(
             settings.mcp_config or default_config_path(), settings.data_dir / "tools.json"
         )
         app[tools_key] = tools
+        answering.toolbox = tools
         watching = None
         if watch_servers:
             watch = ServerWatch(

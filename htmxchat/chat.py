@@ -41,6 +41,7 @@ from htmxchat.models import Conversation, Message
 from htmxchat.reply import Reply
 from htmxchat.room import Room
 from htmxchat.store import ChatStore, StoreError
+from htmxchat.tools import chat_tools
 
 log = logging.getLogger(__name__)
 
@@ -414,6 +415,17 @@ class ChatService:
         window = path[-PAGE_MESSAGES:]
         return BranchShown(conversation_id, tuple(window), len(path) > len(window))
 
+    def decide(self, conversation_id: str, message_id: str, call: int, decision: str) -> None:
+        """The user's Allow / Deny / Always allow on a tool call of the reply being written
+        (docs/tools.md, "Asking"); ChatInputError when that call no longer waits."""
+        room = self._rooms.get(conversation_id)
+        reply = room.reply if room is not None else None
+        if reply is None or reply.message.id != message_id or not reply.decide(call, decision):
+            raise ChatInputError(
+                "That tool call is no longer waiting for an answer (it was decided in "
+                "another tab, or the reply ended)."
+            )
+
     def stop(self, conversation_id: str) -> bool:
         """Stop the conversation's running reply, keeping its text. False if none runs."""
         room = self._rooms.get(conversation_id)
@@ -458,7 +470,8 @@ class ChatService:
         if model is not None and model != own.model:
             await self.store.save_chat_settings(room.conversation_id, {**stored, "model": model})
             room.publish(ChoiceChanged(room.conversation_id, model))
-        plan = self.answering.plan(history, own, model, files)
+        tools = chat_tools.from_stored(stored)
+        plan = self.answering.plan(history, own, model, files, tools=tools)
         message = await self.store.add_message(
             Message(
                 id=new_id(),

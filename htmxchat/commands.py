@@ -150,7 +150,9 @@ async def _with_store(
 async def _document(store: ChatStore, conversation_id: str, as_json: bool) -> str:
     conversation = await store.conversation(conversation_id)
     if conversation is None:
-        raise CommandError(f"no conversation has the id {conversation_id!r} (see `htmxchat logs`)")
+        raise CommandError(
+            f"no conversation has the id {conversation_id!r} (htmxchat logs lists them)"
+        )
     # JSON keeps the whole tree with the files' bytes; Markdown is the branch shown
     # (docs/design.md, "Message tree").
     messages = await (store.export_messages if as_json else store.branch)(conversation_id)

@@ -43,7 +43,9 @@ def find_command(name: str = "htmxchat") -> str:
     beside = Path(sys.executable).parent / name  # a venv's bin/ without being on PATH
     if beside.exists():
         return str(beside)
-    raise DesktopError(f"cannot find the installed `{name}` command; install htmxchat with pipx")
+    raise DesktopError(
+        f"cannot find the installed {name} command; install htmxchat with pipx first"
+    )
 
 
 def _data_home(environ: Mapping[str, str]) -> PurePosixPath:

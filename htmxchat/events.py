@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from htmxchat.markdown.ops import Op
 from htmxchat.models import Conversation, Message
+from htmxchat.tools.results import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,17 @@ class ReplyFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallsChanged:
+    """A streaming reply's tool calls changed (streamed, asked, decided, ran): all of them,
+    and notes on tools the user expects that are not offered (docs/tools.md)."""
+
+    message_id: str
+    conversation_id: str
+    calls: tuple[ToolCall, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyNotStarted:
     """A send or regenerate was refused or failed before its reply began: nothing runs."""
 
@@ -75,7 +87,13 @@ class ChoiceChanged:
 
 
 RoomEvent = (
-    MessageAdded | ReplyDelta | ReplyFinished | ReplyNotStarted | BranchShown | ChoiceChanged
+    MessageAdded
+    | ReplyDelta
+    | ToolCallsChanged
+    | ReplyFinished
+    | ReplyNotStarted
+    | BranchShown
+    | ChoiceChanged
 )
 
 

@@ -28,6 +28,7 @@ from htmxchat.markdown.outline import demote_headings
 from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.provenance import clean_provenance
 from htmxchat.store import TITLE_LENGTH
+from htmxchat.tools.results import calls_from_json
 
 FORMAT_NAME = "htmxchat-conversation"
 FORMAT_VERSION = 1
@@ -71,6 +72,9 @@ def _message_dict(message: Message) -> dict[str, Any]:
     data["attachments"] = [_attachment_dict(a) for a in message.attachments]
     if not data["attachments"]:
         del data["attachments"]  # documents without files look as they always did
+    data["tool_calls"] = [c.as_json() for c in message.tool_calls]
+    if not data["tool_calls"]:
+        del data["tool_calls"]
     return data
 
 
@@ -99,6 +103,14 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
         lines += [f"{'#' * SECTION_LEVEL} {speaker} · {_when(m.created_at)}", "", body, ""]
         if m.attachments:
             lines += [*(f"- Attached: {a.name} ({size_text(a.size)})" for a in m.attachments), ""]
+        for call in m.tool_calls:
+            lines += [
+                f"- Tool call `{call.name}` ({call.approval or call.state}): `{call.arguments}`"
+            ]
+            if call.result is not None:
+                lines += [f"  - {'Error' if call.result.error else 'Result'}: {call.result.text}"]
+        if m.tool_calls:
+            lines += [""]
         if m.status != "complete":
             lines += [f"*{m.status.capitalize()}{': ' + m.error if m.error else ''}*", ""]
     return "\n".join(lines)
@@ -219,6 +231,7 @@ def _message(data: dict[str, Any], where: str, conversation_id: str, now: float)
         provenance=clean_provenance(_optional_object(data, "provenance", where)),
         attachments=_attachments(data.get("attachments", []), where),
         parent_id=_optional_text(data, "parent_id", where),
+        tool_calls=calls_from_json(data.get("tool_calls", [])),
     )
 
 

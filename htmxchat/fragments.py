@@ -37,6 +37,7 @@ from htmxchat.events import (
     ReplyFinished,
     ReplyNotStarted,
     RoomEvent,
+    ToolCallsChanged,
 )
 from htmxchat.ids import new_id
 from htmxchat.markdown import render_markdown
@@ -45,6 +46,7 @@ from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
 from htmxchat.provenance import without_password
 from htmxchat.times import clock_time, full_time, iso_time, list_group
+from htmxchat.tools.results import ToolResult
 
 STATIC_PREFIX = "/static/"
 # Header values are server-made ids, hex epochs and numbers: nothing that could end a comment.
@@ -74,6 +76,7 @@ def numbers_header(items: Sequence[Numbered[Any]], *, feed: bool = False) -> str
 def setup_environment(env: jinja2.Environment) -> None:
     """Register the filters and globals our templates use."""
     env.filters["status_text"] = status_text
+    env.globals["tool_state"] = tool_state
     env.filters["without_password"] = without_password
     env.filters["reply_stats"] = reply_stats
     env.globals["static_url"] = static_url
@@ -111,6 +114,20 @@ def attachment_url(attachment_id: str) -> str:
 def static_url(path: str) -> str:
     """URL of a served static file; the version busts caches after an upgrade."""
     return f"{STATIC_PREFIX}{path}?v={__version__}"
+
+
+def tool_state(state: str, approval: str, result: ToolResult | None) -> str:
+    """A tool call's state in words, for its summary line."""
+    if state == "done":
+        how = {"auto": " (always allowed)", "always": " (always allowed from now on)"}
+        outcome = "failed" if result is not None and result.error else "ran"
+        return outcome + how.get(approval, "")
+    return {
+        "streaming": "being written…",
+        "asking": "waiting for you",
+        "running": "running…",
+        "denied": "denied",
+    }.get(state, "stopped")
 
 
 def status_text(message: Message) -> str:
@@ -214,6 +231,16 @@ class Fragments:
             return html
         if isinstance(event, ReplyDelta):
             return self._render("_delta.html", d=event)
+        if isinstance(event, ToolCallsChanged):
+            return self._render(
+                "_tool_calls.html",
+                message_id=event.message_id,
+                conversation_id=event.conversation_id,
+                calls=event.calls,
+                notes=event.notes,
+                live=True,
+                oob=True,
+            )
         if isinstance(event, ReplyFinished):
             return self.message(event.message, oob="true") + self.composer_actions(busy=False)
         if isinstance(event, ReplyNotStarted):

@@ -15,8 +15,11 @@ from htmxchat.ids import is_valid_id
 
 MAX_EPOCH = 32
 
-Action = Literal["send", "stop", "sync", "regenerate", "edit", "version", "delete"]
-ACTIONS: tuple[Action, ...] = ("send", "stop", "sync", "regenerate", "edit", "version", "delete")
+Action = Literal["send", "stop", "sync", "regenerate", "edit", "version", "delete", "tool"]
+ACTIONS: tuple[Action, ...] = (
+    "send", "stop", "sync", "regenerate", "edit", "version", "delete", "tool"
+)  # fmt: skip
+DECISIONS = ("allow", "deny", "always")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,9 @@ class ClientFrame:
     # answer); version: -1 for the previous version, +1 for the next.
     target: str | None = None
     step: int = 0
+    # tool: the call's number in the answer `target`, and "allow", "deny" or "always".
+    call: int = -1
+    decision: str = ""
 
 
 class FrameError(Exception):
@@ -85,13 +91,24 @@ def parse_client_frame(raw: str) -> ClientFrame:
         Position(_epoch(data.get("feed_epoch")), _number(data.get("feed_seq"), -1)),
         _attachment_ids(data.get("attachments")),
         *_target(action, data),
+        *_decision(action, data),
     )
+
+
+def _decision(action: str, data: dict[str, Any]) -> tuple[int, str]:
+    """A tool call's number and the user's decision on it (FrameError when unusable)."""
+    if action != "tool":
+        return -1, ""
+    call, decision = _number(data.get("call"), -1), data.get("decision")
+    if call < 0 or decision not in DECISIONS:
+        raise FrameError("The page sent a tool decision the server does not know; reload it.")
+    return call, str(decision)
 
 
 def _target(action: str, data: dict[str, Any]) -> tuple[str | None, int]:
     """The message an action is about, and a version step (FrameError when missing)."""
     target = data.get("target")
-    if target in (None, "") and action not in ("edit", "version", "delete"):
+    if target in (None, "") and action not in ("edit", "version", "delete", "tool"):
         return None, 0
     if not is_valid_id(target):
         raise FrameError("The page did not say which message this is for; reload it.")

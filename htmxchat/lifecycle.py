@@ -118,7 +118,8 @@ async def quit_handler(request: web.Request) -> web.StreamResponse:
         if wants_json:
             return web.json_response({"status": "confirm", "replies": replies})
         return web.Response(text=CONFIRM_FRAGMENT, content_type="text/html")
-    log.warning("stopping: Quit was asked for (%d repl%s in flight)", replies, _ies(replies))
+    who = "htmxchat stop was run" if form.get("by") == "command" else "Quit was pressed in the page"
+    log.warning("stopping: %s (%d repl%s in flight)", who, replies, _ies(replies))
     # Answer first: the stop event closes the listener and every socket.
     asyncio.get_running_loop().call_later(0.1, stop.set)
     if wants_json:

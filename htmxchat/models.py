@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from htmxchat.attachments import AttachmentInfo
+from htmxchat.tools.results import ToolCall
 
 Role = Literal["system", "user", "assistant"]
 # complete: finished normally; streaming: being written now; stopped: the user pressed Stop;
@@ -44,6 +45,8 @@ class Message:
     # from the tree when shown; not stored).
     version: int = 1
     versions: int = 1
+    # An answer's tool calls, with what was decided and returned (docs/tools.md).
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,13 +15,16 @@ from dataclasses import replace
 from typing import Literal
 
 from htmxchat.answering.bots import BotError, Item, Piece, ReplyEnd, Turn
-from htmxchat.answering.plan import ReplyPlan
+from htmxchat.answering.bots.tool_stream import ToolCallsPiece
+from htmxchat.answering.plan import ReplyPlan, tool_turns
 from htmxchat.attachments import CANNOT_SEE, cannot_see
-from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent, StreamState
+from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent, StreamState, ToolCallsChanged
 from htmxchat.limits import CHECKPOINT_BYTES_PER_SECOND, MAX_ANSWER_CHARS
 from htmxchat.markdown.stream import MarkdownStream
 from htmxchat.models import Message, Status
 from htmxchat.store import ChatStore, StoreError
+from htmxchat.tool_run import ToolRun
+from htmxchat.tools import chat_tools
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,11 @@ TRUNCATED = (
 TOO_LONG = (
     f"This answer reached {MAX_ANSWER_CHARS:,} characters, the most one answer may hold, "
     "so it was ended here. Ask the model to continue if you need more."
+)
+
+ROUND_LIMIT = (
+    "The model asked for more tools after {rounds} rounds, the most this chat allows for one "
+    "answer, so its last calls were not run. Regenerate, or raise Tool rounds in Chat settings."
 )
 
 # waiting: the task has not begun streaming; streaming: reading the bot (a stop cancels
@@ -79,12 +87,45 @@ class Reply:
         self._first_piece_ms: float | None = None
         self._pieces = 0
         self._size = 0  # characters of answer and reasoning received (MAX_ANSWER_CHARS)
+        # The tool calls across the reply's model requests (tool_run.py); None: no tools.
+        self.tools = (
+            ToolRun(plan.tools, changed=self._tools_changed, remember=self._always_allow)
+            if plan.tools is not None
+            else None
+        )
 
     def snapshot(self) -> Message:
-        """The reply as far as it has been published."""
+        """The reply as far as it has been published (with the notes on its tools as its
+        error while it streams)."""
+        run = self.tools
         return replace(
-            self.message, content="".join(self._text), reasoning="".join(self._reasoning)
+            self.message,
+            content="".join(self._text),
+            reasoning="".join(self._reasoning),
+            tool_calls=tuple(run.calls) if run else (),
+            error=" ".join(run.notes) or None if run else None,
         )
+
+    def _tools_changed(self) -> None:
+        """Publish the calls' state, after the text that came before it."""
+        if self.tools is not None:
+            self._flush()
+            calls, notes = tuple(self.tools.calls), tuple(self.tools.notes)
+            message = self.message
+            self.publish(ToolCallsChanged(message.id, message.conversation_id, calls, notes))
+
+    async def _always_allow(self, name: str) -> None:
+        """Keep "always allow `name`" in the chat's settings, for its later replies too."""
+        cid = self.message.conversation_id
+        stored = await self.store.chat_settings(cid)
+        own = chat_tools.from_stored(stored)
+        if name not in own.always:
+            own = replace(own, always=(*own.always, name))
+            await self.store.save_chat_settings(cid, {**stored, **own.to_stored()})
+
+    def decide(self, index: int, decision: str) -> bool:
+        """The user's decision on tool call `index` (False: it is not waiting for one)."""
+        return self.tools is not None and self.tools.decide(index, decision)
 
     def stream_state(self) -> StreamState:
         """The Markdown published so far, as operations building it from an empty body."""
@@ -121,23 +162,28 @@ class Reply:
 
     async def _stream(self, history: Sequence[Turn]) -> tuple[Status, str | None]:
         self.phase = "streaming"
-        last_checkpoint = self._started
         end = ReplyEnd()
+        run = self.tools
         try:
-            bot, params = self.plan.bot, self.plan.params
-            items = bot.stream(history, model=self.message.model, params=params)
-            async for item in items:
-                if isinstance(item, ReplyEnd):
-                    end = self._end_item = item
-                    continue
-                if not self._add(item):
-                    continue
-                if self._size >= MAX_ANSWER_CHARS:
-                    await _close(items)  # at once: drops the connection, the server stops
+            params = dict(self.plan.params)
+            if run is not None and (specs := await run.prepare()):
+                params["tools"] = specs
+            number = 0
+            while True:
+                end, calls, too_long = await self._request(history, params, number)
+                if too_long:
                     return "complete", TOO_LONG
-                if self.clock() - last_checkpoint >= self._checkpoint_every():
-                    last_checkpoint = self.clock()
-                    await self._checkpoint()
+                if run is None or not calls:
+                    break
+                if number >= run.offer.rounds:
+                    run.stop()
+                    return "complete", ROUND_LIMIT.format(rounds=run.offer.rounds)
+                await run.settle(number)
+                number += 1
+                if "".join(self._text).strip():  # the next round's text starts a new block
+                    self._add(Piece("\n\n"))
+                # Sent again: the question, then this answer's rounds so far.
+                history = [*self.plan.turns, *tool_turns(self._current("streaming", None))]
         except asyncio.CancelledError:
             if self.stop_status is None:
                 raise  # not our own stop: someone is cancelling the whole task
@@ -155,6 +201,36 @@ class Reply:
         finally:
             self.phase = "ending"
         return "complete", TRUNCATED if end.truncated else None
+
+    async def _request(
+        self, history: Sequence[Turn], params: dict[str, object], number: int
+    ) -> tuple[ReplyEnd, bool, bool]:
+        """One model request of the reply: its text streamed and checkpointed, its tool
+        calls shown as they grow. (How it ended, whether it called tools, whether the
+        answer reached its size limit.)"""
+        end = ReplyEnd()
+        calls = False
+        last_checkpoint = self.clock()
+        items = self.plan.bot.stream(history, model=self.message.model, params=params)
+        async for item in items:
+            if isinstance(item, ReplyEnd):
+                end = self._end_item = item
+                continue
+            if isinstance(item, ToolCallsPiece):
+                if self.tools is not None and item.calls:
+                    self._flush()
+                    self.tools.streamed(number, len("".join(self._text)), item.calls)
+                    calls = True
+                continue
+            if not self._add(item):
+                continue
+            if self._size >= MAX_ANSWER_CHARS:
+                await _close(items)  # at once: drops the connection, the server stops
+                return end, calls, True
+            if self.clock() - last_checkpoint >= self._checkpoint_every():
+                last_checkpoint = self.clock()
+                await self._checkpoint()
+        return end, calls, False
 
     def _checkpoint_every(self) -> float:
         """Seconds between checkpoints: the interval, or longer once the reply is big, so
@@ -207,10 +283,11 @@ class Reply:
             log.warning("checkpoint of reply %s failed: %s", self.message.id, exc)
 
     def _current(self, status: Status, error: str | None) -> Message:
+        notes = self.tools.notes if self.tools is not None else []
         return replace(
             self.snapshot(),
             status=status,
-            error=error,
+            error=" ".join([*notes, error] if error else notes) or None,
             finished_at=time.time() if status != "streaming" else None,
             first_piece_ms=self._first_piece_ms,
             piece_count=self._pieces,
@@ -221,6 +298,8 @@ class Reply:
     async def _end(self, status: Status, error: str | None) -> Message:
         """The one way a reply ends: publish what is pending, save, tell subscribers."""
         self.phase = "ending"
+        if self.tools is not None:
+            self.tools.stop()  # calls that had not returned (a Stop, a failure) stay so
         self._flush()
         # Commit what is left of the Markdown, so the page already shows the final render
         # when the finished message replaces it: nothing moves as it lands.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import secrets
@@ -25,7 +26,7 @@ from htmxchat.app_window import AppWindow, open_app_window, remove_redirect
 from htmxchat.config import PREFERRED_PORT, Settings
 from htmxchat.guard import ScrubbedAccessLogger
 from htmxchat.instance import RunningServer, remove_runtime_file, write_runtime_file
-from htmxchat.keys import choice_key
+from htmxchat.keys import chat_key, choice_key
 from htmxchat.lifecycle import exit_rule, stop_key, watch_pages
 from htmxchat.limits import HEADER_TIMEOUT
 from htmxchat.store import StoreError
@@ -130,8 +131,20 @@ def make_runner(
     )
 
 
-def _still_stopping() -> None:
-    print("Still stopping: saving replies…", file=sys.stderr, flush=True)
+def stopping_text(replies: int, *, again: bool = False) -> str:
+    """What the terminal says when stopping begins, and on another Ctrl+C meanwhile: saving
+    replies only when some are being written, since that is what can take a moment."""
+    saving = f"saving {replies} repl{'y' if replies == 1 else 'ies'} being written"
+    if not again:
+        return f"Stopping htmxchat: {saving}…" if replies else "Stopping htmxchat…"
+    if replies:
+        return f"Still stopping: {saving}…"
+    return "Still stopping: closing the open pages and the chat log…"
+
+
+def _say_stopping(app: web.Application, *, again: bool = False) -> None:
+    replies = app[chat_key].replies_in_flight
+    print(stopping_text(replies, again=again), file=sys.stderr, flush=True)
 
 
 async def serve(
@@ -179,11 +192,11 @@ async def serve(
         await stop.wait()
         # Problems while saving go to the log file; the launcher sums them up in one line.
         logfile.quiet_terminal(True)
-        print("Stopping htmxchat…", file=sys.stderr, flush=True)
+        _say_stopping(app)
         for signum in (signal.SIGINT, signal.SIGTERM):
             # A second Ctrl+C while replies are being saved must not interrupt the saving.
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signum, _still_stopping)
+                loop.add_signal_handler(signum, functools.partial(_say_stopping, app, again=True))
     finally:
         problem = await _clean_up(runner, watcher)
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -33,7 +33,7 @@ def stop_server(data_dir: Path) -> int:
         return EXIT_FAILURE
     request = urllib.request.Request(
         server.url.rstrip("/") + "/quit",
-        data=b"confirm=1",
+        data=b"confirm=1&by=command",  # so the server's log says who stopped it
         method="POST",
         headers={
             "Authorization": f"Bearer {token}",

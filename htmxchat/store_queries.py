@@ -16,6 +16,7 @@ from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.provenance import clean_provenance
 from htmxchat.store_attachments import insert_imported
 from htmxchat.store_schema import StoreError, transaction
+from htmxchat.tools.results import ToolCall, calls_from_json
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ MAX_WINDOW = 1000
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, error, bot, model, created_at, "
     "finished_at, first_piece_ms, piece_count, prompt_tokens, completion_tokens, provenance, "
-    "parent_id"
+    "tool_calls, parent_id"
 )
 _PLACEHOLDERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 
@@ -131,7 +132,7 @@ def update_reply(db: sqlite3.Connection, m: Message) -> None:
         db.execute(
             "UPDATE messages SET content = ?, reasoning = ?, status = ?, error = ?, model = ?, "
             "finished_at = ?, first_piece_ms = ?, piece_count = ?, prompt_tokens = ?, "
-            "completion_tokens = ?, provenance = ? WHERE id = ?",
+            "completion_tokens = ?, provenance = ?, tool_calls = ? WHERE id = ?",
             (
                 m.content, m.reasoning, m.status, m.error, m.model, m.finished_at,
                 m.first_piece_ms, m.piece_count, *_usage_columns(m), m.id,
@@ -162,13 +163,26 @@ def row_to_message(row: sqlite3.Row) -> Message:
         completion_tokens=row["completion_tokens"],
         provenance=_provenance(row["provenance"]),
         parent_id=row["parent_id"],
+        tool_calls=_tool_calls(row["tool_calls"]),
     )
 
 
-def _usage_columns(m: Message) -> tuple[int | None, int | None, str | None]:
-    """Token counts and provenance (as JSON) for the m004_chat_settings columns."""
+def _usage_columns(m: Message) -> tuple[int | None, int | None, str | None, str | None]:
+    """Token counts and provenance (as JSON) for the m004_chat_settings columns, and the
+    tool calls (as JSON) for m008_tool_calls."""
     provenance = None if m.provenance is None else json.dumps(dict(m.provenance))
-    return m.prompt_tokens, m.completion_tokens, provenance
+    calls = json.dumps([c.as_json() for c in m.tool_calls]) if m.tool_calls else None
+    return m.prompt_tokens, m.completion_tokens, provenance, calls
+
+
+def _tool_calls(text: str | None) -> tuple[ToolCall, ...]:
+    if not text:
+        return ()
+    try:
+        return calls_from_json(json.loads(text))
+    except (ValueError, RecursionError):
+        log.warning("ignoring an answer's unreadable tool calls")
+        return ()
 
 
 def _provenance(text: str | None) -> dict[str, object] | None:

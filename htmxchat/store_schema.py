@@ -165,6 +165,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALTER TABLE conversations ADD COLUMN imported_at REAL;
     """,
     ),
+    # An answer's tool calls (docs/tools.md, "Kept with the answer"), as JSON.
+    Migration(
+        "m008_tool_calls",
+        """
+    ALTER TABLE messages ADD COLUMN tool_calls TEXT;
+    """,
+    ),
 )
 
 

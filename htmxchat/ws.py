@@ -176,6 +176,8 @@ class _Connection:
                 await self.chat.show_version(frame.conversation_id, frame.target, frame.step)
             elif frame.action == "delete" and frame.target is not None:
                 await self.chat.delete_message(frame.conversation_id, frame.target)
+            elif frame.action == "tool" and frame.target is not None:
+                self.chat.decide(frame.conversation_id, frame.target, frame.call, frame.decision)
         except (ChatInputError, StoreError) as exc:
             await self.send(self.fragments.notice(str(exc)))
 

@@ -127,6 +127,76 @@ def words_reply(text: str, *, delay: float = 0.0, done: bool = True) -> list[Ste
     return steps
 
 
+def tool_fragment(
+    index: int | None,
+    *,
+    call_id: str | None = None,
+    name: str | None = None,
+    arguments: str | None = None,
+) -> dict[str, Any]:
+    """One `delta.tool_calls` entry: what a server sends of a call in one chunk."""
+    entry: dict[str, Any] = {}
+    if index is not None:
+        entry["index"] = index
+    if call_id is not None:
+        entry["id"], entry["type"] = call_id, "function"
+    function: dict[str, Any] = {}
+    if name is not None:
+        function["name"] = name
+    if arguments is not None:
+        function["arguments"] = arguments
+    if function:
+        entry["function"] = function
+    return entry
+
+
+def tool_chunk(*entries: dict[str, Any], content: str | None = None) -> dict[str, Any]:
+    """A chunk carrying `delta.tool_calls` entries (and maybe text)."""
+    payload = chunk(content)
+    payload["choices"][0]["delta"]["tool_calls"] = list(entries)
+    return payload
+
+
+def tool_calls_reply(
+    calls: Sequence[tuple[str, str, str]],
+    *,
+    text: str = "",
+    piece: int = 4,
+    interleave: bool = False,
+    delay: float = 0.0,
+) -> list[Step]:
+    """Steps streaming tool calls (id, name, arguments JSON) the way servers do: id and name
+    in a call's first fragment, its arguments `piece` characters at a time, each call on
+    its own index (`interleave`: the calls' fragments alternate), then finish_reason
+    "tool_calls" and [DONE]."""
+    steps: list[Step] = [sse(chunk(text))] if text else []
+    fragments: list[list[dict[str, Any]]] = []
+    for i, (call_id, name, arguments) in enumerate(calls):
+        parts = [tool_fragment(i, call_id=call_id, name=name, arguments="")]
+        parts += [
+            tool_fragment(i, arguments=arguments[k : k + piece])
+            for k in range(0, len(arguments), piece)
+        ]
+        fragments.append(parts)
+    order = (
+        [f for group in _zip_longest(fragments) for f in group]
+        if interleave
+        else [f for parts in fragments for f in parts]
+    )
+    for fragment in order:
+        if delay:
+            steps.append(delay)
+        steps.append(sse(tool_chunk(fragment)))
+    steps.append(sse(chunk(finish="tool_calls")))
+    steps.append(sse("[DONE]"))
+    return steps
+
+
+def _zip_longest(groups: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    longest = max((len(g) for g in groups), default=0)
+    return [[g[i] for g in groups if i < len(g)] for i in range(longest)]
+
+
 class FakeOpenAI:
     """The scripted server (see the module docstring)."""
 

@@ -115,6 +115,7 @@ def test_serves_page_and_vendored_files_then_exits_0_on_sigint(server: ServerPro
     code, _, err = server.stop(signal.SIGINT)
     assert code == 0, err
     assert time.monotonic() - started < 5
+    assert err.splitlines()[-1] == "Stopping htmxchat…"  # nothing was being written
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -129,6 +130,7 @@ def test_signal_mid_reply_saves_it_and_exits_0(data_dir: Path, sig: int) -> None
     started = time.monotonic()
     code, _, err = server.stop(sig)
     assert code == 0, err
+    assert "Stopping htmxchat: saving 1 reply being written…" in err
     assert time.monotonic() - started < 5
     with sqlite3.connect(data_dir / DB_FILENAME) as db:
         rows = db.execute("SELECT role, status, content FROM messages ORDER BY seq").fetchall()

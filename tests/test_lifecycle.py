@@ -4,6 +4,7 @@ and a full disk while stopping."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import stat
@@ -18,7 +19,7 @@ import pytest
 from htmxchat import cli
 from htmxchat.config import Settings
 from htmxchat.lifecycle import stop_key
-from htmxchat.server import NotSavedError
+from htmxchat.server import NotSavedError, stopping_text
 from htmxchat.store import DB_FILENAME
 from tests.helpers import ROOT, ScriptedBot, ServerProcess
 from tests.test_cli import reply_streaming, send_and_wait, ws_url
@@ -55,16 +56,18 @@ async def test_quit_asks_first_while_a_reply_is_written(app_client) -> None:
 
 
 async def test_quit_when_idle_stops_at_once_and_the_page_has_the_button(
-    app_client, settings: Settings
+    app_client, settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     stop = asyncio.Event()
     client = await app_client(ScriptedBot(), prepare=lambda app: app.__setitem__(stop_key, stop))
     page = await (await client.get("/")).text()
     assert 'hx-post="/quit"' in page and str(settings.data_dir) in page
     assert str(settings.log_dir / "htmxchat.log") in page
-    answer = await client.post("/quit", headers={"Accept": "application/json"})
+    with caplog.at_level(logging.WARNING, logger="htmxchat"):
+        answer = await client.post("/quit", headers={"Accept": "application/json"})
     assert await answer.json() == {"status": "quitting", "replies": 0}
     await asyncio.wait_for(stop.wait(), 2)
+    assert "stopping: Quit was pressed in the page (0 replies in flight)" in caplog.text
 
 
 def run_stop(data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -85,11 +88,14 @@ def test_stop_command_saves_the_reply_in_flight(data_dir: Path) -> None:
     assert "Stopped htmxchat" in result.stdout and "1 reply being written was saved" in (
         result.stdout
     )
-    code, _, err = server.stop(timeout=10)
-    assert code == 0, err
+    # It exits by itself; a signal sent now could land while it is exiting.
+    code = server.process.wait(timeout=15)
+    assert code == 0, server.stop()[2]
     rows = saved_rows(data_dir)
     assert rows[0] == ("user", "complete", "hi")
     assert rows[1][:2] == ("assistant", "interrupted") and rows[1][2]
+    log = (data_dir.parent / "log" / "htmxchat.log").read_text()
+    assert "stopping: htmxchat stop was run (1 reply in flight)" in log
 
 
 def test_stop_command_without_a_server_fails_clearly(data_dir: Path) -> None:
@@ -212,3 +218,14 @@ async def test_a_failed_save_while_stopping_becomes_one_message() -> None:
 
     problem = await _clean_up(FullDiskRunner(), None)  # type: ignore[arg-type]
     assert problem == "Could not access the chat log: database or disk is full"
+
+
+def test_what_the_terminal_says_while_stopping_is_true() -> None:
+    # Another Ctrl+C while stopping (e.g. after Quit in the page) only says "saving replies"
+    # when some are being written.
+    assert stopping_text(0) == "Stopping htmxchat…"
+    assert (
+        stopping_text(0, again=True) == "Still stopping: closing the open pages and the chat log…"
+    )
+    assert stopping_text(1) == "Stopping htmxchat: saving 1 reply being written…"
+    assert stopping_text(3, again=True) == "Still stopping: saving 3 replies being written…"

@@ -305,6 +305,7 @@ async def test_connection_refused(make_bot: Any) -> None:
     _, exc = await collect_until_error(make_bot(base_url=base).stream(HISTORY))
     assert str(exc).startswith(f"The model server at {base} is not answering:")
     assert "--base-url" in str(exc)
+    assert "`" not in str(exc)  # shown as plain text in the page: no Markdown marks
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -423,6 +424,7 @@ async def test_model_none_and_no_models(fake: FakeOpenAI, make_bot: Any) -> None
     fake.models = []
     _, exc = await collect_until_error(make_bot(model=None).stream(HISTORY))
     assert "has no models" in str(exc)
+    assert "`" not in str(exc)  # shown as plain text in the page: no Markdown marks
     assert fake.chat_requests == []
 
 

@@ -14,6 +14,8 @@ from typing import Any
 from htmxchat.answering.bots import Bot, Turn
 from htmxchat.attachments import AttachmentData, model_content
 from htmxchat.models import Message
+from htmxchat.tools.offer import ToolOffer
+from htmxchat.tools.results import ToolCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,8 @@ class ReplyPlan:
     params: Mapping[str, object] = field(default_factory=dict)
     # What produced the answer (connection, bot, base URL, model, parameters, system prompt).
     provenance: Mapping[str, Any] = field(default_factory=dict)
+    # The tools the reply may call (docs/tools.md); None: no tools.
+    tools: ToolOffer | None = None
 
     @property
     def label(self) -> str:
@@ -49,6 +53,9 @@ def to_turns(
     """
     turns: list[Turn] = []
     for m in messages:
+        if m.role == "assistant" and m.tool_calls:
+            turns.extend(tool_turns(m))
+            continue
         if m.role == "assistant" and not m.content:
             continue
         if m.role == "assistant" and turns and turns[-1].role == "assistant":
@@ -56,6 +63,35 @@ def to_turns(
         else:
             turns.append(_user_turn(m, files[m.id]) if files and m.id in files else _turn(m))
     return turns
+
+
+DECLINED = "The user declined to run this tool call."
+STOPPED = "The call was stopped before it returned."
+
+
+def tool_turns(m: Message) -> list[Turn]:
+    """An answer with tool calls as the model saw it: per round, its text and calls, then
+    one `tool` turn per call (every call needs one); then the text after the last round."""
+    turns: list[Turn] = []
+    start = 0
+    rounds = sorted({c.round for c in m.tool_calls})
+    for number in rounds:
+        calls = tuple(c for c in m.tool_calls if c.round == number)
+        at = max(start, min(c.at for c in calls))
+        turns.append(Turn("assistant", m.content[start:at].strip(), tool_calls=calls))
+        turns.extend(Turn("tool", tool_answer(c), tool_call_id=c.id) for c in calls)
+        start = at
+    rest = m.content[start:].strip()
+    if rest:
+        turns.append(Turn("assistant", rest))
+    return turns
+
+
+def tool_answer(call: ToolCall) -> str:
+    """What the model is told a call returned."""
+    if call.result is not None:
+        return call.result.text if not call.result.error else f"Error: {call.result.text}"
+    return DECLINED if call.state == "denied" else STOPPED
 
 
 def _turn(m: Message) -> Turn:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from htmxchat.answering.bots import Bot, Turn
+from htmxchat.answering.bots.openai import OpenAICompatBot
 from htmxchat.answering.chat_settings import ChatSettings
 from htmxchat.answering.connections import Connections
 from htmxchat.answering.picker import Picker
@@ -21,6 +22,9 @@ from htmxchat.answering.routing import BotDirectory, ChatInputError, Route, Rout
 from htmxchat.attachments import AttachmentData
 from htmxchat.models import Message
 from htmxchat.provenance import without_password
+from htmxchat.tools.chat_tools import ChatTools
+from htmxchat.tools.offer import ToolOffer
+from htmxchat.tools.servers import ToolServers
 
 
 class Answering:
@@ -40,6 +44,8 @@ class Answering:
         self.router = Router(bot, models, servers if servers is not None else directory)
         # App-wide defaults (--system-prompt, --temperature) under every chat's own settings.
         self.defaults = defaults or ChatSettings()
+        # The MCP servers replies may call (set by the app; None: no tools at all).
+        self.toolbox: ToolServers | None = None
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -94,9 +100,12 @@ class Answering:
         own: ChatSettings,
         choice: str | None,
         files: Mapping[str, Sequence[AttachmentData]] | None = None,
+        *,
+        tools: ChatTools | None = None,
     ) -> ReplyPlan:
         """The plan for answering the end of `history`: the chat's own settings `own` over
-        the defaults, and the picker value `choice` (else the chat's own model)."""
+        the defaults, and the picker value `choice` (else the chat's own model); `tools`:
+        what the chat allows of the tool servers."""
         effective = own.over(self.defaults)
         route = self.route(choice if choice is not None else own.model)
         params = effective.params()
@@ -111,4 +120,33 @@ class Answering:
             "params": params,
             "system_prompt": effective.system_prompt,
         }
-        return ReplyPlan(route.bot, route.model, tuple(turns), params, provenance)
+        offer = self._offer(route.bot, tools)
+        return ReplyPlan(route.bot, route.model, tuple(turns), params, provenance, offer)
+
+    def _offer(self, bot: Bot, tools: ChatTools | None) -> ToolOffer | None:
+        """The tools a reply by `bot` may call, with a note on each the chat chose that it
+        cannot have (the page says why instead of leaving them out silently)."""
+        if tools is None or not tools.servers or self.toolbox is None:
+            return None
+        usable = self.toolbox.usable(tools.servers)
+        notes = []
+        gone = [name for name in tools.servers if name not in usable]
+        if gone:
+            notes.append(
+                f"Not offered: {', '.join(gone)} (switched off on the Tools page, or no "
+                "longer in mcp.json)."
+            )
+        if usable and not takes_tools(bot):
+            notes.append(
+                f"No tools were offered: {bot.label} cannot call tools. Pick a model server "
+                "that can (Ollama, llama.cpp started with --jinja, LM Studio, vLLM, OpenAI)."
+            )
+            usable = ()
+        always = frozenset(tools.always)
+        return ToolOffer(self.toolbox, usable, tools.rounds, always, notes=tuple(notes))
+
+
+def takes_tools(bot: Bot) -> bool:
+    """Whether `bot` can be offered tools: the OpenAI-compatible client can (whether its
+    model uses them is up to the server), the demo bot cannot."""
+    return isinstance(bot, OpenAICompatBot)

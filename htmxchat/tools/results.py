@@ -6,6 +6,7 @@ sent to the model again (docs/tools.md, "Limits").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -15,8 +16,14 @@ MAX_RESULT_CHARS = 100_000
 # One image's base64 data (about 3 MiB of image); a larger one is left out, saying so.
 MAX_IMAGE_CHARS = 4 * 1024 * 1024
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 # A tool's description and schema as listed (some servers write essays).
 MAX_DESCRIPTION_CHARS = 2_000
+# One call's arguments as the model sends them, and the calls of one model request.
+MAX_ARGUMENT_CHARS = 64_000
+MAX_CALLS_PER_ROUND = 16
+# Calls one answer may hold (rounds times calls, with room for a crafted import).
+MAX_CALLS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,7 @@ def bounded_parts(parts: list[ResultPart]) -> tuple[ResultPart, ...]:
     room = MAX_RESULT_CHARS
     for part in parts:
         if part.kind == "image":
-            if part.mime not in IMAGE_TYPES:
+            if part.mime not in IMAGE_TYPES or not _BASE64.match(part.text):
                 out.append(ResultPart("text", f"[an image of type {part.mime!r} left out]"))
             elif len(part.text) > MAX_IMAGE_CHARS:
                 out.append(ResultPart("text", "[an image larger than 3 MiB left out]"))
@@ -112,3 +119,82 @@ def result_from_json(data: object) -> ToolResult | None:
 def result_json(result: ToolResult) -> dict[str, Any]:
     """A result as stored with the answer."""
     return {"parts": [p.as_json() for p in result.parts], "error": result.error}
+
+
+# streaming: the model is still writing it; asking: waiting for Allow / Deny; running: the
+# tool runs; done: it returned (`result`, maybe an error); denied: the user said no;
+# stopped: Stop (or a shutdown) ended it before it returned.
+CallState = Literal["streaming", "asking", "running", "done", "denied", "stopped"]
+# How it was decided: allowed once, "always" (allowed, and every later call of that tool
+# in the conversation), "auto" (an earlier "always" allowed it), denied.
+Approval = Literal["", "allowed", "always", "auto", "denied"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One tool call of an answer, stored with it: what the model sent, exactly, what the
+    user decided and what the tool returned."""
+
+    id: str  # the model's call id (or one made up when it sent none)
+    name: str  # the function name the model called: "server__tool"
+    arguments: str  # the JSON text as the model sent it (shown exactly so)
+    round: int = 0  # which model request of the answer it came from, from 0
+    at: int = 0  # the answer's length when the call came: text before it was that round's
+    state: CallState = "streaming"
+    approval: Approval = ""
+    result: ToolResult | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The call as stored."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "arguments": self.arguments,
+            "round": self.round,
+            "at": self.at,
+            "state": self.state,
+            "approval": self.approval,
+        }
+        if self.result is not None:
+            data["result"] = result_json(self.result)
+        return data
+
+    @property
+    def server(self) -> str:
+        """The server part of the name ("" when the name is not one htmxchat made)."""
+        server, sep, _ = self.name.partition("__")
+        return server if sep else ""
+
+    @property
+    def tool(self) -> str:
+        """The tool part of the name."""
+        _, sep, tool = self.name.partition("__")
+        return tool if sep else self.name
+
+
+_STATES = ("streaming", "asking", "running", "done", "denied", "stopped")
+_APPROVALS = ("", "allowed", "always", "auto", "denied")
+
+
+def calls_from_json(data: object) -> tuple[ToolCall, ...]:
+    """Stored calls (see `ToolCall.as_json`); what does not fit is dropped, not fatal."""
+    calls = []
+    for item in data[:MAX_CALLS] if isinstance(data, list) else ():
+        if not isinstance(item, dict):
+            continue
+        result = result_from_json(item.get("result"))
+        state, approval = item.get("state"), item.get("approval", "")
+        round_, at = item.get("round", 0), item.get("at", 0)
+        calls.append(
+            ToolCall(
+                str(item.get("id", "")),
+                str(item.get("name", "")),
+                str(item.get("arguments", ""))[:MAX_ARGUMENT_CHARS],
+                round_ if isinstance(round_, int) and round_ >= 0 else 0,
+                at if isinstance(at, int) and at >= 0 else 0,
+                state if state in _STATES else "stopped",
+                approval if approval in _APPROVALS else "",
+                result and ToolResult(bounded_parts(list(result.parts)), result.error),
+            )
+        )
+    return tuple(calls)

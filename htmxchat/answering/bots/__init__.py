@@ -6,7 +6,10 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+from htmxchat.answering.bots.tool_stream import ToolCallsPiece
+from htmxchat.tools.results import ToolCall
+
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +22,9 @@ class Turn:
     # already inside `content`); see docs/design.md, "Attachments".
     images: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    # An assistant turn's tool calls, and the call a `tool` turn answers (docs/tools.md).
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +53,7 @@ class ReplyEnd:
         return self.finish_reason == "length"
 
 
-Item = Piece | ReplyEnd
+Item = Piece | ToolCallsPiece | ReplyEnd
 
 
 class BotError(Exception):

@@ -30,6 +30,7 @@ from htmxchat.answering.bots.sse import (
     SSEEvent,
     loads_json,
 )
+from htmxchat.answering.bots.tool_stream import ToolCallAssembler, ToolCallsPiece
 from htmxchat.limits import MAX_IDLE_LINES
 
 log = logging.getLogger(__name__)
@@ -137,9 +138,10 @@ def parse_context(payload: object) -> dict[str, int]:
 class _Outcome:
     """How the stream is going: whether it is done, its finish reason and usage."""
 
-    __slots__ = ("completion_tokens", "done", "finish_reason", "prompt_tokens")
+    __slots__ = ("calls", "completion_tokens", "done", "finish_reason", "prompt_tokens")
 
     def __init__(self) -> None:
+        self.calls = ToolCallAssembler()  # the reply's tool calls, from their fragments
         self.finish_reason: str | None = None
         self.prompt_tokens: int | None = None
         self.completion_tokens: int | None = None
@@ -304,6 +306,8 @@ class OpenAICompatBot:
                 resp.close()
         if outcome.finish_reason == "length":
             log.info("reply from %s stopped at the model's token limit", msg.shown(self._base))
+        if outcome.calls.calls:  # all of them, complete (a chunk with text may have grown one)
+            yield ToolCallsPiece(outcome.calls.calls)
         yield outcome.end()
 
     async def _first_model(self) -> str:
@@ -377,7 +381,7 @@ class OpenAICompatBot:
             return BotError(msg.not_compatible(self._base, self._fix))
         return BotError(msg.status_message(self._base, resp.status, detail, model, self._fix))
 
-    def _on_event(self, event: SSEEvent, outcome: _Outcome) -> Piece | None:
+    def _on_event(self, event: SSEEvent, outcome: _Outcome) -> Piece | ToolCallsPiece | None:
         if event.event == "error":
             raise BotError(msg.reported(msg.snippet(event.data.encode(), self._api_key)))
         if event.data.strip() == "[DONE]":
@@ -404,6 +408,9 @@ class OpenAICompatBot:
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             return None
+        grew = bool(delta.get("tool_calls")) and outcome.calls.feed(delta["tool_calls"])
+        if grew and not delta.get("content"):  # text of the same chunk still comes first
+            return ToolCallsPiece(outcome.calls.calls)
         text = delta.get("content")
         # llama.cpp/DeepSeek say reasoning_content, Ollama and newer vLLM say reasoning;
         # some send both with the same text, so take one.
@@ -425,7 +432,16 @@ def _read_usage(chunk: dict[str, Any], outcome: _Outcome) -> None:
 
 
 def _message(turn: Turn) -> dict[str, Any]:
-    """One turn for the API: plain text, or content parts when it carries images."""
+    """One turn for the API: plain text, or content parts when it carries images; an
+    answer's tool calls, and a tool's result for the call it answers."""
+    if turn.role == "tool":
+        return {"role": "tool", "tool_call_id": turn.tool_call_id or "", "content": turn.content}
+    if turn.tool_calls:
+        calls = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in turn.tool_calls
+        ]
+        return {"role": turn.role, "content": turn.content or None, "tool_calls": calls}
     if not turn.images:
         return {"role": turn.role, "content": turn.content}
     parts: list[dict[str, Any]] = [{"type": "text", "text": turn.content}] if turn.content else []

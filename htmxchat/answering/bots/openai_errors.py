@@ -169,7 +169,7 @@ def over_budget(base: str, reason: str, limit: float) -> str:
 def no_models(base: str) -> str:
     return (
         f"The model server at {shown(base)} has no models. Download or load one "
-        "(for example `ollama pull llama3.2`), or pass --model."
+        "(for example with: ollama pull llama3.2), or pass --model."
     )
 
 
@@ -230,7 +230,7 @@ def transport_error(
     if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
         return BotError(
             f"The model server at {where} is not answering: nothing listens at that address. "
-            f"Start it (for example `ollama serve` or `llama-server`) or change its address "
+            f"Start it (for example with ollama serve, or llama-server) or change its address "
             f"({fix.address}), then press Retry."
         )
     if isinstance(exc, TimeoutError):

@@ -1,0 +1,289 @@
+"""Tool calls through the chat core: offered, asked, allowed or denied, run, answered and
+kept, over a scripted OpenAI-compatible server and the test MCP server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.service import Answering
+from htmxchat.chat import ChatInputError, ChatService
+from htmxchat.events import ReplyFinished, RoomEvent, ToolCallsChanged
+from htmxchat.ids import new_id
+from htmxchat.models import Message
+from htmxchat.store import ChatStore
+from htmxchat.tools.chat_tools import ChatTools
+from htmxchat.tools.servers import ToolServers
+from tests.fake_openai import FakeOpenAI, Reply, tool_calls_reply, words_reply
+from tests.helpers import ScriptedBot
+
+pytest.importorskip("mcp")
+
+ROOT = Path(__file__).resolve().parent.parent
+STDIO = {
+    "command": sys.executable,
+    "args": ["-m", "tests.mcp_server"],
+    "env": {"PYTHONPATH": str(ROOT)},
+}
+
+
+class Setup:
+    def __init__(self, chat: ChatService, fake: FakeOpenAI, store: ChatStore) -> None:
+        self.chat, self.fake, self.store = chat, fake, store
+        self.conversation = new_id()
+        self.events: list[RoomEvent] = []
+        self.wake = asyncio.Event()
+
+    async def allow_servers(self, *names: str, rounds: int = 5) -> None:
+        stored = await self.store.chat_settings(self.conversation)
+        tools = ChatTools(names, rounds)
+        await self.store.save_chat_settings(self.conversation, {**stored, **tools.to_stored()})
+
+    async def send(self, text: str) -> None:
+        self.subscription, _ = await self.chat.join(self.conversation, self.wake)
+        await self.chat.send(self.conversation, text)
+
+    async def next_event(self, accept: Any) -> RoomEvent:
+        async with asyncio.timeout(20):
+            while True:
+                for item in self.subscription.take(1000):
+                    self.events.append(item.event)
+                    if accept(item.event):
+                        return item.event
+                self.wake.clear()
+                if not self.subscription.pending():
+                    await self.wake.wait()
+
+    async def asking(self, count: int = 1) -> ToolCallsChanged:
+        def ready(e: RoomEvent) -> bool:
+            return (
+                isinstance(e, ToolCallsChanged)
+                and sum(c.state == "asking" for c in e.calls) >= count
+            )
+
+        event = await self.next_event(ready)
+        assert isinstance(event, ToolCallsChanged)
+        return event
+
+    async def finished(self) -> Message:
+        event = await self.next_event(lambda e: isinstance(e, ReplyFinished))
+        assert isinstance(event, ReplyFinished)
+        return event.message
+
+
+@pytest.fixture
+async def setup(aiohttp_server, store: ChatStore, tmp_path: Path) -> AsyncIterator[Setup]:
+    fake = FakeOpenAI()
+    base = await fake.serve_with(aiohttp_server)
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"test": STDIO}}), "utf-8")
+    toolbox = ToolServers(config, tmp_path / "tools.json")
+    bot = OpenAICompatBot(base, "fake-model", label="Fake")
+    answering = Answering(bot, models=("fake-model",))
+    answering.toolbox = toolbox
+    chat = ChatService(store, answering, coalesce_window=0.0)
+    yield Setup(chat, fake, store)
+    await chat.shutdown()
+    await toolbox.close()
+    await bot.close()
+
+
+async def test_no_tools_unless_the_chat_turns_a_server_on(setup: Setup) -> None:
+    await setup.send("hi")
+    await setup.finished()
+    assert "tools" not in setup.fake.chat_requests[0].json
+
+
+async def test_an_allowed_call_runs_and_the_model_goes_on(setup: Setup) -> None:
+    await setup.allow_servers("test")
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply([("c1", "test__add", '{"a": 2, "b": 40}')])))
+    setup.fake.enqueue(Reply(chunks=words_reply("The sum is 42.")))
+    await setup.send("add 2 and 40")
+    asking = await setup.asking()
+    assert asking.calls[0].arguments == '{"a": 2, "b": 40}' and asking.calls[0].tool == "add"
+    offered = setup.fake.chat_requests[0].json["tools"]
+    add = next(t for t in offered if t["function"]["name"] == "test__add")
+    assert add["function"]["description"] == "Add two integers."
+    assert add["function"]["parameters"]["required"] == ["a", "b"]
+    setup.chat.decide(setup.conversation, asking.message_id, 0, "allow")
+    final = await setup.finished()
+    assert final.content == "The sum is 42." and final.status == "complete"
+    (call,) = final.tool_calls
+    assert (call.state, call.approval, call.result and call.result.text) == (
+        "done",
+        "allowed",
+        "42",
+    )
+    second = setup.fake.chat_requests[1].json["messages"]
+    assert second[-2]["tool_calls"][0]["id"] == "c1"
+    assert second[-1] == {"role": "tool", "tool_call_id": "c1", "content": "42"}
+    # Kept: read back from the chat log, and sent again as history next time.
+    stored = await setup.store.message(final.id)
+    assert stored is not None and stored.tool_calls == final.tool_calls
+    await setup.send("thanks")
+    await setup.finished()
+    history = setup.fake.chat_requests[2].json["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant", "tool", "assistant", "user"]
+
+
+async def test_a_denied_call_tells_the_model(setup: Setup) -> None:
+    await setup.allow_servers("test")
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply([("c1", "test__echo", '{"text": "x"}')])))
+    setup.fake.enqueue(Reply(chunks=words_reply("Fine.")))
+    await setup.send("echo")
+    asking = await setup.asking()
+    setup.chat.decide(setup.conversation, asking.message_id, 0, "deny")
+    final = await setup.finished()
+    assert final.tool_calls[0].state == "denied" and final.tool_calls[0].result is None
+    tool_turn = setup.fake.chat_requests[1].json["messages"][-1]
+    assert tool_turn["role"] == "tool" and "declined" in tool_turn["content"]
+    with pytest.raises(ChatInputError, match="no longer waiting"):
+        setup.chat.decide(setup.conversation, asking.message_id, 0, "allow")
+
+
+async def test_parallel_calls_each_get_their_answer_and_always_allow_sticks(
+    setup: Setup,
+) -> None:
+    await setup.allow_servers("test")
+    calls = [
+        ("a", "test__add", '{"a": 1, "b": 1}'),
+        ("b", "test__echo", '{"text": "yes"}'),
+        ("c", "test__add", '{"a": 2, "b": 2}'),
+    ]
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply(calls, interleave=True)))
+    setup.fake.enqueue(Reply(chunks=words_reply("Done.")))
+    await setup.send("several")
+    asking = await setup.asking(3)
+    setup.chat.decide(setup.conversation, asking.message_id, 1, "deny")
+    setup.chat.decide(setup.conversation, asking.message_id, 0, "always")  # c is add too
+    final = await setup.finished()
+    assert [(c.state, c.approval) for c in final.tool_calls] == [
+        ("done", "always"),
+        ("denied", "denied"),
+        ("done", "auto"),
+    ]
+    answers = [m for m in setup.fake.chat_requests[1].json["messages"] if m["role"] == "tool"]
+    assert [(m["tool_call_id"], m["content"][:8]) for m in answers] == [
+        ("a", "2"),
+        ("b", "The user"),
+        ("c", "4"),
+    ]
+    # Always allowed for this conversation: the next add runs without asking.
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply([("d", "test__add", '{"a": 5, "b": 5}')])))
+    setup.fake.enqueue(Reply(chunks=words_reply("Ten.")))
+    await setup.send("again")
+    final = await setup.finished()
+    assert final.tool_calls[0].approval == "auto" and final.tool_calls[0].result.text == "10"
+
+
+async def test_bad_calls_are_answered_without_asking(setup: Setup) -> None:
+    await setup.allow_servers("test")
+    calls = [("a", "test__nope", "{}"), ("b", "test__add", '{"a": 1,')]
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply(calls)))
+    setup.fake.enqueue(Reply(chunks=words_reply("Sorry.")))
+    await setup.send("bad")
+    final = await setup.finished()
+    texts = [c.result.text for c in final.tool_calls if c.result]
+    assert "no tool called" in texts[0] and "not valid JSON" in texts[1]
+    assert all(c.approval == "" for c in final.tool_calls)
+
+
+async def test_stop_during_a_call_ends_the_reply_at_once(setup: Setup) -> None:
+    await setup.allow_servers("test")
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply([("s", "test__slow", '{"seconds": 60}')])))
+    await setup.send("wait")
+    asking = await setup.asking()
+    setup.chat.decide(setup.conversation, asking.message_id, 0, "allow")
+    await setup.next_event(
+        lambda e: isinstance(e, ToolCallsChanged) and e.calls[0].state == "running"
+    )
+    setup.chat.stop(setup.conversation)
+    async with asyncio.timeout(5):
+        final = await setup.finished()
+    assert final.status == "stopped" and final.tool_calls[0].state == "stopped"
+
+
+async def test_the_round_limit_ends_the_reply_saying_so(setup: Setup) -> None:
+    await setup.allow_servers("test", rounds=1)
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply([("a", "test__add", '{"a": 1, "b": 1}')])))
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply([("b", "test__add", '{"a": 1, "b": 1}')])))
+    await setup.send("loop")
+    setup.chat.decide(setup.conversation, (await setup.asking()).message_id, 0, "always")
+    final = await setup.finished()
+    assert final.error is not None and "after 1 rounds" in final.error
+    assert [c.state for c in final.tool_calls] == ["done", "stopped"]
+
+
+async def test_a_model_server_without_tools_gets_none_and_the_page_says_why(
+    store: ChatStore, tmp_path: Path
+) -> None:
+    from htmxchat.answering.bots.demo import DemoBot
+
+    config = tmp_path / "mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"test": STDIO}}), "utf-8")
+    toolbox = ToolServers(config, tmp_path / "tools.json")
+    answering = Answering(DemoBot(word_delay=0), models=())
+    answering.toolbox = toolbox
+    chat = ChatService(store, answering, coalesce_window=0.0)
+    setup = Setup(chat, FakeOpenAI(), store)
+    await setup.allow_servers("test")
+    await setup.send("hi")
+    final = await setup.finished()
+    assert final.error is not None and "cannot call tools" in final.error
+    assert toolbox.status()[0].state == "not started"
+    await chat.shutdown()
+
+
+def render_message(message: Message) -> str:
+    import jinja2
+
+    from htmxchat.answering.service import Answering
+    from htmxchat.fragments import Fragments, setup_environment
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("htmxchat", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    setup_environment(env)
+    return Fragments(env, Answering(ScriptedBot())).message(message)
+
+
+def test_what_a_model_or_tool_sent_is_shown_as_text_never_run() -> None:
+    from htmxchat.tools.results import ResultPart, ToolCall, ToolResult
+
+    hostile = '<script>alert(1)</script><img src="http://evil.example/x.png">'
+    result = ToolResult(
+        (
+            ResultPart("text", hostile),
+            ResultPart("image", "iVBORw0KGgo=", "image/png"),
+            ResultPart("image", 'x" onerror="alert(1)', "image/png"),
+        )
+    )
+    from htmxchat.tools.results import bounded_parts
+
+    call = ToolCall("c1", "test__echo", '{"text": "<b>hi</b>"}', state="done", result=result)
+    bounded = ToolCall(
+        "c2", "test__echo", "{}", state="done", result=ToolResult(bounded_parts(list(result.parts)))
+    )
+    message = Message(
+        id=new_id(),
+        conversation_id=new_id(),
+        role="assistant",
+        content="ok",
+        tool_calls=(call, bounded),
+    )
+    html = render_message(message)
+    assert "<script>" not in html and 'src="http://evil' not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "{&#34;text&#34;: &#34;&lt;b&gt;hi&lt;/b&gt;&#34;}" in html  # exactly as sent
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
+    assert 'onerror="alert' not in html
+    assert "[an image of type" in html  # the bad data was left out, saying so
