@@ -102,6 +102,9 @@ def create_app(
     app.router.add_get("/new", views.new_conversation, name="new_conversation")
     app.router.add_get("/c/{conversation_id}", views.conversation_page, name="conversation")
     app.router.add_get("/c/{conversation_id}/messages", views.older_messages, name="older")
+    app.router.add_get(
+        "/c/{conversation_id}/m/{message_id}/source", views.message_source, name="message_source"
+    )
     sidebar.add_routes(app.router)
     attachment_views.add_routes(app.router)
     chat_settings_views.add_routes(app.router)

@@ -40,6 +40,7 @@ from htmxchat.events import (
     ToolCallsChanged,
 )
 from htmxchat.ids import new_id
+from htmxchat.limits import INLINE_SOURCE_CHARS
 from htmxchat.markdown import render_markdown
 from htmxchat.markdown.html import render_ops, render_state
 from htmxchat.markdown.ops import Op
@@ -88,6 +89,8 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.globals["max_message_chars"] = MAX_MESSAGE_CHARS
     env.globals["blank_chars"] = " ".join(str(ord(c)) for c in BLANK_CHARS)  # code points
     env.globals["attachment_url"] = attachment_url
+    env.globals["source_url"] = source_url
+    env.globals["inline_source_chars"] = INLINE_SOURCE_CHARS
     env.filters["file_size"] = size_text
     env.globals["attachment_limits"] = attachment_limits()
     env.filters.update(iso_time=iso_time, clock_time=clock_time, full_time=full_time)
@@ -104,6 +107,12 @@ def stream_state(ops: Sequence[Op], target: str) -> Markup:
 def stream_ops(ops: Sequence[Op], target: str) -> Markup:
     """The out-of-band fragments applying `ops` to the body element `target`."""
     return render_ops(target, ops)
+
+
+def source_url(conversation_id: str, message_id: str) -> str:
+    """Where a message's Markdown is served (the `message_source` route): a big answer's
+    Copy fetches it rather than carrying it in the page (docs/limits.md)."""
+    return f"/c/{conversation_id}/m/{message_id}/source"
 
 
 def attachment_url(attachment_id: str) -> str:

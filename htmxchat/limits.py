@@ -26,6 +26,15 @@ SLICE_BYTES = 16 * 1024
 MAX_REPLY_SECONDS = 3600.0
 """The longest a reply may stream, however slowly its text trickles in."""
 
+MAX_RENDERED_CHARS = 2 * 1024 * 1024
+"""A finished message whose formatted HTML would be larger than this (tens of thousands of
+formulas expand about 25 times) is shown as plain text instead, with a note: the browser
+never has to lay out more than a few megabytes for one message."""
+
+INLINE_SOURCE_CHARS = 64 * 1024
+"""A finished answer's Markdown travels with its HTML (for Copy) only up to this size;
+a bigger one is fetched when Copy is pressed, so it never goes out twice in one frame."""
+
 # -- checkpoints -------------------------------------------------------------------------------
 
 CHECKPOINT_BYTES_PER_SECOND = 256 * 1024

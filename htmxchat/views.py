@@ -100,6 +100,24 @@ async def older_messages(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("_older_page.html", request, context)
 
 
+async def message_source(request: web.Request) -> web.StreamResponse:
+    """A message's Markdown as plain text (Copy on an answer too big to carry it inline)."""
+    conversation_id = request.match_info["conversation_id"]
+    message_id = request.match_info["message_id"]
+    found = (
+        await request.app[store_key].message(message_id)
+        if is_valid_id(conversation_id) and is_valid_id(message_id)
+        else None
+    )
+    if found is None or found.conversation_id != conversation_id:
+        raise web.HTTPNotFound(text="That message does not exist (any more).")
+    return web.Response(
+        text=found.content,
+        content_type="text/plain",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )
+
+
 async def healthz(request: web.Request) -> web.StreamResponse:
     """Tells a second `htmxchat` start that this server is the running instance."""
     return web.json_response(

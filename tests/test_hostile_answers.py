@@ -40,7 +40,7 @@ async def test_an_answer_of_math_openers_opens_at_once(
         page = await response.text()
     probe.assert_responsive()
     assert response.status == 200 and f"/c/{conversation}" in str(response.url)
-    assert "\\(\\(\\(" in page
+    assert "((((((" in page  # each `\\(` is an escaped parenthesis
     # Generous: quadratic, this takes minutes; linear, about a second.
     assert time.monotonic() - started < 20
 
@@ -96,3 +96,40 @@ async def test_older_messages_render_off_the_event_loop(
     response = await client.get(f"/c/{conversation}/messages", params={"before": messages[2].id})
     assert response.status == 200 and "MARKER" in await response.text()
     assert render_threads and threading.main_thread().name not in render_threads
+
+
+async def test_a_big_finished_answer_goes_out_once(
+    app_client, store: ChatStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its Markdown is not repeated beside its HTML in the finished frame: it is served on
+    its own, for Copy."""
+    from tests.helpers import ScriptedBot
+    from tests.hostile import chat_until_final
+
+    text = "".join(f"Paragraph UNIQUE{n} with some words in it.\n\n" for n in range(3000))
+    bot = ScriptedBot()
+    bot.enqueue([text])
+    client = await app_client(bot, coalesce_window=0.0)
+    conversation = new_id()
+    frame = await chat_until_final(client, conversation, "big one")
+    assert frame.count("UNIQUE2999") == 1, "the answer's text went out twice"
+    assert "data-markdown" not in frame.split("msg-assistant", 1)[1].split(">", 1)[0]
+    answer = (await store.messages(conversation))[-1]
+    response = await client.get(f"/c/{conversation}/m/{answer.id}/source")
+    assert response.status == 200 and await response.text() == text
+    assert response.headers["Content-Type"].startswith("text/plain")
+    wrong = await client.get(f"/c/{new_id()}/m/{answer.id}/source")
+    assert wrong.status == 404
+
+
+async def test_an_answer_too_big_to_format_is_shown_as_plain_text(
+    client: TestClient, store: ChatStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render_module, "MAX_RENDERED_CHARS", 100_000)
+    formulas = "$x^2$ " * 2_000  # 12 KB of source, about 300 KB of MathML
+    conversation = await store_answer(store, formulas + "<b>tag</b>")
+    page = await (await client.get(f"/c/{conversation}")).text()
+    assert "too large to show formatted" in page
+    assert "$x^2$ $x^2$" in page and "&lt;b&gt;tag&lt;/b&gt;" in page
+    assert "<math" not in page
+    assert len(page) < 200_000

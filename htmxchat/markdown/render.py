@@ -22,6 +22,8 @@ from markupsafe import Markup, escape
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 
+from htmxchat.limits import MAX_RENDERED_CHARS
+
 from .highlight import code_block_html
 from .mathml import bracket_math_plugin, math_html
 from .sanitise import sanitise
@@ -136,8 +138,15 @@ def render_block(source: str, refs: Refs = ()) -> Markup:
 
 
 def render_markdown(source: str) -> Markup:
-    """The full, final render of a message."""
-    return render_block(source)
+    """The full, final render of a message; plain text when the HTML would be too big for a
+    browser to lay out quickly (MAX_RENDERED_CHARS, docs/limits.md)."""
+    html = render_block(source)
+    if len(html) <= MAX_RENDERED_CHARS:
+        return html
+    return Markup(
+        '<p class="md-too-big">This answer is too large to show formatted, so it is shown '
+        'as plain text.</p><pre class="md-plain">{}</pre>'
+    ).format(source)
 
 
 @lru_cache(maxsize=4096)

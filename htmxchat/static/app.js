@@ -533,7 +533,14 @@
       if (code) copyText(code.textContent, button);
     } else {
       const article = button.closest("article.msg");
-      if (article) copyText(article.dataset.markdown || "", button);
+      if (article && article.dataset.source) {
+        // A big answer does not carry its Markdown in the page: fetch it (docs/limits.md).
+        fetch(article.dataset.source, { credentials: "same-origin" })
+          .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
+          .then((text) => copyText(text, button), () => showNotice("Could not copy: the answer could not be loaded. Reload the page and try again."));
+      } else if (article) {
+        copyText(article.dataset.markdown || "", button);
+      }
     }
   });
 
