@@ -46,6 +46,7 @@ from htmxchat.markdown.html import render_ops, render_state
 from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
 from htmxchat.provenance import without_password
+from htmxchat.speakers import picker_model, speaker, speaker_server
 from htmxchat.times import clock_time, full_time, iso_time, list_group
 from htmxchat.tools.results import ToolResult
 
@@ -95,6 +96,7 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.globals["attachment_limits"] = attachment_limits()
     env.filters.update(iso_time=iso_time, clock_time=clock_time, full_time=full_time)
     env.filters["list_group"] = list_group
+    env.globals.update(speaker=speaker, speaker_server=speaker_server, picker_model=picker_model)
     env.trim_blocks = True
     env.lstrip_blocks = True
 
@@ -362,10 +364,13 @@ class Fragments:
         """Send or Stop button, depending on whether a reply is running."""
         return self._render("_composer_actions.html", busy=busy, oob=True)
 
-    def cleared_input(self, label: str | None = None) -> str:
+    def cleared_input(self, label: str | None = None, choice: str | None = None) -> str:
         """An empty, focused message box (after the server accepted a message); `label`
-        names the connection the conversation uses (default: the default one's)."""
-        return self._render("_composer_input.html", oob=True, bot_label=label or self.bot_label)
+        names the connection the conversation uses (default: the default one's), `choice`
+        the picker value it was sent with."""
+        return self._render(
+            "_composer_input.html", oob=True, bot_label=label or self.bot_label, chosen=choice
+        )
 
     def cleared_attachments(self) -> str:
         """No attachments waiting in the composer (after the server accepted a message)."""

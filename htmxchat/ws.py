@@ -161,7 +161,7 @@ class _Connection:
                 )
                 if user is not None:
                     label = self.answering.label_for(frame.model)
-                    cleared = self.fragments.cleared_input(label)
+                    cleared = self.fragments.cleared_input(label, frame.model)
                     cleared += self.fragments.cleared_attachments()
                     await self.send(cleared + self.fragments.notice(None))
             elif frame.action == "regenerate":

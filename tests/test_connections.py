@@ -252,7 +252,7 @@ async def test_two_servers_and_the_demo_bot_each_answer_while_one_is_down(
     # The top bar names the connection the reply came from, live and after a reload.
     label = [e for e in parse_frame("".join(frames)) if e.id == "bot-label"]
     assert label and label[0].text == "Side" and label[0].attrs["hx-swap-oob"] == "true"
-    assert 'placeholder="Message Side…"' in "".join(frames)
+    assert 'placeholder="Message side-model…"' in "".join(frames)  # the model, by name
     page = await (await client.get(f"/c/{conversation}")).text()
     assert '<span id="bot-label"' in page and ">Side</span>" in page
     assert 'value="side|side-model" selected' in page

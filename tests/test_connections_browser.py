@@ -69,7 +69,7 @@ def test_a_server_added_on_the_page_answers_and_the_top_bar_names_it(
         "() => document.querySelector('#bot-label').textContent === 'Second server'",
         timeout=TIMEOUT,
     )
-    assert page.get_attribute("#composer-input", "placeholder") == "Message Second server…"
+    assert page.get_attribute("#composer-input", "placeholder") == "Message fake-model…"
     page.screenshot(path="/tmp/picker-second.png")
     # Named by its own model, only because the user asked.
     page.click(".menu-button")
