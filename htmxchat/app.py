@@ -19,6 +19,7 @@ from htmxchat import (
     guard,
     lifecycle,
     sidebar,
+    tools_views,
     views,
     ws,
 )
@@ -109,6 +110,7 @@ def create_app(
     attachment_views.add_routes(app.router)
     chat_settings_views.add_routes(app.router)
     connections_views.add_routes(app.router)
+    tools_views.add_routes(app.router)
     app.router.add_get("/healthz", views.healthz, name="healthz")
     app.router.add_get("/ws", ws.chat_ws, name="chat_ws")
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)

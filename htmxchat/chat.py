@@ -553,12 +553,22 @@ class ChatService:
         own = await self.own_settings(conversation_id)
         await self.save_settings(conversation_id, replace(own, model=choice or None))
 
-    async def save_settings(self, conversation_id: str, settings: ChatSettings) -> None:
-        """Replace the conversation's own settings (ChatInputError when its model is not
-        offered); every tab on it learns the choice at once."""
+    async def save_settings(
+        self,
+        conversation_id: str,
+        settings: ChatSettings,
+        tools: chat_tools.ChatTools | None = None,
+    ) -> None:
+        """Replace the conversation's own settings, and its tool settings when `tools` is
+        given (kept otherwise); ChatInputError when its model is not offered. Every tab on
+        it learns the choice at once."""
         if settings.model is not None:
             self.answering.check(settings.model)
-        await self.store.save_chat_settings(conversation_id, settings.to_dict())
+        stored = await self.store.chat_settings(conversation_id)
+        kept = (
+            tools.to_stored() if tools is not None else chat_tools.from_stored(stored).to_stored()
+        )
+        await self.store.save_chat_settings(conversation_id, {**settings.to_dict(), **kept})
         self._room(conversation_id).publish(ChoiceChanged(conversation_id, settings.model))
         self._tidy()
 

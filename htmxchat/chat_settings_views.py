@@ -23,7 +23,10 @@ from htmxchat.answering.chat_settings import (
 from htmxchat.answering.naming import NamingError, suggest_title
 from htmxchat.chat import ChatInputError
 from htmxchat.ids import is_valid_id
-from htmxchat.keys import answering_key, chat_key, store_key
+from htmxchat.keys import answering_key, chat_key, store_key, tools_key
+from htmxchat.tools import chat_tools
+from htmxchat.tools.chat_tools import ChatTools
+from htmxchat.tools.servers import ServerStatus
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
@@ -50,6 +53,7 @@ def _render(
     error: str | None = None,
     named: str | None = None,
     naming_error: str | None = None,
+    tools: ChatTools | None = None,
 ) -> web.Response:
     answering = request.app[answering_key]
     context = {
@@ -62,8 +66,17 @@ def _render(
         "error": error,
         "named": named,
         "naming_error": naming_error,
+        # The tool servers of mcp.json, and which of them this chat may use (tools_views.py).
+        "tool_servers": _tool_servers(request),
+        "chat_tools": tools or ChatTools(),
     }
     return aiohttp_jinja2.render_template("_chat_settings.html", request, context)
+
+
+def _tool_servers(request: web.Request) -> list[ServerStatus]:
+    toolbox = request.app[tools_key]
+    toolbox.reload()  # mcp.json may have changed since
+    return toolbox.status()
 
 
 def _as_form(settings: ChatSettings) -> dict[str, Any]:
@@ -74,7 +87,9 @@ async def settings_form(request: web.Request) -> web.StreamResponse:
     """The panel's form with the conversation's own settings (defaults as placeholders)."""
     conversation_id = _conversation_id(request)
     own = await request.app[chat_key].own_settings(conversation_id)
-    return _render(request, conversation_id, _as_form(own))
+    stored = await request.app[store_key].chat_settings(conversation_id)
+    tools = chat_tools.from_stored(stored)
+    return _render(request, conversation_id, _as_form(own), tools=tools)
 
 
 async def choose_model(request: web.Request) -> web.StreamResponse:
@@ -97,14 +112,22 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     chosen = form.get("preset")
+    stored = await request.app[store_key].chat_settings(conversation_id)
+    servers = [s for s in form.getall("tool_server", []) if isinstance(s, str)]
+    rounds = values.get("tool_rounds", "")
+    always = () if values.get("forget_always") else chat_tools.from_stored(stored).always
+    tools = chat_tools.ChatTools(tuple(servers), always=always)
     try:
+        tools = chat_tools.parse_form(servers, rounds, tools)
         settings = parse_form(values)
-    except SettingsError as exc:
-        return _render(request, conversation_id, values, error=str(exc))
+    except (SettingsError, chat_tools.ToolSettingsError) as exc:
+        return _render(request, conversation_id, values, error=str(exc), tools=tools)
     if isinstance(chosen, str) and chosen:
         found = preset(chosen)
         if found is None:
-            return _render(request, conversation_id, values, error="There is no such preset.")
+            return _render(
+                request, conversation_id, values, error="There is no such preset.", tools=tools
+            )
         # The preset's values replace the form's; the model stays the chat's.
         settings = replace(found.settings, model=settings.model)
         saved = f"Applied the {found.name} preset."
@@ -112,10 +135,10 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
         saved = "Saved. The next answer uses these settings."
     try:
         # Through the chat core: every tab on the conversation learns the choice.
-        await request.app[chat_key].save_settings(conversation_id, settings)
+        await request.app[chat_key].save_settings(conversation_id, settings, tools)
     except ChatInputError as exc:  # a model that is not offered
-        return _render(request, conversation_id, values, error=str(exc))
-    return _render(request, conversation_id, _as_form(settings), saved=saved)
+        return _render(request, conversation_id, values, error=str(exc), tools=tools)
+    return _render(request, conversation_id, _as_form(settings), saved=saved, tools=tools)
 
 
 async def name_chat(request: web.Request) -> web.StreamResponse:
@@ -125,13 +148,15 @@ async def name_chat(request: web.Request) -> web.StreamResponse:
     store, chat = request.app[store_key], request.app[chat_key]
     stored = await store.chat_settings(conversation_id)
     values = _as_form(from_stored(stored))
+    tools = chat_tools.from_stored(stored)
     try:
         route = request.app[answering_key].route(from_stored(stored).model)
         if await store.conversation(conversation_id) is None:
             raise NamingError("There is nothing to name yet: send a message first.")
         title = await suggest_title(route, await store.branch(conversation_id))
     except (ChatInputError, NamingError) as exc:
-        return _render(request, conversation_id, values, naming_error=str(exc))
+        return _render(request, conversation_id, values, naming_error=str(exc), tools=tools)
     # Through the chat core: every tab's list and title learn it (docs/design.md, "The feed").
     await chat.rename(conversation_id, title)
-    return _render(request, conversation_id, values, named=f"Named “{title}” by {route.bot.label}.")
+    named = f"Named “{title}” by {route.bot.label}."
+    return _render(request, conversation_id, values, named=named, tools=tools)

@@ -202,7 +202,17 @@ class FakeOpenAI:
 
     CANNED = "Hello! I am the fake model server, streaming this reply one word at a time."
 
-    def __init__(self, models: Sequence[str] = ("fake-model",), word_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        models: Sequence[str] = ("fake-model",),
+        word_delay: float = 0.0,
+        *,
+        tool_script: bool = False,
+    ) -> None:
+        # tool_script: with nothing queued, a user message "/call NAME ARGS [NAME ARGS...]"
+        # is answered with those tool calls (in fragments), and the request after the tool
+        # turns with "Tools said: ..." (their contents), so a browser test can drive rounds.
+        self.tool_script = tool_script
         self.models = list(models)
         self.word_delay = word_delay
         self.requests: list[Received] = []
@@ -255,9 +265,27 @@ class FakeOpenAI:
         return await self._respond(request, "models", default)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
-        return await self._respond(
-            request, "chat", Reply(chunks=words_reply(self.CANNED, delay=self.word_delay))
-        )
+        default = Reply(chunks=words_reply(self.CANNED, delay=self.word_delay))
+        if self.tool_script and request.can_read_body:
+            default = self._scripted(await request.json()) or default
+        return await self._respond(request, "chat", default)
+
+    def _scripted(self, payload: Any) -> Reply | None:
+        messages = payload.get("messages") if isinstance(payload, dict) else None
+        if not isinstance(messages, list) or not messages:
+            return None
+        last = messages[-1]
+        if last.get("role") == "tool":
+            asked = max(i for i, m in enumerate(messages) if m.get("role") == "user")
+            said = [m["content"] for m in messages[asked:] if m.get("role") == "tool"]
+            return Reply(chunks=words_reply("Tools said: " + " | ".join(said), delay=0.01))
+        text = last.get("content") if last.get("role") == "user" else None
+        if not isinstance(text, str) or not text.startswith("/call "):
+            return None
+        words = text.split(" ")[1:]
+        n = len(self.requests)
+        calls = [(f"call{n}_{i}", words[i], words[i + 1]) for i in range(0, len(words) - 1, 2)]
+        return Reply(chunks=tool_calls_reply(calls, delay=0.01))
 
     async def _received(self, request: web.Request) -> web.StreamResponse:
         return web.json_response([r.json for r in self.chat_requests])
@@ -315,8 +343,8 @@ class FakeOpenAI:
         self.disconnected.set()
 
 
-async def _serve_forever(port: int) -> None:
-    fake = FakeOpenAI(word_delay=0.05)
+async def _serve_forever(port: int, tools: bool) -> None:
+    fake = FakeOpenAI(word_delay=0.05, tool_script=tools)
     base_url = await fake.start(port)
     print(f"fake OpenAI-compatible server at {base_url}", flush=True)
     try:
@@ -329,9 +357,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the fake on 127.0.0.1 until killed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0: any free port)")
+    parser.add_argument("--tools", action="store_true", help="answer /call messages with tools")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how this is meant to stop
-        asyncio.run(_serve_forever(args.port))
+        asyncio.run(_serve_forever(args.port, args.tools))
 
 
 if __name__ == "__main__":

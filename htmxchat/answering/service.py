@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from htmxchat.answering.bots import Bot, Turn
-from htmxchat.answering.bots.openai import OpenAICompatBot
 from htmxchat.answering.chat_settings import ChatSettings
 from htmxchat.answering.connections import Connections
 from htmxchat.answering.picker import Picker
@@ -128,6 +127,7 @@ class Answering:
         cannot have (the page says why instead of leaving them out silently)."""
         if tools is None or not tools.servers or self.toolbox is None:
             return None
+        self.toolbox.reload()  # mcp.json may have changed since (a stat when it did not)
         usable = self.toolbox.usable(tools.servers)
         notes = []
         gone = [name for name in tools.servers if name not in usable]
@@ -136,7 +136,7 @@ class Answering:
                 f"Not offered: {', '.join(gone)} (switched off on the Tools page, or no "
                 "longer in mcp.json)."
             )
-        if usable and not takes_tools(bot):
+        if usable and not bot.capabilities.tools:
             notes.append(
                 f"No tools were offered: {bot.label} cannot call tools. Pick a model server "
                 "that can (Ollama, llama.cpp started with --jinja, LM Studio, vLLM, OpenAI)."
@@ -144,9 +144,3 @@ class Answering:
             usable = ()
         always = frozenset(tools.always)
         return ToolOffer(self.toolbox, usable, tools.rounds, always, notes=tuple(notes))
-
-
-def takes_tools(bot: Bot) -> bool:
-    """Whether `bot` can be offered tools: the OpenAI-compatible client can (whether its
-    model uses them is up to the server), the demo bot cannot."""
-    return isinstance(bot, OpenAICompatBot)

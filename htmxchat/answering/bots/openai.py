@@ -201,7 +201,7 @@ class OpenAICompatBot:
     @property
     def capabilities(self) -> Capabilities:
         """A server at `base_url`; images, reasoning and usage as OpenAI's API has them."""
-        return Capabilities(self._base, images=True, reasoning=True, usage=True)
+        return Capabilities(self._base, images=True, reasoning=True, usage=True, tools=True)
 
     async def probe(self, timeout: float) -> ServerInfo:  # noqa: ASYNC109 (aiohttp's timeout)
         """Ask the server for its models (and the context sizes it states)."""
