@@ -309,9 +309,9 @@ class ServerProcess:
 class FakeModelServer:
     """`python -m tests.fake_openai` in a subprocess: a model server for end-to-end tests."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
+            [sys.executable, "-m", "tests.fake_openai", "--port", str(port)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
@@ -323,7 +323,12 @@ class FakeModelServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop it (a model server going away)."""
+        if self.process.poll() is None:
+            self.process.terminate()
         self.process.communicate(timeout=10)
 
 
@@ -401,3 +406,41 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# -- a page in a browser ------------------------------------------------------------------
+
+TIMEOUT = 15_000  # ms: how long a browser test waits for what the page should show
+
+
+def at(server: ServerProcess, path: str) -> str:
+    """The login link for `path`: the token is swapped for the cookie, then `path` opens."""
+    return f"{server.base_url}{path}?token={server.token}"
+
+
+def seed(data_dir: Path, texts: list[str]) -> str:
+    """A conversation written straight to the database (in a thread: Playwright owns the loop)."""
+    return seed_conversation(data_dir, texts)
+
+
+def wait_connected(page) -> None:
+    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
+
+
+def send(page, text: str) -> None:
+    page.fill("#composer-input", text)
+    page.press("#composer-input", "Enter")
+
+
+def wait_reply_done(page, count: int) -> None:
+    """Until the page shows `count` finished replies and Send is back."""
+    page.wait_for_function(
+        "n => document.querySelectorAll('article.msg-assistant[data-status=complete]').length"
+        " >= n && document.querySelector('#composer-actions').dataset.busy === 'false'",
+        arg=count,
+        timeout=TIMEOUT,
+    )
+
+
+def texts(page, selector: str = "#messages .msg-body") -> list[str]:
+    return page.eval_on_selector_all(selector, "els => els.map(e => e.textContent.trim())")

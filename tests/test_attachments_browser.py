@@ -8,8 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.helpers import ServerProcess
-from tests.test_history_browser import TIMEOUT, at, wait_connected, wait_reply_done
+from tests.helpers import TIMEOUT, ServerProcess, at, wait_connected, wait_reply_done
 
 pytestmark = pytest.mark.browser
 

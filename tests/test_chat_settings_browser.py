@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, ServerProcess
-from tests.test_history_browser import TIMEOUT, at, send, wait_connected, wait_reply_done
+from tests.helpers import ROOT, TIMEOUT, ServerProcess, at, send, wait_connected, wait_reply_done
 
 pytestmark = pytest.mark.browser
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import ServerProcess
-from tests.test_history_browser import (
+from tests.helpers import (
     TIMEOUT,
+    ServerProcess,
     at,
     seed,
     send,

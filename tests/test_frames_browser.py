@@ -11,8 +11,7 @@ import json
 
 import pytest
 
-from tests.helpers import ServerProcess
-from tests.test_history_browser import TIMEOUT, at, seed, send, wait_connected, wait_reply_done
+from tests.helpers import TIMEOUT, ServerProcess, at, seed, send, wait_connected, wait_reply_done
 
 pytestmark = pytest.mark.browser
 

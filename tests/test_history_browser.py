@@ -6,21 +6,22 @@ import json
 import re
 import signal
 import urllib.request
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import ServerProcess, seed_conversation
-
-
-def at(server: ServerProcess, path: str) -> str:
-    """The login link for `path`: the token is swapped for the cookie, then `path` opens."""
-    return f"{server.base_url}{path}?token={server.token}"
-
+from tests.helpers import (
+    TIMEOUT,
+    ServerProcess,
+    at,
+    seed,
+    send,
+    texts,
+    wait_connected,
+    wait_reply_done,
+)
 
 pytestmark = pytest.mark.browser
-TIMEOUT = 15_000  # ms
 
 # Records the reply text a page built from streamed pieces, just before the final render
 # replaces it (so doubled or missing words cannot hide behind the final fragment).
@@ -37,11 +38,6 @@ document.addEventListener("htmx:oobBeforeSwap", (e) => {
 """
 
 
-def seed(data_dir: Path, texts: list[str]) -> str:
-    """A conversation written straight to the database (in a thread: Playwright owns the loop)."""
-    return seed_conversation(data_dir, texts)
-
-
 def stored(server: ServerProcess, conversation: str) -> list[dict]:
     request = urllib.request.Request(
         f"{server.base_url}c/{conversation}/export.json", headers=server.headers
@@ -50,33 +46,10 @@ def stored(server: ServerProcess, conversation: str) -> list[dict]:
         return json.loads(response.read())["messages"]
 
 
-def wait_connected(page) -> None:
-    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
-
-
-def send(page, text: str) -> None:
-    page.fill("#composer-input", text)
-    page.press("#composer-input", "Enter")
-
-
-def wait_reply_done(page, count: int) -> None:
-    """Until the page shows `count` finished replies and Send is back."""
-    page.wait_for_function(
-        "n => document.querySelectorAll('article.msg-assistant[data-status=complete]').length"
-        " >= n && document.querySelector('#composer-actions').dataset.busy === 'false'",
-        arg=count,
-        timeout=TIMEOUT,
-    )
-
-
 def words(text: str | None) -> list[str]:
     """The words of a reply's text, without Markdown list markers ("1.", "-"), which the
     source has and the rendered list shows as bullets or numbers of its own."""
     return [w for w in (text or "").split() if not re.fullmatch(r"\d+\.|[-*+]", w)]
-
-
-def texts(page, selector: str = "#messages .msg-body") -> list[str]:
-    return page.eval_on_selector_all(selector, "els => els.map(e => e.textContent.trim())")
 
 
 def test_switching_conversations_and_back_forward(server: ServerProcess, page, data_dir) -> None:
