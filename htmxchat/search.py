@@ -29,7 +29,7 @@ def select_hits(db: sqlite3.Connection, match: str, limit: int) -> list[SearchHi
     """The best `limit` messages for an FTS5 `match`, with their conversation's title."""
     rows = db.execute(
         "SELECT m.id, m.conversation_id, m.role, m.created_at, c.title, "
-        "snippet(messages_fts, 0, ?, ?, '…', 12) AS snippet "
+        "snippet(messages_fts, -1, ?, ?, '…', 12) AS snippet "
         "FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid "
         "JOIN conversations c ON c.id = m.conversation_id "
         "WHERE messages_fts MATCH ? ORDER BY rank LIMIT ?",

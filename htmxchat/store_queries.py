@@ -16,7 +16,7 @@ from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.provenance import clean_provenance
 from htmxchat.store_attachments import insert_imported
 from htmxchat.store_schema import StoreError, transaction
-from htmxchat.tools.results import ToolCall, calls_from_json
+from htmxchat.tools.results import ToolCall, calls_from_json, searchable
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ MAX_WINDOW = 1000
 _MESSAGE_COLUMNS = (
     "id, conversation_id, role, content, status, reasoning, error, bot, model, created_at, "
     "finished_at, first_piece_ms, piece_count, prompt_tokens, completion_tokens, provenance, "
-    "tool_calls, parent_id"
+    "tool_calls, tool_text, parent_id"
 )
 _PLACEHOLDERS = ", ".join("?" * len(_MESSAGE_COLUMNS.split(",")))
 
@@ -132,7 +132,7 @@ def update_reply(db: sqlite3.Connection, m: Message) -> None:
         db.execute(
             "UPDATE messages SET content = ?, reasoning = ?, status = ?, error = ?, model = ?, "
             "finished_at = ?, first_piece_ms = ?, piece_count = ?, prompt_tokens = ?, "
-            "completion_tokens = ?, provenance = ?, tool_calls = ? WHERE id = ?",
+            "completion_tokens = ?, provenance = ?, tool_calls = ?, tool_text = ? WHERE id = ?",
             (
                 m.content, m.reasoning, m.status, m.error, m.model, m.finished_at,
                 m.first_piece_ms, m.piece_count, *_usage_columns(m), m.id,
@@ -167,12 +167,14 @@ def row_to_message(row: sqlite3.Row) -> Message:
     )
 
 
-def _usage_columns(m: Message) -> tuple[int | None, int | None, str | None, str | None]:
-    """Token counts and provenance (as JSON) for the m004_chat_settings columns, and the
-    tool calls (as JSON) for m008_tool_calls."""
+def _usage_columns(
+    m: Message,
+) -> tuple[int | None, int | None, str | None, str | None, str]:
+    """Token counts and provenance (as JSON) for the m004_chat_settings columns, the tool
+    calls (as JSON) for m008_tool_calls and their text for search (m009)."""
     provenance = None if m.provenance is None else json.dumps(dict(m.provenance))
     calls = json.dumps([c.as_json() for c in m.tool_calls]) if m.tool_calls else None
-    return m.prompt_tokens, m.completion_tokens, provenance, calls
+    return m.prompt_tokens, m.completion_tokens, provenance, calls, searchable(m.tool_calls)
 
 
 def _tool_calls(text: str | None) -> tuple[ToolCall, ...]:

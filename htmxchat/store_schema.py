@@ -172,6 +172,38 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALTER TABLE messages ADD COLUMN tool_calls TEXT;
     """,
     ),
+    # Tool calls are searchable: their names, arguments and the text they returned, as plain
+    # text beside the answer's (the JSON would index keys, states and image data), in a
+    # second column of the full-text index.
+    Migration(
+        "m009_search_tool_calls",
+        """
+    ALTER TABLE messages ADD COLUMN tool_text TEXT NOT NULL DEFAULT '';
+    DROP TRIGGER messages_fts_insert;
+    DROP TRIGGER messages_fts_delete;
+    DROP TRIGGER messages_fts_update;
+    DROP TABLE messages_fts;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, tool_text, content = 'messages', content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content, tool_text)
+            VALUES (new.seq, new.content, new.tool_text);
+    END;
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, tool_text)
+            VALUES ('delete', old.seq, old.content, old.tool_text);
+    END;
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, tool_text ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content, tool_text)
+            VALUES ('delete', old.seq, old.content, old.tool_text);
+        INSERT INTO messages_fts (rowid, content, tool_text)
+            VALUES (new.seq, new.content, new.tool_text);
+    END;
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    """,
+    ),
 )
 
 

@@ -287,3 +287,57 @@ def test_what_a_model_or_tool_sent_is_shown_as_text_never_run() -> None:
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in html
     assert 'onerror="alert' not in html
     assert "[an image of type" in html  # the bad data was left out, saying so
+
+
+async def answer_with_a_call(setup: Setup) -> Message:
+    await setup.allow_servers("test")
+    calls = [("c1", "test__echo", '{"text": "zanzibar"}')]
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply(calls, text="Let me look.")))
+    setup.fake.enqueue(Reply(chunks=words_reply("It said so.")))
+    await setup.send("echo something")
+    setup.chat.decide(setup.conversation, (await setup.asking()).message_id, 0, "allow")
+    return await setup.finished()
+
+
+async def test_calls_are_searchable_exported_imported_and_deleted_for_real(
+    setup: Setup, store: ChatStore
+) -> None:
+    from htmxchat.export import parse_export, to_json
+
+    answer = await answer_with_a_call(setup)
+    assert answer.content == "Let me look.\n\nIt said so."
+    (hit,) = await store.search("zanzibar")  # in the arguments and the result only
+    assert hit.message_id == answer.id and any(match for _, match in hit.snippet)
+    # Export and import: the same calls, results and decisions.
+    conversation = await store.conversation(setup.conversation)
+    assert conversation is not None
+    document = to_json(conversation, await store.export_messages(setup.conversation))
+    imported = await store.import_conversation(*parse_export(document))
+    copy = [m for m in await store.export_messages(imported.id) if m.role == "assistant"]
+    assert copy[0].tool_calls == answer.tool_calls
+    assert copy[0].tool_calls[0].result is not None
+    assert copy[0].tool_calls[0].result.text == "zanzibar"
+    # Deleted: gone from the log and from search.
+    await setup.chat.delete_message(imported.id, copy[0].id)
+    await setup.chat.delete_message(setup.conversation, answer.id)
+    assert await store.search("zanzibar") == []
+    assert await store.message(answer.id) is None
+
+
+async def test_regenerate_across_tool_rounds_sends_the_question_only(setup: Setup) -> None:
+    answer = await answer_with_a_call(setup)
+    setup.fake.enqueue(Reply(chunks=words_reply("Another answer.")))
+    await setup.chat.regenerate(setup.conversation, target=answer.id)
+    again = await setup.finished()
+    assert again.content == "Another answer." and again.tool_calls == ()
+    sent = setup.fake.chat_requests[-1].json["messages"]
+    assert [m["role"] for m in sent] == ["user"]
+    # The first version keeps its calls.
+    first = await setup.store.message(answer.id)
+    assert first is not None and first.tool_calls == answer.tool_calls
+    # An edit of the question answers anew, the earlier rounds left with their version.
+    setup.fake.enqueue(Reply(chunks=words_reply("Edited.")))
+    user = next(m for m in await setup.store.branch(setup.conversation) if m.role == "user")
+    await setup.chat.edit(setup.conversation, user.id, "echo again")
+    assert (await setup.finished()).content == "Edited."
+    assert [m["role"] for m in setup.fake.chat_requests[-1].json["messages"]] == ["user"]

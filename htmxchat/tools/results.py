@@ -198,3 +198,14 @@ def calls_from_json(data: object) -> tuple[ToolCall, ...]:
             )
         )
     return tuple(calls)
+
+
+def searchable(calls: tuple[ToolCall, ...]) -> str:
+    """What search finds of an answer's calls: each tool's name, its arguments as sent and
+    the text it returned (not its images)."""
+    lines = []
+    for call in calls:
+        lines += [call.tool, call.arguments]
+        if call.result is not None:
+            lines += [p.text for p in call.result.parts if p.kind == "text"]
+    return "\n".join(lines)
