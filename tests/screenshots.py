@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from htmxchat.answering.bots import BuiltIn, Piece, Turn
+from htmxchat.answering.bots.detect import Candidate
 from htmxchat.ids import new_id
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.test_browser_security import served_in_thread
@@ -60,7 +61,18 @@ SHOTS = {
     # A phone with the top bar's menu open.
     "narrow-menu": (360, 740, "light", "menu"),
     "menu-settings-dark": (1100, 720, "dark", "settings"),
+    # Deleting a chat asks in the page's own dialog.
+    "delete-dialog": (1100, 720, "light", "delete"),
+    "narrow-dark-delete-dialog": (360, 740, "dark", "delete"),
+    # A new user's Servers page: what answers first, the rest as quiet lines.
+    "servers-first-run": (1100, 860, "light", "servers"),
 }
+# Where the usual local servers would be, at ports nothing listens on: a computer without them.
+NOT_INSTALLED = [
+    Candidate("http://127.0.0.1:9/v1", "Ollama"),
+    Candidate("http://127.0.0.1:7/v1", "llama.cpp"),
+    Candidate("http://127.0.0.1:13/v1", "LM Studio"),
+]
 
 
 class CannedBot(BuiltIn):
@@ -83,7 +95,7 @@ class CannedBot(BuiltIn):
 @contextmanager
 def conversation(data_dir: Path) -> Iterator[str]:
     """The app with the canned bot; yields the login URL."""
-    with served_in_thread(data_dir, CannedBot()) as url:  # type: ignore[arg-type]
+    with served_in_thread(data_dir, CannedBot(), NOT_INSTALLED) as url:  # type: ignore[arg-type]
         yield url
 
 
@@ -129,6 +141,16 @@ def render(url: str, out: Path, names: list[str]) -> list[Path]:
             if action == "settings":
                 page.click(".chat-settings-button")
                 page.wait_for_selector(".chat-settings-form")
+            elif action == "delete":
+                if width <= 720:  # the list is in the drawer
+                    page.click("#drawer-toggle")
+                    page.wait_for_timeout(400)  # the slide
+                page.hover("#conversations .conv >> nth=0")
+                page.click("#conversations .conv >> nth=0 >> .icon-danger")
+                page.wait_for_selector("#confirm[open]")
+            elif action == "servers":
+                page.goto(urljoin(page.url, "/settings"))
+                page.wait_for_selector(".absent-server")
             path = out / f"{name}.png"
             page.screenshot(path=str(path))
             written.append(path)

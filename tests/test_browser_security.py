@@ -14,6 +14,7 @@ from aiohttp import web
 
 from htmxchat.access import load_or_create_token, login_url, write_open_file
 from htmxchat.answering.bots import BuiltIn, Piece, Turn
+from htmxchat.answering.bots.detect import Candidate
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
@@ -71,15 +72,18 @@ def echo_server(data_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def served_in_thread(data_dir: Path, bot: EchoBot) -> Iterator[str]:
-    """The app with `bot`, served from a thread (Playwright owns this one's loop)."""
+def served_in_thread(
+    data_dir: Path, bot: EchoBot, local_servers: Sequence[Candidate] | None = None
+) -> Iterator[str]:
+    """The app with `bot`, served from a thread (Playwright owns this one's loop);
+    `local_servers`: where it looks for local model servers (default: the usual ports)."""
     loop = asyncio.new_event_loop()
     started: dict[str, object] = {}
     ready = threading.Event()
 
     async def start() -> None:
         settings = Settings(data_dir=data_dir, open_browser=False, word_delay=0)
-        runner = web.AppRunner(create_app(settings, bot=bot))
+        runner = web.AppRunner(create_app(settings, bot=bot, local_servers=local_servers))
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -226,7 +226,11 @@ async def test_two_servers_and_the_demo_bot_each_answer_while_one_is_down(
     assert 'data-connection="side" data-state="loading"' in settings_page
     assert "model is still loading" in settings_page and ">loading</span>" in settings_page
     assert 'data-connection="local-llama-cpp" data-state="absent"' in settings_page
-    assert "Not running: nothing answers at http://127.0.0.1:9/v1." in settings_page
+    # a quiet line below the servers that answer, saying how to start it
+    absent_at = settings_page.index("Not found on this computer")
+    assert settings_page.index('data-connection="demo"') < absent_at
+    assert settings_page.index('data-connection="local-llama-cpp"') > absent_at
+    assert "llama-server -m model.gguf --port 8080" in settings_page
     assert 'data-connection="demo" data-state="up"' in settings_page
     # The others keep answering, each request reaching its own server.
     main.enqueue(Reply(chunks=words_reply("from main")))
