@@ -67,12 +67,21 @@ def frame_header(**fields: object) -> str:
     return f"<!--frame {' '.join(parts)}-->"
 
 
-def numbers_header(items: Sequence[Numbered[Any]], *, feed: bool = False) -> str:
+def numbers_header(
+    items: Sequence[Numbered[Any]], *, feed: bool = False, rebuild: bool = False
+) -> str:
     """`<!--14-->` or `<!--14-17-->` (feed: `<!--f5-->`): the numbers of a frame that follows
-    a join on the same socket; the page knows the rest from the join (docs/design.md, "Frames")."""
+    a join on the same socket; the page knows the rest from the join (docs/design.md, "Frames").
+    `rebuild` (`<!--14r-->`): the frame replaces the messages shown (another branch), so the
+    page keeps the reader's place by id."""
     first, last = items[0].seq, items[-1].seq
     numbers = str(first) if first == last else f"{first}-{last}"
-    return f"<!--{'f' if feed else ''}{numbers}-->"
+    return f"<!--{'f' if feed else ''}{numbers}{'r' if rebuild else ''}-->"
+
+
+def rebuilds(items: Sequence[Numbered[RoomEvent]]) -> bool:
+    """True when the events replace the messages shown (another branch)."""
+    return any(isinstance(item.event, BranchShown) for item in items)
 
 
 def setup_environment(env: jinja2.Environment) -> None:
@@ -206,7 +215,8 @@ class Fragments:
         the header carries only their numbers."""
         if not items:
             return ""
-        return numbers_header(items) + "".join(self.room_event(item.event) for item in items)
+        header = numbers_header(items, rebuild=rebuilds(items))
+        return header + "".join(self.room_event(item.event) for item in items)
 
     def joined_events(
         self, conversation_id: str, epoch: str, items: Sequence[Numbered[RoomEvent]], *, req: int
@@ -222,6 +232,7 @@ class Fragments:
             epoch=epoch,
             first=items[0].seq,
             seq=items[-1].seq,
+            **({"rebuild": 1} if rebuilds(items) else {}),
         )
         return header + "".join(self.room_event(item.event) for item in items)
 

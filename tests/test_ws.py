@@ -285,10 +285,11 @@ def walk(element):
 def header(frame: str) -> dict[str, str]:
     """The fields of a frame's header comment, with `data-` names (empty when it has none).
     A join's header names its fields; a later frame's carries only its numbers."""
-    numbers = re.match(r"<!--(f?)(\d+)(?:-(\d+))?-->", frame)
+    numbers = re.match(r"<!--(f?)(\d+)(?:-(\d+))?(r?)-->", frame)
     if numbers:
         kind = "feed" if numbers[1] else "events"
-        return {"data-kind": kind, "data-first": numbers[2], "data-seq": numbers[3] or numbers[2]}
+        found = {"data-kind": kind, "data-first": numbers[2], "data-seq": numbers[3] or numbers[2]}
+        return {**found, "data-rebuild": "1"} if numbers[4] else found
     match = re.match(r"<!--frame ([^>]*)-->", frame)
     if not match:
         return {}
@@ -400,3 +401,20 @@ async def test_a_page_that_missed_nothing_hears_its_join_and_then_only_numbers(
         assert first["data-kind"] == "events"
         assert int(first["data-first"]) == int(start["data-seq"]) + 1
         assert later[0].startswith(f"<!--{first['data-first']}")
+
+
+async def test_a_frame_that_replaces_the_messages_says_so_in_its_header(
+    client: TestClient, bot: ScriptedBot
+) -> None:
+    """The page learns from the header alone that the messages are rebuilt (another
+    branch), to keep the reader's place; never by searching the frame's text."""
+    conversation = new_id()
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "q"})
+    frames = await receive_until(ws, is_finished)
+    assert all("data-rebuild" not in header(f) for f in frames)
+    await ws.send_json({"action": "regenerate", "conversation": conversation})
+    frames = await receive_until(ws, is_finished)
+    rebuilding = [f for f in frames if 'id="messages" hx-swap-oob="innerHTML"' in f]
+    assert rebuilding and all(header(f).get("data-rebuild") == "1" for f in rebuilding)
+    await ws.close()

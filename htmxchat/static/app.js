@@ -54,10 +54,13 @@
     return true;
   }
 
+  // The one way the page's scripts show a message above the composer (attach.js and tree.js
+  // use it too); the server's own notices come as #notice fragments.
   function showNotice(text) {
     const notice = $("notice");
     if (notice) notice.textContent = text;
   }
+  window.htmxchatNotice = showNotice;
 
   // Following the newest text (docs/design.md, "Reading position"). The transcript ends
   // with a sentinel (#scroll-end). While any of it is in view the reader is "at the latest":
@@ -220,16 +223,20 @@
   // A numbered frame starts with its header, a comment htmx leaves alone. The frame that
   // answers a sync (the join) spells out the request, conversation and epoch:
   // <!--frame kind=snapshot req=3 conversation=… epoch=… seq=12-->; every later frame on the
-  // same socket carries only its numbers: <!--13--> or <!--13-15--> (the feed: <!--f4-->).
+  // same socket carries only its numbers: <!--13--> or <!--13-15--> (the feed: <!--f4-->),
+  // with an r when the frame replaces the messages shown (<!--13r-->; a join: rebuild=1).
   // Read only the header, never the rest of the frame's text.
   const JOIN_HEADER = /^<!--frame ([^>]*)-->/;
-  const NUMBERS_HEADER = /^<!--(f?)(\d+)(?:-(\d+))?-->/;
+  const NUMBERS_HEADER = /^<!--(f?)(\d+)(?:-(\d+))?(r?)-->/;
   function frameHeader(message) {
     if (typeof message !== "string") return null;
     const numbers = NUMBERS_HEADER.exec(message);
     if (numbers) {
       const first = Number(numbers[2]);
-      return { kind: numbers[1] ? "feed" : "events", first: first, seq: Number(numbers[3] || first) };
+      return {
+        kind: numbers[1] ? "feed" : "events", first: first, seq: Number(numbers[3] || first),
+        rebuild: numbers[4] === "r",
+      };
     }
     const match = JOIN_HEADER.exec(message);
     if (!match) return null;
@@ -389,7 +396,6 @@
   // A snapshot or another branch rebuilds the messages, which scroll anchoring cannot see
   // through: remember what the reader (not following) was reading, by id, and put it back.
   let frameAnchor = null;
-  const REBUILD = '<div id="messages" hx-swap-oob="innerHTML"';
   app.addEventListener("htmx:wsBeforeMessage", (e) => {
     // Numbered frames must answer the latest sync and follow on from the page's state;
     // others (notices, the composer) apply as they come.
@@ -399,7 +405,7 @@
       return;
     }
     const rebuilds = !following && !focusPending && header &&
-      (header.kind === "snapshot" || e.detail.message.includes(REBUILD));
+      (header.kind === "snapshot" || Boolean(header.rebuild));
     frameAnchor = rebuilds ? viewAnchor() : null;
   });
   app.addEventListener("htmx:wsAfterMessage", () => {

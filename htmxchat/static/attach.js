@@ -6,10 +6,7 @@
   const $ = (id) => document.getElementById(id);
   const urls = new Set(); // object URLs of thumbnails, revoked when their chip goes
 
-  function showNotice(text) {
-    const notice = $("notice");
-    if (notice) notice.textContent = text;
-  }
+  const showNotice = (text) => window.htmxchatNotice?.(text); // app.js
 
   function sizeText(size) {
     if (size < 1024) return `${size} bytes`;

@@ -8,10 +8,7 @@
   const app = document.getElementById("app");
   if (!app || !window.htmx) return;
 
-  const notice = (text) => {
-    const box = document.getElementById("notice");
-    if (box) box.textContent = text;
-  };
+  const notice = (text) => window.htmxchatNotice?.(text); // app.js
 
   function hidden(name, value) {
     const field = document.createElement("input");
