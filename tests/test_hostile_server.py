@@ -237,3 +237,16 @@ async def test_a_long_block_without_a_blank_line_streams_in_linear_time(
     assert status == "complete"
     assert (await store.messages(conversation))[-1].content == text
     await bot.close()
+
+
+async def test_a_saved_server_answering_deep_json_never_breaks_the_servers_page(
+    client: TestClient, fake: FakeOpenAI
+) -> None:
+    for _ in range(3):  # adding it, then the page asking again, then once more
+        fake.enqueue(Reply(body=DEEP, content_type="application/json"), endpoint="models")
+    response = await client.post(
+        "/settings/connections", data={"name": "Deep", "base_url": fake.base_url}
+    )
+    assert response.status == 200
+    page = await (await client.get("/settings")).text()
+    assert "Deep" in page and "nested thousands of levels deep" in page
