@@ -42,6 +42,7 @@ class ToolRun:
         self._remember = remember  # keep an "always allow" in the chat's settings
         self._always = set(offer.always)
         self._waiting: dict[int, asyncio.Future[Approval]] = {}
+        self._saving: set[asyncio.Task[None]] = set()  # "always allow"s being kept
 
     async def prepare(self) -> list[dict[str, Any]]:
         """The `tools` to send (servers started as needed); a note for each that cannot."""
@@ -136,6 +137,8 @@ class ToolRun:
                 if self.calls[other].name == name and not waiting.done():
                     waiting.set_result("auto")
             task = asyncio.get_running_loop().create_task(self._remember(name))
+            self._saving.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._saving.discard)
             task.add_done_callback(_log_failure)
         return True
 

@@ -58,6 +58,7 @@ class ToolServers:
         self._connections: dict[str, Connection] = {}
         self._failures: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._stopping: set[asyncio.Task[None]] = set()  # servers being stopped after a reload
         self.off: set[str] = self._read_switches()
         self.reload()
 
@@ -215,10 +216,13 @@ class ToolServers:
         self._failures.pop(name, None)
         if name in self._connections:
             task = asyncio.get_event_loop().create_task(self._stop(name))
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
             task.add_done_callback(_log_failure)
 
     async def close(self) -> None:
         """Stop every server (at shutdown)."""
+        await asyncio.gather(*self._stopping, return_exceptions=True)
         await asyncio.gather(*(self._stop(n) for n in list(self._connections)))
 
 
