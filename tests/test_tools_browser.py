@@ -136,10 +136,23 @@ def test_allow_deny_and_always_allow_in_the_answer(page, app: ServerProcess) -> 
         "article.msg-assistant:last-of-type .tool-state", "els => els.map(e => e.textContent)"
     )
     assert states == ["ran (always allowed from now on)", "ran (always allowed)"]
+    # An image comes back inline, from its own data; a tool that fails says so in words.
+    send(page, "/call test__image {} test__fail {}")
+    asking(page, 2)
+    page.locator(".tool-allow").first.click()
+    page.wait_for_function("() => document.querySelectorAll('.tool-allow').length === 1")
+    page.locator(".tool-allow").first.click()
+    wait_reply_done(page, 4)
+    image = page.locator("article.msg-assistant:last-of-type img.tool-image")
+    assert image.get_attribute("src").startswith("data:image/png;base64,")
+    assert image.evaluate("img => img.complete && img.naturalWidth") == 1
+    failed = page.locator("article.msg-assistant:last-of-type .tool-call >> nth=1")
+    assert failed.locator(".tool-state").inner_text() == "failed"
+    assert "Error executing tool fail" in (failed.locator(".tool-error").text_content() or "")
     # Kept: a reload shows the same calls and results.
     page.reload()
     wait_connected(page)
-    assert page.locator(".tool-call").count() == 4
+    assert page.locator(".tool-call").count() == 6
     assert page.locator(".tool-call[data-state=denied]").count() == 1
     page.locator(".tool-call").first.locator("summary").click()
     assert page.inner_text(".tool-call >> nth=0 >> .tool-result") == "42"
