@@ -20,7 +20,7 @@ MAX_IDLE_LINES = 100_000
 """Lines and events of one reply that carry no text (blank lines, comments, empty deltas).
 Real servers send a handful, or one keep-alive every few seconds."""
 
-SLICE_BYTES = 16 * 1024
+SLICE_BYTES = 8 * 1024
 """The SSE decoder takes a read in slices of this size and lets the loop run between them."""
 
 MAX_REPLY_SECONDS = 3600.0

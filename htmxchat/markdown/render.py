@@ -136,35 +136,46 @@ def new_env(refs: Refs = ()) -> dict[str, Any]:
 def render_block(source: str, refs: Refs = ()) -> Markup:
     """Render Markdown `source` (one block or a whole text), sanitised.
 
-    Cached: every browser tab watching a reply renders the same blocks. A long text is
-    rendered and sanitised a top-level block at a time: the sanitiser holds the GIL for
-    its whole input (about 70 ms for 330 KB), and rendering often runs in a worker thread
-    beside the event loop, which must get its turn every few milliseconds (docs/limits.md).
+    Cached: every browser tab watching a reply renders the same blocks.
     """
     env = new_env(refs)
     if len(source) <= _WHOLE_RENDER_CHARS:
         return sanitise(MD.render(source, env))
+    return Markup("".join(sanitise(part) for part in _top_level_html(source, env)))
+
+
+def _top_level_html(source: str, env: dict[str, Any]) -> list[str]:
+    """The unsanitised HTML of each top-level block of `source` (each well-formed alone).
+
+    A long text is sanitised a block at a time: the sanitiser holds the GIL for its whole
+    input (about 0.35 ms per KB), and long texts are rendered in a worker thread beside the
+    event loop, which must get its turn every few milliseconds (docs/limits.md).
+    """
     tokens = MD.parse(source, env)
     parts: list[str] = []
     first = depth = 0
     for index, token in enumerate(tokens):
         depth += token.nesting
-        if depth == 0:  # a top-level block ends here: well-formed HTML on its own
-            parts.append(sanitise(MD.renderer.render(tokens[first : index + 1], MD.options, env)))
+        if depth == 0:
+            parts.append(MD.renderer.render(tokens[first : index + 1], MD.options, env))
             first = index + 1
-    return Markup("".join(parts))
+    return parts
 
 
+@lru_cache(maxsize=256)
 def render_markdown(source: str) -> Markup:
-    """The full, final render of a message; plain text when the HTML would be too big for a
-    browser to lay out quickly (MAX_RENDERED_CHARS, docs/limits.md)."""
-    html = render_block(source)
-    if len(html) <= MAX_RENDERED_CHARS:
-        return html
-    return Markup(
-        '<p class="md-too-big">This answer is too large to show formatted, so it is shown '
-        'as plain text.</p><pre class="md-plain">{}</pre>'
-    ).format(source)
+    """The full, final render of a message; plain text when its HTML would be too big for a
+    browser to lay out quickly, or to sanitise without holding up the loop
+    (MAX_RENDERED_CHARS, docs/limits.md)."""
+    if len(source) <= _WHOLE_RENDER_CHARS:
+        return render_block(source)
+    parts = _top_level_html(source, new_env())
+    if sum(map(len, parts)) > MAX_RENDERED_CHARS:
+        return Markup(
+            '<p class="md-too-big">This answer is too large to show formatted, so it is '
+            'shown as plain text.</p><pre class="md-plain">{}</pre>'
+        ).format(source)
+    return Markup("".join(sanitise(part) for part in parts))
 
 
 @lru_cache(maxsize=4096)
