@@ -56,6 +56,7 @@ class ChatService(ChatTree):
         _check_length(text)
         self.answering.check(model)  # refuse a model not offered before storing anything
         files = await self._waiting_files(conversation_id, attachments)
+        await self._check_fits(conversation_id, text, model)
         room = self._reserve(conversation_id)
         try:
             # No parent given: it follows the last message of the branch shown.

@@ -11,6 +11,8 @@ from dataclasses import replace
 
 from htmxchat import tree
 from htmxchat.answering.chat_settings import ChatSettings, from_stored
+from htmxchat.answering.context import ContextFull, check_fits
+from htmxchat.answering.plan import to_turns
 from htmxchat.answering.routing import ChatInputError
 from htmxchat.chat_reading import ChatReading
 from htmxchat.events import ChoiceChanged, MessageAdded
@@ -92,6 +94,21 @@ class ChatReplies(ChatReading):
                 "That tool call is no longer waiting for an answer (it was decided in "
                 "another tab, or the reply ended)."
             )
+
+    async def _check_fits(self, conversation_id: str, text: str, model: str | None) -> None:
+        """ChatInputError, before anything is stored, when the message will not fit the
+        model's context window (where its server says how large it is)."""
+        own = await self.own_settings(conversation_id)
+        route = self.answering.route(model if model is not None else own.model)
+        size = self.answering.context_size(route)
+        if size is None:
+            return
+        history = await self.store.branch(conversation_id)
+        new = Message(id="", conversation_id=conversation_id, role="user", content=text)
+        try:
+            check_fits(size, to_turns([*history, new]), [*history, new])
+        except ContextFull as exc:
+            raise ChatInputError(str(exc)) from None
 
     async def remembered_choice(self, conversation_id: str) -> str | None:
         """The picker value the conversation's settings name, if any (offered or not)."""

@@ -175,6 +175,12 @@ def reply_stats(message: Message) -> str:
         if streaming > 0.05 and count > 1:
             parts.append(f"{count / streaming:.1f} {unit}/s")
         parts.append(f"first after {message.first_piece_ms:.0f} ms")
+    # How much of the model's context the conversation now uses (docs/design.md, "Context
+    # window"), from the server's own counts.
+    size = (message.provenance or {}).get("context")
+    if isinstance(size, int) and message.prompt_tokens is not None:
+        used = message.prompt_tokens + (message.completion_tokens or 0)
+        parts.append(f"context {used:,} of {size:,} tokens")
     return " · ".join(parts)
 
 

@@ -222,6 +222,13 @@ class FakeOpenAI:
         self.app = web.Application()
         self.app.router.add_get("/v1/models", self._models)
         self.app.router.add_post("/v1/chat/completions", self._chat)
+        # How servers describe their context windows: vLLM's max_model_len in the model list,
+        # llama.cpp's /props, Ollama's /api/show (each off until a test sets it).
+        self.max_model_len: int | None = None
+        self.props: dict[str, Any] | None = None
+        self.shown: dict[str, dict[str, Any]] = {}
+        self.app.router.add_get("/props", self._props)
+        self.app.router.add_post("/api/show", self._show)
         # For tests in another process (browser tests): the chat request bodies received.
         self.app.router.add_get("/_received", self._received)
         self._runner: web.AppRunner | None = None
@@ -287,12 +294,32 @@ class FakeOpenAI:
         calls = [(f"call{n}_{i}", words[i], words[i + 1]) for i in range(0, len(words) - 1, 2)]
         return Reply(chunks=tool_calls_reply(calls, delay=0.01))
 
+    async def _props(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(
+            Received(request.method, request.path, None, CIMultiDict(request.headers))
+        )
+        if self.props is None:
+            return web.json_response({"error": "not found"}, status=404)
+        return web.json_response(self.props)
+
+    async def _show(self, request: web.Request) -> web.StreamResponse:
+        payload = await request.json()
+        self.requests.append(
+            Received(request.method, request.path, payload, CIMultiDict(request.headers))
+        )
+        found = self.shown.get(payload.get("model")) if isinstance(payload, dict) else None
+        if found is None:
+            return web.json_response({"error": "not found"}, status=404)
+        return web.json_response(found)
+
     async def _received(self, request: web.Request) -> web.StreamResponse:
         return web.json_response([r.json for r in self.chat_requests])
 
-    @staticmethod
-    def _model_entry(name: str) -> dict[str, Any]:
-        return {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+    def _model_entry(self, name: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"id": name, "object": "model", "created": 0, "owned_by": "fake"}
+        if self.max_model_len is not None:
+            entry["max_model_len"] = self.max_model_len
+        return entry
 
     async def _respond(
         self, request: web.Request, endpoint: str, default: Reply

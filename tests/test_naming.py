@@ -37,7 +37,9 @@ async def test_only_replies_and_an_explicit_naming_reach_a_model_server(
     Connections(data_dir).add("Side", side.base_url, None)
     bot = OpenAICompatBot(main.base_url, "main-model", label="Main")
     client = await app_client(ChosenBot(bot, ("main-model",), "Main."), coalesce_window=0.0)
-    assert [(r.method, r.path) for r in side.requests] == [("GET", "/v1/models")]  # start-up
+    # At start-up: its models, and (once) how it describes its context; neither is a model.
+    described = [("GET", "/props"), ("POST", "/api/show")]
+    assert [(r.method, r.path) for r in side.requests] == [("GET", "/v1/models"), *described]
     conversation = new_id()
     await chat(client, conversation, "A first message that becomes the title")
     assert (await store.conversation(conversation)).title.startswith("A first message")  # type: ignore[union-attr]
@@ -52,7 +54,7 @@ async def test_only_replies_and_an_explicit_naming_reach_a_model_server(
     assert "Saved" in await response.text()
     await chat(client, conversation, "second")
     assert [(r.method, r.path) for r in main.requests] == [("POST", "/v1/chat/completions")]
-    assert len(side.requests) == 2
+    assert len(side.requests) == 4
     # Asked for explicitly: one request, to the chat's own model, and the title changes.
     side.enqueue(Reply(chunks=words_reply('"Pirate Treasure Hunt."')))
     page = await name_it(client, conversation)
@@ -63,6 +65,7 @@ async def test_only_replies_and_an_explicit_naming_reach_a_model_server(
     assert (await store.conversation(conversation)).title == "Pirate Treasure Hunt"  # type: ignore[union-attr]
     assert [(r.method, r.path) for r in side.requests] == [
         ("GET", "/v1/models"),
+        *described,
         ("POST", "/v1/chat/completions"),
         ("POST", "/v1/chat/completions"),
     ]

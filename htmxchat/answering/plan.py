@@ -26,10 +26,12 @@ class ReplyPlan:
     model: str | None  # the model asked for; None: the bot's own default
     turns: tuple[Turn, ...]
     params: Mapping[str, object] = field(default_factory=dict)
-    # What produced the answer (connection, bot, base URL, model, parameters, system prompt).
+    # What produced the answer (connection, bot, base URL, model, parameters, system prompt,
+    # context size).
     provenance: Mapping[str, Any] = field(default_factory=dict)
     # The tools the reply may call (docs/tools.md); None: no tools.
     tools: ToolOffer | None = None
+    context: int | None = None  # tokens the model holds, where its server says
 
     @property
     def label(self) -> str:

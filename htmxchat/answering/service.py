@@ -119,8 +119,24 @@ class Answering:
             "params": params,
             "system_prompt": effective.system_prompt,
         }
+        context = self.context_size(route)
+        if context is not None:
+            provenance["context"] = context
         offer = self._offer(route.bot, tools)
-        return ReplyPlan(route.bot, route.model, tuple(turns), params, provenance, offer)
+        return ReplyPlan(
+            route.bot, route.model, tuple(turns), params, provenance, offer, context=context
+        )
+
+    def context_size(self, route: Route) -> int | None:
+        """Tokens the route's model holds, where its server said (docs/design.md, "Context
+        window"); None when it did not."""
+        if self.servers is None:
+            return None
+        connection = self.servers.get(route.connection)
+        model = route.model or route.bot.model
+        if connection is None or model is None:
+            return None
+        return connection.context.get(model)
 
     def _offer(self, bot: Bot, tools: ChatTools | None) -> ToolOffer | None:
         """The tools a reply by `bot` may call, with a note on each the chat chose that it

@@ -31,6 +31,7 @@ from htmxchat.answering.bots.sse import (
     loads_json,
 )
 from htmxchat.answering.bots.tool_stream import ToolCallAssembler, ToolCallsPiece
+from htmxchat.answering.context import described_context
 from htmxchat.limits import MAX_IDLE_LINES
 
 log = logging.getLogger(__name__)
@@ -168,6 +169,8 @@ class OpenAICompatBot:
     ) -> None:
         self._base = normalize_base_url(base_url)
         self._fix = fix  # where its settings are changed, named in every error
+        # Context sizes from the server's own description, by model (None: it gave none).
+        self._described: dict[str, int | None] = {}
         self._model = model
         self._api_key = api_key
         self._system_prompt = system_prompt
@@ -204,14 +207,23 @@ class OpenAICompatBot:
         return Capabilities(self._base, images=True, reasoning=True, usage=True, tools=True)
 
     async def probe(self, timeout: float) -> ServerInfo:  # noqa: ASYNC109 (aiohttp's timeout)
-        """Ask the server for its models (and the context sizes it states)."""
-        return await server_info(
+        """Ask the server for its models and the context sizes it states (llama.cpp's and
+        Ollama's own descriptions are asked once per model, then remembered)."""
+        info = await server_info(
             self._base,
             api_key=self._api_key,
             session=self._client(),
             timeout=timeout,
             fix=self._fix,
         )
+        unknown = [m for m in info.models if m not in info.context and m not in self._described]
+        if unknown:
+            found = await described_context(
+                self._client(), self._base, unknown, _auth_headers(self._api_key), timeout
+            )
+            self._described.update({m: found.get(m) for m in unknown})
+        known = {m: n for m, n in self._described.items() if n is not None}
+        return ServerInfo(info.models, {**known, **info.context})
 
     def _client(self) -> aiohttp.ClientSession:
         # Created on first use, inside the running loop; no total timeout because long
