@@ -2,7 +2,7 @@
 
 Stored in the chat log (table `chat_settings`), validated here with messages the user can act
 on, merged over the app-wide defaults, and recorded with every answer as its provenance
-(docs/design.md, "Connections and chat settings").
+(docs/design.md, "Who answers").
 """
 
 from __future__ import annotations

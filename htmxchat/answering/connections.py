@@ -1,7 +1,7 @@
 """Every model server htmxchat can talk to: the default connection (chosen by the flags and
 `HTMXCHAT_*` variables), the local servers found on this machine, the demo bot, and the
 OpenAI-compatible URLs the user adds, with their API keys kept in a file only the user can
-read (docs/design.md, "Connections and chat settings").
+read (docs/design.md, "Who answers").
 
 `Connections` is a `BotDirectory` for the chat core: picker values `<id>|<model>` reach the
 connection's own bot. Keys are never shown (only `sk-…last4`), logged or put in messages.

@@ -1,7 +1,7 @@
 """Naming a chat with its model, only when the user asks for it.
 
 Titles are the first words of the first message; nothing talks to a model behind the user's
-back (docs/design.md, "Connections and chat settings"). This module asks the conversation's
+back (docs/design.md, "Who answers"). This module asks the conversation's
 own model for a short title and tidies the answer up. No aiohttp, no HTML.
 """
 

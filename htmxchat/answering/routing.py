@@ -1,5 +1,5 @@
 """Where a reply goes: the model picker's value resolved to a bot, a model and what to record
-about them (docs/design.md, "Connections and chat settings").
+about them (docs/design.md, "Who answers").
 
 Only offered names are accepted: a forged one must not reach (and bill) an API.
 """
@@ -27,7 +27,7 @@ class BotDirectory(Protocol):
 
 
 # A model picker value naming another connection: "<connection id>|<model>". The default
-# bot's models are plain names (docs/design.md, "Connections and chat settings").
+# bot's models are plain names (docs/design.md, "Who answers").
 CHOICE_SEPARATOR = "|"
 
 

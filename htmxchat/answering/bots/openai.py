@@ -179,7 +179,7 @@ class OpenAICompatBot:
         self._label = label or (URL(self._base).host_port_subcomponent or self._base)
         self._session: aiohttp.ClientSession | None = None
         # Asking for usage in the stream is refused (HTTP 400) by some servers; once one
-        # has, it is asked without (docs/design.md, "Connections and chat settings").
+        # has, it is asked without (docs/design.md, "Who answers").
         self._usage_in_stream = True
 
     def __repr__(self) -> str:
