@@ -106,6 +106,9 @@ def create_app(
     app.router.add_get(
         "/c/{conversation_id}/m/{message_id}/source", views.message_source, name="message_source"
     )
+    app.router.add_get(
+        "/c/{conversation_id}/m/{message_id}/edit", views.edit_form, name="edit_form"
+    )
     sidebar.add_routes(app.router)
     attachment_views.add_routes(app.router)
     chat_settings_views.add_routes(app.router)

@@ -18,6 +18,7 @@ from htmxchat.keys import (
     store_key,
 )
 from htmxchat.markdown.offload import prerender_messages
+from htmxchat.models import Message
 from htmxchat.sidebar import sidebar_context
 from htmxchat.store import StoreError
 
@@ -100,8 +101,8 @@ async def older_messages(request: web.Request) -> web.StreamResponse:
     return aiohttp_jinja2.render_template("_older_page.html", request, context)
 
 
-async def message_source(request: web.Request) -> web.StreamResponse:
-    """A message's Markdown as plain text (Copy on an answer too big to carry it inline)."""
+async def _message_of(request: web.Request) -> Message:
+    """The message the URL names, of the conversation it names (404 otherwise)."""
     conversation_id = request.match_info["conversation_id"]
     message_id = request.match_info["message_id"]
     found = (
@@ -111,11 +112,28 @@ async def message_source(request: web.Request) -> web.StreamResponse:
     )
     if found is None or found.conversation_id != conversation_id:
         raise web.HTTPNotFound(text="That message does not exist (any more).")
+    return found
+
+
+async def message_source(request: web.Request) -> web.StreamResponse:
+    """A message's Markdown as plain text (Copy on an answer too big to carry it inline)."""
+    found = await _message_of(request)
     return web.Response(
         text=found.content,
         content_type="text/plain",
         headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
     )
+
+
+async def edit_form(request: web.Request) -> web.StreamResponse:
+    """The form that edits one of your messages in place (Edit), with its text; saving sends
+    it over the socket as a new version (docs/design.md, "Message tree")."""
+    found = await _message_of(request)
+    if found.role != "user":
+        raise web.HTTPNotFound(text="Only your own messages can be edited.")
+    rows = min(12, max(2, found.content.count("\n") + 1))
+    context = {"m": found, "rows": rows}
+    return aiohttp_jinja2.render_template("_edit_form.html", request, context)
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:

@@ -238,3 +238,19 @@ async def test_new_chat_is_a_new_conversation_every_time(client: TestClient) -> 
     assert targets[0] != targets[1]
     followed = await client.get("/new")
     assert followed.status == 200 and "data-empty" in await followed.text()
+
+
+async def test_the_edit_form_comes_from_the_server(client: TestClient, store: ChatStore) -> None:
+    """Edit fetches a server partial holding the message's text (escaped), like every other
+    form; only your own messages of that conversation have one."""
+    conversation = new_id()
+    mine = await store.add_message(Message(new_id(), conversation, "user", XSS))
+    answer = await store.add_message(Message(new_id(), conversation, "assistant", "an answer"))
+    page = await (await client.get(f"/c/{conversation}")).text()
+    assert f'hx-get="/c/{conversation}/m/{mine.id}/edit"' in page
+    form = await (await client.get(f"/c/{conversation}/m/{mine.id}/edit")).text()
+    assert 'class="msg-edit" ws-send' in form and "<script>" not in form
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in form
+    assert f'name="target" value="{mine.id}"' in form
+    assert (await client.get(f"/c/{conversation}/m/{answer.id}/edit")).status == 404
+    assert (await client.get(f"/c/{new_id()}/m/{mine.id}/edit")).status == 404

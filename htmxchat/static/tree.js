@@ -1,7 +1,7 @@
-// Per-message actions on the conversation tree: Edit opens your message in place (saving
-// sends it as a new version over the socket); Delete asks first (confirm.js). Version switching,
-// Regenerate and Copy need no script beyond htmx and app.js. The server re-renders the
-// branch for every tab (docs/design.md, "Message tree").
+// Per-message actions on the conversation tree: Edit opens your message in place in a form
+// from the server (saving sends it as a new version over the socket); Delete asks first
+// (confirm.js). Version switching, Regenerate and Copy need no script beyond htmx and app.js.
+// The server re-renders the branch for every tab (docs/design.md, "Message tree").
 (function () {
   "use strict";
 
@@ -10,61 +10,32 @@
 
   const notice = (text) => window.htmxchatNotice?.(text); // app.js
 
-  function hidden(name, value) {
-    const field = document.createElement("input");
-    field.type = "hidden";
-    field.name = name;
-    field.value = value;
-    return field;
-  }
-
-  function button(type, text, className) {
-    const b = document.createElement("button");
-    b.type = type;
-    b.className = className;
-    b.textContent = text;
-    return b;
-  }
-
-  // The edit form replaces the message's text until it is saved (the server then shows the
-  // new branch, which removes it) or cancelled. Built with the DOM, never from HTML strings.
-  function openEditor(article) {
-    if (article.querySelector(".msg-edit")) {
-      article.querySelector(".msg-edit textarea").focus();
-      return;
-    }
+  // The edit form comes from the server (_edit_form.html, GET .../edit) and is put after the
+  // message's text, which is hidden until the form is saved (the server then shows the new
+  // branch, which removes it) or cancelled.
+  function editorOpened(article) {
+    const form = article.querySelector(".msg-edit");
     const body = article.querySelector(".msg-body");
-    const form = document.createElement("form");
-    form.className = "msg-edit";
-    form.setAttribute("ws-send", "");
-    if (document.getElementById("model")) form.setAttribute("hx-include", "#model");
-    const label = document.createElement("label");
-    label.className = "visually-hidden";
-    label.htmlFor = "edit-" + article.id;
-    label.textContent = "Edit your message";
-    const box = document.createElement("textarea");
-    box.id = "edit-" + article.id;
-    box.name = "message";
-    box.rows = Math.min(12, Math.max(2, (article.dataset.markdown || "").split("\n").length));
-    box.value = article.dataset.markdown || "";
-    const actions = document.createElement("div");
-    actions.className = "msg-edit-actions";
-    actions.append(
-      button("submit", "Save and send", "btn edit-save"),
-      button("button", "Cancel", "btn edit-cancel"),
-    );
-    form.append(
-      label, box, actions,
-      hidden("action", "edit"),
-      hidden("conversation", app.dataset.conversation || ""),
-      hidden("target", article.id.replace(/^m-/, "")),
-    );
+    if (!form || !body) return;
     body.hidden = true;
-    body.after(form);
-    htmx.process(form);
+    const box = form.querySelector("textarea");
     box.focus();
     box.setSelectionRange(box.value.length, box.value.length);
   }
+
+  // A second Edit on a message being edited only goes back to its form.
+  document.body.addEventListener("htmx:beforeRequest", (e) => {
+    const edit = e.detail.elt;
+    const open = edit?.matches?.(".edit-message") && edit.closest(".msg")?.querySelector(".msg-edit");
+    if (open) {
+      e.preventDefault();
+      open.querySelector("textarea").focus();
+    }
+  });
+  document.body.addEventListener("htmx:afterSwap", (e) => {
+    const edit = e.detail.elt;
+    if (edit?.matches?.(".edit-message")) editorOpened(edit.closest(".msg"));
+  });
 
   function closeEditor(form) {
     const article = form.closest(".msg");
@@ -77,12 +48,6 @@
   document.addEventListener("click", (e) => {
     const target = e.target.closest ? e.target : null;
     if (!target) return;
-    const edit = target.closest(".edit-message");
-    if (edit) {
-      const article = edit.closest(".msg");
-      if (article) openEditor(article);
-      return;
-    }
     const cancel = target.closest(".edit-cancel");
     if (cancel) closeEditor(cancel.closest(".msg-edit"));
   });
