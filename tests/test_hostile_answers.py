@@ -134,3 +134,19 @@ async def test_an_answer_too_big_to_format_is_shown_as_plain_text(
     assert "$x^2$ $x^2$" in page and "&lt;b&gt;tag&lt;/b&gt;" in page
     assert "<math" not in page
     assert len(page) < 250_000
+
+
+async def test_a_long_message_of_yours_keeps_its_text_for_editing(
+    client: TestClient, store: ChatStore
+) -> None:
+    """Your own messages are bounded by the message limit and carry their text (the Edit
+    box starts from it); only answers past 64 KiB are fetched for Copy."""
+    from htmxchat.chat import MAX_MESSAGE_CHARS
+    from htmxchat.limits import INLINE_SOURCE_CHARS
+
+    conversation = new_id()
+    long_text = "word " * (INLINE_SOURCE_CHARS // 5 + 1000)
+    assert INLINE_SOURCE_CHARS < len(long_text) <= MAX_MESSAGE_CHARS
+    await store.add_message(Message(new_id(), conversation, "user", long_text))
+    page = await (await client.get(f"/c/{conversation}")).text()
+    assert f'data-markdown="{long_text}"' in page
