@@ -98,17 +98,19 @@ def test_the_list_is_grouped_by_date_and_imports_come_in_marked(page, data_dir: 
         assert badge.is_visible() and badge.text_content() == ", Imported"
         assert page.locator(".conv-badge").count() == 1
         # a new message moves its chat to the top, under one "Today"
-        page.click(
-            "#conv-"
-            + page.evaluate(
-                "[...document.querySelectorAll('#conversations .conv')].pop().dataset.id"
-            )
-            + " .conv-link"
+        old = page.evaluate(
+            "[...document.querySelectorAll('#conversations .conv')].pop().dataset.id"
+        )
+        page.click(f"#conv-{old} .conv-link")
+        page.wait_for_selector(
+            f'#pane[data-conversation="{old}"] article.msg-user', timeout=TIMEOUT
         )
         page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
         page.fill("#composer-input", "Back to it")
         page.press("#composer-input", "Enter")
-        page.wait_for_selector("article.msg-assistant[data-status=complete] >> nth=1")
+        page.wait_for_selector(
+            "article.msg-assistant[data-status=complete] >> nth=1", timeout=TIMEOUT
+        )
         page.wait_for_function(
             "() => document.querySelector('#conversations .conv .conv-title')"
             ".textContent === 'Old plan'",
