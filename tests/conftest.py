@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +18,14 @@ from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI
-from tests.helpers import ScriptedBot, ServerProcess, logged_in_client
+from tests.helpers import (
+    ROOT,
+    EchoBot,
+    ScriptedBot,
+    ServerProcess,
+    logged_in_client,
+    served_in_thread,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -149,3 +158,48 @@ async def fake(aiohttp_server) -> AsyncIterator[tuple[FakeOpenAI, str]]:
     server = FakeOpenAI(models=("fake-model", "other-model"))
     base_url = await server.serve_with(aiohttp_server)
     yield server, base_url
+
+
+@pytest.fixture
+def model_server() -> Iterator[str]:
+    """tests/fake_openai.py in its own process on 127.0.0.1; yields its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        yield line.rsplit(" ", 1)[-1].strip()
+    finally:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture
+def second_server() -> Iterator[str]:
+    """A second fake model server process."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().rsplit(" ", 1)[-1].strip()
+    finally:
+        process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture
+def echo(data_dir: Path) -> Iterator[str]:
+    with served_in_thread(data_dir, EchoBot()) as url:
+        yield url

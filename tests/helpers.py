@@ -3,26 +3,41 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import inspect
+import io
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, ClassVar
 
+import aiohttp
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from htmxchat.access import load_or_create_token
+from htmxchat.access import load_or_create_token, login_url
 from htmxchat.answering.bots import BuiltIn, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots.detect import Candidate
+from htmxchat.app import create_app
+from htmxchat.chat import ChatService
+from htmxchat.config import Settings
+from htmxchat.events import ReplyFinished
+from htmxchat.ids import new_id
+from htmxchat.models import Message
+from htmxchat.store import DB_FILENAME, ChatStore
 
 ROOT = Path(__file__).resolve().parent.parent
 # Markup that must come out escaped wherever a person or a model can put it.
@@ -210,9 +225,7 @@ def run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]
 def seed_conversation(data_dir: Path, texts: Sequence[str]) -> str:
     """A conversation of alternating user/assistant messages, written straight to the
     database from a thread of its own (safe while Playwright or another loop runs)."""
-    from htmxchat.ids import new_id
-    from htmxchat.models import Message
-    from htmxchat.store import DB_FILENAME, ChatStore
+    from htmxchat.store import DB_FILENAME
 
     async def write() -> str:
         store = await ChatStore.open(data_dir / DB_FILENAME, recover=False)
@@ -444,3 +457,237 @@ def wait_reply_done(page, count: int) -> None:
 
 def texts(page, selector: str = "#messages .msg-body") -> list[str]:
     return page.eval_on_selector_all(selector, "els => els.map(e => e.textContent.trim())")
+
+
+@contextlib.contextmanager
+def served_in_thread(
+    data_dir: Path, bot: EchoBot, local_servers: Sequence[Candidate] | None = None
+) -> Iterator[str]:
+    """The app with `bot`, served from a thread (Playwright owns this one's loop);
+    `local_servers`: where it looks for local model servers (default: the usual ports)."""
+    loop = asyncio.new_event_loop()
+    started: dict[str, object] = {}
+    ready = threading.Event()
+
+    async def start() -> None:
+        settings = Settings(data_dir=data_dir, open_browser=False, word_delay=0)
+        runner = web.AppRunner(create_app(settings, bot=bot, local_servers=local_servers))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        started["runner"] = runner
+        started["port"] = runner.addresses[0][1]
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    base = f"http://127.0.0.1:{started['port']}/"
+    yield login_url(base, load_or_create_token(data_dir))
+    runner = started["runner"]
+    assert isinstance(runner, web.AppRunner)
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+class EchoBot(BuiltIn):
+    """A "model" that repeats the user's text in small pieces: hostile model output."""
+
+    label = "Echo bot"
+    model: str | None = None
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def stream(
+        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
+    ) -> AsyncIterator[Piece]:
+        text = history[-1].content
+        for start in range(0, len(text), 5):  # split tags across pieces, like tokens
+            await asyncio.sleep(self.delay)
+            yield Piece(text=text[start : start + 5])
+
+
+# Collects CSP violations from the first moment of every page.
+WATCH_CSP = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(
+    `${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber} ${e.sample}`);
+});
+"""
+
+
+def assert_inert(page) -> None:
+    assert page.evaluate("window.__pwned") is None
+    assert page.evaluate("window.__violations") == []
+    injected = (
+        "#messages script, #messages img, #messages svg, #messages [hx-get], "
+        # the only buttons: the page's own message actions
+        "#messages button:not(.msg-actions > button):not(.versions > button)"
+    )
+    assert page.evaluate(f"document.querySelectorAll({injected!r}).length") == 0
+    assert page.locator("form#composer").count() == 1
+
+
+class TwoModels(EchoBot):
+    """An echo bot with a model name, so that the page shows a model picker."""
+
+    label = "Echo server"
+    model: str | None = "echo-1"
+
+
+def reply_finished(frame: str) -> bool:
+    return 'data-busy="false"' in frame and "<article" in frame
+
+
+def chat_once(server: ServerProcess, conversation: str, text: str) -> None:
+    """Send one message and wait until the reply has finished."""
+    send_and_wait(server, conversation, text, reply_finished)
+
+
+def reply_streaming(frame: str) -> bool:
+    """At least one word of the reply arrived."""
+    return any("-body" in (e.id or "") for e in parse_frame(frame))
+
+
+def send_and_wait(
+    server: ServerProcess, conversation: str, text: str, until: Callable[[str], bool]
+) -> None:
+    """Send one message over the WebSocket, then read frames until `until(frame)`."""
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(ws_url(server), headers=server.headers) as ws:
+                await ws.send_json(
+                    {"action": "send", "conversation": conversation, "message": text}
+                )
+                async with asyncio.timeout(20):
+                    async for message in ws:
+                        if until(message.data):
+                            return
+
+    asyncio.run(run())
+
+
+def ws_url(server: ServerProcess) -> str:
+    return server.base_url.replace("http", "ws", 1) + "ws"
+
+
+class RecordingStore(ChatStore):
+    """A real store that also records the order of writes."""
+
+    writes: list[tuple[str, str, str]]
+
+    async def add_message(self, message: Message) -> Message:
+        self.writes.append(("add", message.role, message.status))
+        return await super().add_message(message)
+
+    async def update_reply(self, message: Message) -> None:
+        self.writes.append(("update", message.role, message.status))
+        await super().update_reply(message)
+
+
+async def open_recording(path: Path) -> RecordingStore:
+    store = await RecordingStore.open(path)
+    assert isinstance(store, RecordingStore)
+    store.writes = []
+    return store
+
+
+async def wait_finished(chat: ChatService, conversation: str) -> ReplyFinished:
+    tab = await Tab.open(chat, conversation)
+    finished = (await tab.until(ReplyFinished, timeout=10))[-1]
+    tab.close()
+    return finished
+
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def form(*files: tuple[str, bytes]) -> aiohttp.FormData:
+    data = aiohttp.FormData()
+    for name, content in files:
+        data.add_field(
+            "file", io.BytesIO(content), filename=name, content_type="application/octet-stream"
+        )
+    return data
+
+
+async def upload(client: TestClient, conversation: str, *files: tuple[str, bytes]) -> list[str]:
+    response = await client.post(f"/c/{conversation}/attachments", data=form(*files))
+    assert response.status == 200, await response.text()
+    return [a["id"] for a in (await response.json())["attachments"]]
+
+
+def database_bytes(data_dir: Path) -> bytes:
+    """The database file with its WAL and shared-memory files, as they are on disk."""
+    return b"".join(
+        path.read_bytes() for path in data_dir.iterdir() if path.name.startswith(DB_FILENAME)
+    )
+
+
+def stored(server: ServerProcess, conversation: str) -> list[dict]:
+    request = urllib.request.Request(
+        f"{server.base_url}c/{conversation}/export.json", headers=server.headers
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())["messages"]
+
+
+def received(base_url: str) -> list[dict]:
+    root = base_url.removesuffix("/v1")
+    with urllib.request.urlopen(f"{root}/_received") as response:
+        return json.loads(response.read())
+
+
+class PacedEcho(BuiltIn):
+    """Repeats the user's text: at once, or (text starting "slow") a few characters at a time."""
+
+    label = "Paced echo"
+    model: str | None = "echo-1"
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def stream(
+        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
+    ) -> AsyncIterator[Piece]:
+        text = history[-1].content
+        slow = text.startswith("slow")
+        step = 12 if slow else 4000
+        for start in range(0, len(text), step):
+            await asyncio.sleep(0.03 if slow else 0)
+            yield Piece(text=text[start : start + step])
+
+
+def connect(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
+
+
+def wait_done(page, count: int) -> None:
+    page.wait_for_function(
+        "n => document.querySelectorAll('article.msg-assistant[data-status=complete]').length"
+        " >= n && document.querySelector('#composer-actions').dataset.busy === 'false'",
+        arg=count,
+        timeout=TIMEOUT,
+    )
+
+
+def chat_core(store: ChatStore, bot: Any, **options: Any) -> ChatService:
+    """The chat core over `store` with `bot` (a bare bot, or an Answering), as the app builds
+    it, for tests of what the core does without a web server in between."""
+    return ChatService(store, bot, **options)

@@ -19,7 +19,7 @@ from htmxchat.answering.bots import BuiltIn, Piece, Turn
 from htmxchat.answering.bots.detect import Candidate
 from htmxchat.ids import new_id
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.test_browser_security import served_in_thread
+from tests.helpers import served_in_thread
 
 OUT = Path(__file__).resolve().parents[1] / "assets" / "screenshots"
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHROMIUM
-from tests.helpers import ServerProcess
-from tests.test_cli import chat_once
+from tests.helpers import ServerProcess, chat_once
 
 pytestmark = pytest.mark.browser
 

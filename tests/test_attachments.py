@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 import sqlite3
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -20,27 +18,9 @@ from htmxchat.ids import new_id
 from htmxchat.models import Message
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
-from tests.helpers import chat, final_reply
+from tests.helpers import PNG, chat, final_reply, form, upload
 
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
 SECRET_PNG = PNG + b"zebra-pixels-7731"
-
-
-def form(*files: tuple[str, bytes]) -> aiohttp.FormData:
-    data = aiohttp.FormData()
-    for name, content in files:
-        data.add_field(
-            "file", io.BytesIO(content), filename=name, content_type="application/octet-stream"
-        )
-    return data
-
-
-async def upload(client: TestClient, conversation: str, *files: tuple[str, bytes]) -> list[str]:
-    response = await client.post(f"/c/{conversation}/attachments", data=form(*files))
-    assert response.status == 200, await response.text()
-    return [a["id"] for a in (await response.json())["attachments"]]
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import EchoBot, served_in_thread
 from tests.screenshots import ANSWER
-from tests.test_browser_security import EchoBot, served_in_thread
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 15_000

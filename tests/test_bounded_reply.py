@@ -9,11 +9,9 @@ from pathlib import Path
 import pytest
 
 from htmxchat import reply as reply_module
-from htmxchat.chat import ChatService
 from htmxchat.ids import new_id
 from htmxchat.store import DB_FILENAME
-from tests.helpers import ScriptedBot
-from tests.test_store import open_recording, wait_finished
+from tests.helpers import ScriptedBot, chat_core, open_recording, wait_finished
 
 
 async def test_checkpoints_of_a_big_reply_are_spaced_by_its_size(
@@ -24,7 +22,7 @@ async def test_checkpoints_of_a_big_reply_are_spaced_by_its_size(
     store = await open_recording(data_dir / DB_FILENAME)
     bot = ScriptedBot(delay=0.002)
     bot.enqueue(["x" * 1999 + "\n"] * 250)  # 500,000 characters in about a second
-    chat = ChatService(store, bot, checkpoint_interval=0.0, coalesce_window=0.0)
+    chat = chat_core(store, bot, checkpoint_interval=0.0, coalesce_window=0.0)
     conversation = new_id()
     waiter = wait_finished(chat, conversation)
 
@@ -46,7 +44,7 @@ async def test_an_answer_past_its_limit_is_ended_saying_why(
     store = await open_recording(data_dir / DB_FILENAME)
     bot = ScriptedBot()
     bot.enqueue(["word " * 300] * 100)  # 150,000 characters offered
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
 
     task = asyncio.create_task(wait_finished(chat, conversation))

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from htmxchat.access import load_or_create_token, login_url, write_open_file
-from htmxchat.answering.bots import BuiltIn, Piece, Turn
-from htmxchat.answering.bots.detect import Candidate
-from htmxchat.app import create_app
-from htmxchat.config import Settings
+from htmxchat.access import write_open_file
 from htmxchat.ids import new_id
-from tests.helpers import ServerProcess
+from tests.helpers import WATCH_CSP, EchoBot, ServerProcess, assert_inert, served_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -33,80 +25,12 @@ PAYLOADS = [
     '"><svg onload="window.__pwned = \'svg\'">',
 ]
 
-# Collects CSP violations from the first moment of every page.
-WATCH_CSP = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__violations.push(
-    `${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber} ${e.sample}`);
-});
-"""
-
-
-class EchoBot(BuiltIn):
-    """A "model" that repeats the user's text in small pieces: hostile model output."""
-
-    label = "Echo bot"
-    model: str | None = None
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-    async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
-    ) -> AsyncIterator[Piece]:
-        text = history[-1].content
-        for start in range(0, len(text), 5):  # split tags across pieces, like tokens
-            await asyncio.sleep(self.delay)
-            yield Piece(text=text[start : start + 5])
-
 
 @pytest.fixture
 def echo_server(data_dir: Path) -> Iterator[str]:
     """The app with the echo bot, served from a thread; yields the login URL."""
     with served_in_thread(data_dir, EchoBot()) as url:
         yield url
-
-
-@contextlib.contextmanager
-def served_in_thread(
-    data_dir: Path, bot: EchoBot, local_servers: Sequence[Candidate] | None = None
-) -> Iterator[str]:
-    """The app with `bot`, served from a thread (Playwright owns this one's loop);
-    `local_servers`: where it looks for local model servers (default: the usual ports)."""
-    loop = asyncio.new_event_loop()
-    started: dict[str, object] = {}
-    ready = threading.Event()
-
-    async def start() -> None:
-        settings = Settings(data_dir=data_dir, open_browser=False, word_delay=0)
-        runner = web.AppRunner(create_app(settings, bot=bot, local_servers=local_servers))
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        started["runner"] = runner
-        started["port"] = runner.addresses[0][1]
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    base = f"http://127.0.0.1:{started['port']}/"
-    yield login_url(base, load_or_create_token(data_dir))
-    runner = started["runner"]
-    assert isinstance(runner, web.AppRunner)
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
-    loop.close()
 
 
 def wait_connected(page) -> None:
@@ -160,18 +84,6 @@ def test_hostile_user_and_model_text_stays_inert(page, echo_server: str) -> None
     assert (last or "").strip() == PAYLOADS[-1]
     requested = page.requested_urls[before:]
     assert not [url for url in requested if "pwned" in url], requested
-
-
-def assert_inert(page) -> None:
-    assert page.evaluate("window.__pwned") is None
-    assert page.evaluate("window.__violations") == []
-    injected = (
-        "#messages script, #messages img, #messages svg, #messages [hx-get], "
-        # the only buttons: the page's own message actions
-        "#messages button:not(.msg-actions > button):not(.versions > button)"
-    )
-    assert page.evaluate(f"document.querySelectorAll({injected!r}).length") == 0
-    assert page.locator("form#composer").count() == 1
 
 
 def test_the_policy_blocks_inline_script_in_the_browser(page, echo_server: str) -> None:

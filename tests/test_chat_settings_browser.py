@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, TIMEOUT, ServerProcess, at, send, wait_connected, wait_reply_done
+from tests.helpers import (
+    TIMEOUT,
+    ServerProcess,
+    at,
+    received,
+    send,
+    wait_connected,
+    wait_reply_done,
+)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def model_server() -> Iterator[str]:
-    """tests/fake_openai.py in its own process on 127.0.0.1; yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        yield line.rsplit(" ", 1)[-1].strip()
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def received(base_url: str) -> list[dict]:
-    root = base_url.removesuffix("/v1")
-    with urllib.request.urlopen(f"{root}/_received") as response:
-        return json.loads(response.read())
 
 
 def open_settings(page) -> None:
@@ -91,25 +68,6 @@ def test_a_system_prompt_set_in_the_panel_reaches_the_model(
     page.set_viewport_size({"width": 360, "height": 740})
     open_settings(page)
     page.screenshot(path="/tmp/chat-settings-narrow.png")
-
-
-@pytest.fixture
-def second_server() -> Iterator[str]:
-    """A second fake model server process."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().rsplit(" ", 1)[-1].strip()
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def test_a_server_added_on_the_settings_page_is_in_the_picker_and_answers(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import socket
@@ -11,10 +10,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from htmxchat import __version__
@@ -22,7 +19,13 @@ from htmxchat.cli import build_parser, main
 from htmxchat.config import PREFERRED_PORT, Settings, resolve_settings
 from htmxchat.instance import RUNTIME_FILENAME
 from htmxchat.store import DB_FILENAME
-from tests.helpers import ROOT, ServerProcess, parse_frame
+from tests.helpers import (
+    ROOT,
+    ServerProcess,
+    chat_once,
+    reply_streaming,
+    send_and_wait,
+)
 
 
 def fetch(server: ServerProcess, path: str = "") -> tuple[int, bytes]:
@@ -30,43 +33,6 @@ def fetch(server: ServerProcess, path: str = "") -> tuple[int, bytes]:
     request = urllib.request.Request(server.base_url + path, headers=server.headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read()
-
-
-def ws_url(server: ServerProcess) -> str:
-    return server.base_url.replace("http", "ws", 1) + "ws"
-
-
-def send_and_wait(
-    server: ServerProcess, conversation: str, text: str, until: Callable[[str], bool]
-) -> None:
-    """Send one message over the WebSocket, then read frames until `until(frame)`."""
-
-    async def run() -> None:
-        async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(ws_url(server), headers=server.headers) as ws:
-                await ws.send_json(
-                    {"action": "send", "conversation": conversation, "message": text}
-                )
-                async with asyncio.timeout(20):
-                    async for message in ws:
-                        if until(message.data):
-                            return
-
-    asyncio.run(run())
-
-
-def reply_finished(frame: str) -> bool:
-    return 'data-busy="false"' in frame and "<article" in frame
-
-
-def reply_streaming(frame: str) -> bool:
-    """At least one word of the reply arrived."""
-    return any("-body" in (e.id or "") for e in parse_frame(frame))
-
-
-def chat_once(server: ServerProcess, conversation: str, text: str) -> None:
-    """Send one message and wait until the reply has finished."""
-    send_and_wait(server, conversation, text, reply_finished)
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:

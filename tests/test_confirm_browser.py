@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser_security import EchoBot, served_in_thread
+from tests.helpers import EchoBot, served_in_thread
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 15_000

@@ -34,6 +34,7 @@ from tests.helpers import (
     ScriptedBot,
     Tab,
     chat,
+    chat_core,
     final_reply,
     open_conversation,
     parse_frame,
@@ -67,7 +68,7 @@ async def test_two_servers_at_once_each_request_reaches_its_own(
     await connections.refresh()
     assert (first.models, second.models) == (("alpha",), ("beta",))
     assert down.down and down.problem and second.down is False
-    chat = ChatService(store, ScriptedBot(), directory=connections)
+    chat = chat_core(store, ScriptedBot(), directory=connections)
     one.enqueue(Reply(chunks=words_reply("from one")))
     two.enqueue(Reply(chunks=words_reply("from two")))
     conversation = new_id()

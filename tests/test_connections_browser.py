@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TIMEOUT, ServerProcess, at, send, wait_connected, wait_reply_done
-from tests.test_chat_settings_browser import model_server, received, second_server
+from tests.helpers import (
+    TIMEOUT,
+    ServerProcess,
+    at,
+    received,
+    send,
+    wait_connected,
+    wait_reply_done,
+)
 
 pytestmark = pytest.mark.browser
-__all__ = ["model_server", "second_server"]  # fixtures
 
 SECRET = "sk-browser-secret-8642"
 

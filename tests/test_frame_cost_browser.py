@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from htmxchat.answering.bots import BuiltIn, Piece, Turn
-from tests.test_browser_security import served_in_thread
-from tests.test_reading_browser import TIMEOUT, PacedEcho, connect, send, wait_done
+from tests.helpers import TIMEOUT, PacedEcho, connect, send, served_in_thread, wait_done
 
 pytestmark = pytest.mark.browser
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 import signal
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect
@@ -16,6 +14,7 @@ from tests.helpers import (
     at,
     seed,
     send,
+    stored,
     texts,
     wait_connected,
     wait_reply_done,
@@ -36,14 +35,6 @@ document.addEventListener("htmx:oobBeforeSwap", (e) => {
   }
 }, true);
 """
-
-
-def stored(server: ServerProcess, conversation: str) -> list[dict]:
-    request = urllib.request.Request(
-        f"{server.base_url}c/{conversation}/export.json", headers=server.headers
-    )
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read())["messages"]
 
 
 def words(text: str | None) -> list[str]:

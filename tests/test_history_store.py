@@ -11,6 +11,7 @@ from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
 from htmxchat.search import fts_query
 from htmxchat.store import DB_FILENAME, MIGRATIONS, ChatStore, StoreError
+from tests.helpers import database_bytes
 
 
 async def add_conversation(store: ChatStore, count: int, *, words: str = "hello") -> str:
@@ -21,13 +22,6 @@ async def add_conversation(store: ChatStore, count: int, *, words: str = "hello"
             Message(new_id(), conversation, role, f"{words} number {number}")  # type: ignore[arg-type]
         )
     return conversation
-
-
-def database_bytes(data_dir: Path) -> bytes:
-    """The database file with its WAL and shared-memory files, as they are on disk."""
-    return b"".join(
-        path.read_bytes() for path in data_dir.iterdir() if path.name.startswith(DB_FILENAME)
-    )
 
 
 async def test_migrates_a_version_1_database(data_dir: Path) -> None:

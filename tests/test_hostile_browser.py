@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from htmxchat.limits import INLINE_SOURCE_CHARS
-from tests.test_markdown_browser import TIMEOUT, connect, echo
+from tests.helpers import TIMEOUT, connect
 
 pytestmark = pytest.mark.browser
-__all__ = ["echo"]  # the fixture, used by name
 
 
 def test_copy_of_a_big_answer_copies_all_of_its_markdown(page, echo: str) -> None:

@@ -23,8 +23,8 @@ from htmxchat.lifecycle import LOG_FILENAME
 from htmxchat.limits import MAX_PENDING_UPLOADS
 from htmxchat.server import make_runner
 from htmxchat.store import ChatStore
+from tests.helpers import PNG, form
 from tests.hostile import Probe, chat_until_final
-from tests.test_attachments import PNG, form
 
 B = "XyZboundary"
 

@@ -21,8 +21,7 @@ from htmxchat.config import Settings
 from htmxchat.lifecycle import stop_key
 from htmxchat.server import NotSavedError, stopping_text
 from htmxchat.store import DB_FILENAME
-from tests.helpers import ROOT, ScriptedBot, ServerProcess
-from tests.test_cli import reply_streaming, send_and_wait, ws_url
+from tests.helpers import ROOT, ScriptedBot, ServerProcess, reply_streaming, send_and_wait, ws_url
 
 CONVERSATION = "00000000000000000000bb"
 

@@ -9,10 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.test_browser_security import WATCH_CSP, EchoBot, assert_inert, served_in_thread
+from tests.helpers import TIMEOUT, WATCH_CSP, EchoBot, assert_inert, connect, served_in_thread
 
 pytestmark = pytest.mark.browser
-TIMEOUT = 15_000
 
 # The echo bot answers with the user's text, so the test writes the "model's" Markdown.
 ANSWER = """Some **bold words** to start.
@@ -52,17 +51,6 @@ def slow_echo(data_dir: Path) -> Iterator[str]:
     """The echo bot, five characters every 20 ms: a reply takes a few seconds."""
     with served_in_thread(data_dir, EchoBot(delay=0.02)) as url:
         yield url
-
-
-@pytest.fixture
-def echo(data_dir: Path) -> Iterator[str]:
-    with served_in_thread(data_dir, EchoBot()) as url:
-        yield url
-
-
-def connect(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
 
 
 def send(page, text: str) -> None:

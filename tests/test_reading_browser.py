@@ -3,66 +3,24 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from htmxchat.answering.bots import BuiltIn, Piece, Turn
-from tests.test_browser_security import served_in_thread
+from tests.helpers import TIMEOUT, PacedEcho, connect, send, served_in_thread, wait_done
 
 pytestmark = pytest.mark.browser
-TIMEOUT = 15_000
 
 LONG = "\n\n".join(
     f"Paragraph {n} of a long answer, long enough to wrap once or twice." for n in range(40)
 )
 
 
-class PacedEcho(BuiltIn):
-    """Repeats the user's text: at once, or (text starting "slow") a few characters at a time."""
-
-    label = "Paced echo"
-    model: str | None = "echo-1"
-
-    async def close(self) -> None:
-        """Nothing to release."""
-
-    async def stream(
-        self, history: Sequence[Turn], *, model: str | None = None, params: object = None
-    ) -> AsyncIterator[Piece]:
-        text = history[-1].content
-        slow = text.startswith("slow")
-        step = 12 if slow else 4000
-        for start in range(0, len(text), step):
-            await asyncio.sleep(0.03 if slow else 0)
-            yield Piece(text=text[start : start + step])
-
-
 @pytest.fixture
 def url(data_dir: Path) -> Iterator[str]:
     with served_in_thread(data_dir, PacedEcho()) as login:  # type: ignore[arg-type]
         yield login
-
-
-def connect(page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
-
-
-def send(page, text: str) -> None:
-    page.fill("#composer-input", text)
-    page.press("#composer-input", "Enter")
-
-
-def wait_done(page, count: int) -> None:
-    page.wait_for_function(
-        "n => document.querySelectorAll('article.msg-assistant[data-status=complete]').length"
-        " >= n && document.querySelector('#composer-actions').dataset.busy === 'false'",
-        arg=count,
-        timeout=TIMEOUT,
-    )
 
 
 def gap_below(page) -> float:

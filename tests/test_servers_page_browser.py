@@ -10,7 +10,7 @@ from urllib.parse import urljoin
 import pytest
 
 from htmxchat.answering.bots.detect import Candidate
-from tests.test_browser_security import EchoBot, served_in_thread
+from tests.helpers import EchoBot, served_in_thread
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 15_000

@@ -17,8 +17,7 @@ from htmxchat.ids import new_id
 from htmxchat.models import Conversation, Message
 from htmxchat.store import DB_FILENAME, ChatStore
 from htmxchat.times import list_group
-from tests.helpers import seed_conversation
-from tests.test_browser_security import EchoBot, served_in_thread
+from tests.helpers import EchoBot, seed_conversation, served_in_thread
 
 TIMEOUT = 15_000
 DAY = 86_400.0

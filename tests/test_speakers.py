@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from htmxchat.speakers import is_address, picker_model, speaker, speaker_server
-from tests.test_browser_security import EchoBot, served_in_thread
+from tests.helpers import EchoBot, served_in_thread
 
 TIMEOUT = 15_000
 ADDRESS = "127.0.0.1:48310"

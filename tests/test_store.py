@@ -10,39 +10,10 @@ import pytest
 
 from htmxchat.answering.bots import Piece
 from htmxchat.chat import ChatService
-from htmxchat.events import ReplyFinished
 from htmxchat.ids import new_id
 from htmxchat.models import Message
 from htmxchat.store import DB_FILENAME, MIGRATIONS, ChatStore, StoreError
-from tests.helpers import ScriptedBot, Tab, eventually
-
-
-class RecordingStore(ChatStore):
-    """A real store that also records the order of writes."""
-
-    writes: list[tuple[str, str, str]]
-
-    async def add_message(self, message: Message) -> Message:
-        self.writes.append(("add", message.role, message.status))
-        return await super().add_message(message)
-
-    async def update_reply(self, message: Message) -> None:
-        self.writes.append(("update", message.role, message.status))
-        await super().update_reply(message)
-
-
-async def open_recording(path: Path) -> RecordingStore:
-    store = await RecordingStore.open(path)
-    assert isinstance(store, RecordingStore)
-    store.writes = []
-    return store
-
-
-async def wait_finished(chat: ChatService, conversation: str) -> ReplyFinished:
-    tab = await Tab.open(chat, conversation)
-    finished = (await tab.until(ReplyFinished, timeout=10))[-1]
-    tab.close()
-    return finished
+from tests.helpers import ScriptedBot, chat_core, eventually, open_recording, wait_finished
 
 
 def has_streamed(chat: ChatService, conversation: str, text: str) -> bool:
@@ -62,7 +33,7 @@ async def test_user_message_is_committed_before_the_reply_starts(data_dir: Path)
         yield Piece(text="answer")
 
     bot.stream = stream  # type: ignore[method-assign]
-    chat = ChatService(store, bot)
+    chat = chat_core(store, bot)
     conversation = new_id()
     finished_event = asyncio.create_task(wait_finished(chat, conversation))
     await asyncio.sleep(0)
@@ -84,7 +55,7 @@ async def test_long_reply_is_checkpointed_about_once_per_interval(data_dir: Path
     store = await open_recording(data_dir / DB_FILENAME)
     bot = ScriptedBot(delay=0.005)
     bot.enqueue(["word "] * 200)  # ~1 s of streaming, 200 pieces
-    chat = ChatService(store, bot, checkpoint_interval=0.2)
+    chat = chat_core(store, bot, checkpoint_interval=0.2)
     conversation = new_id()
     waiter = asyncio.create_task(wait_finished(chat, conversation))
     await asyncio.sleep(0)
@@ -109,7 +80,7 @@ async def test_checkpoint_holds_partial_text_while_streaming(data_dir: Path) -> 
         yield Piece(text="three")
 
     bot.stream = stream  # type: ignore[method-assign]
-    chat = ChatService(store, bot, checkpoint_interval=0.0, coalesce_window=0.0)
+    chat = chat_core(store, bot, checkpoint_interval=0.0, coalesce_window=0.0)
     conversation = new_id()
     await chat.send(conversation, "hi")
     for _ in range(100):
@@ -144,7 +115,7 @@ async def test_shutdown_saves_in_flight_reply_as_interrupted(data_dir: Path) -> 
     store = await ChatStore.open(data_dir / DB_FILENAME)
     bot = ScriptedBot(delay=0.01)
     bot.enqueue(["a "] * 1000)
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
     await chat.send(conversation, "long please")
     await eventually(lambda: has_streamed(chat, conversation, "a a "))
@@ -159,7 +130,7 @@ async def test_stop_keeps_partial_text_marked_stopped(data_dir: Path) -> None:
     store = await ChatStore.open(data_dir / DB_FILENAME)
     bot = ScriptedBot(delay=0.01)
     bot.enqueue(["b "] * 1000)
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
     waiter = asyncio.create_task(wait_finished(chat, conversation))
     await asyncio.sleep(0)

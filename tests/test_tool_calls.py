@@ -22,7 +22,7 @@ from htmxchat.store import ChatStore
 from htmxchat.tools.chat_tools import ChatTools
 from htmxchat.tools.servers import ToolServers
 from tests.fake_openai import FakeOpenAI, Reply, tool_calls_reply, words_reply
-from tests.helpers import ScriptedBot
+from tests.helpers import ScriptedBot, chat_core
 
 pytest.importorskip("mcp")
 
@@ -88,7 +88,7 @@ async def setup(aiohttp_server, store: ChatStore, tmp_path: Path) -> AsyncIterat
     bot = OpenAICompatBot(base, "fake-model", label="Fake")
     answering = Answering(bot, models=("fake-model",))
     answering.toolbox = toolbox
-    chat = ChatService(store, answering, coalesce_window=0.0)
+    chat = chat_core(store, answering, coalesce_window=0.0)
     yield Setup(chat, fake, store)
     await chat.shutdown()
     await toolbox.close()
@@ -231,7 +231,7 @@ async def test_a_model_server_without_tools_gets_none_and_the_page_says_why(
     toolbox = ToolServers(config, tmp_path / "tools.json")
     answering = Answering(DemoBot(word_delay=0), models=())
     answering.toolbox = toolbox
-    chat = ChatService(store, answering, coalesce_window=0.0)
+    chat = chat_core(store, answering, coalesce_window=0.0)
     setup = Setup(chat, FakeOpenAI(), store)
     await setup.allow_servers("test")
     await setup.send("hi")

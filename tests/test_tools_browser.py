@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ServerProcess
-from tests.test_history_browser import TIMEOUT, at, send, stored, wait_connected, wait_reply_done
+from tests.helpers import TIMEOUT, ServerProcess, at, send, stored, wait_connected, wait_reply_done
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent

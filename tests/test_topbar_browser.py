@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser_security import EchoBot, served_in_thread
+from tests.helpers import TwoModels, served_in_thread
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 15_000
 DONE = "article.msg-assistant[data-status=complete]"
-
-
-class TwoModels(EchoBot):
-    """An echo bot with a model name, so that the page shows a model picker."""
-
-    label = "Echo server"
-    model: str | None = "echo-1"
 
 
 @pytest.fixture

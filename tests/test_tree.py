@@ -10,13 +10,12 @@ from pathlib import Path
 from aiohttp.test_utils import TestClient
 
 from htmxchat import tree
-from htmxchat.chat import ChatService
 from htmxchat.export import parse_export, to_json
 from htmxchat.ids import new_id
 from htmxchat.keys import chat_key
 from htmxchat.store import MIGRATIONS, ChatStore
 from htmxchat.store_schema import connect, statements
-from tests.helpers import ScriptedBot, eventually
+from tests.helpers import ScriptedBot, chat_core, eventually
 
 
 def version_1_database(path: Path) -> sqlite3.Connection:
@@ -87,7 +86,7 @@ async def test_regenerated_answers_are_versions_and_the_bot_gets_the_path(
     store: ChatStore,
 ) -> None:
     bot = ScriptedBot()
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
     bot.enqueue(["first answer"])
     bot.enqueue(["second answer"])
@@ -115,7 +114,7 @@ async def test_regenerated_answers_are_versions_and_the_bot_gets_the_path(
 
 async def test_json_export_and_import_keep_the_tree(store: ChatStore) -> None:
     bot = ScriptedBot()
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
     await chat.send(conversation, "question")
     await eventually(lambda: not chat.is_busy(conversation))
@@ -172,7 +171,7 @@ async def test_markdown_export_is_the_branch_shown_and_json_the_whole_tree(
 
 
 async def test_deleting_a_conversation_leaves_no_choices_behind(store: ChatStore) -> None:
-    chat = ChatService(store, ScriptedBot(), coalesce_window=0.0)
+    chat = chat_core(store, ScriptedBot(), coalesce_window=0.0)
     conversation = new_id()
     await chat.send(conversation, "question")
     await eventually(lambda: not chat.is_busy(conversation))
@@ -193,7 +192,7 @@ async def test_the_fast_path_for_unbranched_chats_reads_what_the_tree_walk_reads
     must agree, page by page."""
     from htmxchat import store_tree
 
-    chat = ChatService(store, ScriptedBot(), coalesce_window=0.0)
+    chat = chat_core(store, ScriptedBot(), coalesce_window=0.0)
     conversation = new_id()
     for n in range(7):
         await chat.send(conversation, f"question {n}")

@@ -21,15 +21,16 @@ from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
 from tests.helpers import (
     ScriptedBot,
+    chat_core,
+    database_bytes,
     eventually,
     find,
     is_finished,
     open_conversation,
     parse_frame,
     receive_until,
+    upload,
 )
-from tests.test_attachments import upload
-from tests.test_history_store import database_bytes
 
 
 @pytest.fixture
@@ -101,7 +102,7 @@ async def test_edit_branch_and_switch_send_the_model_exactly_the_branch_shown(
 async def test_regenerated_versions_and_the_choice_survive_a_restart(data_dir: Path) -> None:
     store = await ChatStore.open(data_dir / DB_FILENAME)
     bot = ScriptedBot()
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
     for answer in ("one", "two", "three"):
         bot.enqueue([answer])
@@ -133,7 +134,7 @@ async def test_regenerate_of_an_earlier_answer_branches_below_its_question(
     store: ChatStore,
 ) -> None:
     bot = ScriptedBot()
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
     for answer in ("a1", "a2", "a1 again"):
         bot.enqueue([answer])
@@ -154,7 +155,7 @@ async def test_deleting_a_middle_message_erases_it_and_what_follows(
     data_dir: Path, store: ChatStore
 ) -> None:
     bot = ScriptedBot()
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
     for answer in ("a1", "a2 quetzalcoatl", "a3"):
         bot.enqueue([answer])
@@ -181,7 +182,7 @@ async def test_deleting_a_middle_message_erases_it_and_what_follows(
 
 async def test_tree_changes_wait_for_the_running_reply(store: ChatStore) -> None:
     bot = ScriptedBot()
-    chat = ChatService(store, bot, coalesce_window=0.0)
+    chat = chat_core(store, bot, coalesce_window=0.0)
     conversation = new_id()
     question = await chat.send(conversation, "question")
     assert question is not None
@@ -203,7 +204,7 @@ async def test_tree_changes_wait_for_the_running_reply(store: ChatStore) -> None
 
 
 async def test_edit_refuses_what_it_cannot_do(store: ChatStore) -> None:
-    chat = ChatService(store, ScriptedBot(), coalesce_window=0.0)
+    chat = chat_core(store, ScriptedBot(), coalesce_window=0.0)
     conversation = new_id()
     question = await chat.send(conversation, "question")
     assert question is not None

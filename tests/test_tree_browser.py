@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_browser_security import EchoBot, served_in_thread
-from tests.test_markdown_browser import connect
+from tests.helpers import EchoBot, connect, served_in_thread
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 15_000

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from htmxchat.answering.bots import BuiltIn, Item, Piece, ReplyEnd, Turn
 from tests.benchmarks.bench_markdown import mixed
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.test_browser_security import served_in_thread
+from tests.helpers import served_in_thread
 
 TOKENS_PER_SECOND = 200
 _TOKEN = re.compile(r"\S+\s*|\s+")

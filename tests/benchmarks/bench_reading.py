@@ -30,7 +30,7 @@ from tests.benchmarks.bench_markdown_browser import (
     plain,
 )
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.test_browser_security import served_in_thread
+from tests.helpers import served_in_thread
 
 
 @dataclass

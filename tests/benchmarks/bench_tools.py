@@ -36,6 +36,7 @@ from htmxchat.store import DB_FILENAME, ChatStore
 from htmxchat.tools.chat_tools import ChatTools
 from htmxchat.tools.servers import ToolServers
 from tests.fake_openai import FakeOpenAI, Reply, tool_calls_reply, words_reply
+from tests.helpers import chat_core
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOL_SECONDS = 0.05  # the slow tool sleeps this long
@@ -72,7 +73,7 @@ async def measure(runs: int, directory: Path) -> dict[str, float]:
     bot = OpenAICompatBot(base, "fake-model")
     answering = Answering(bot, models=("fake-model",))
     answering.toolbox = toolbox
-    chat = ChatService(store, answering, coalesce_window=0.0)
+    chat = chat_core(store, answering, coalesce_window=0.0)
     arguments = json.dumps({"seconds": TOOL_SECONDS})
     plain, direct, rounds = [], [], []
     try:
