@@ -13,6 +13,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from htmxchat.answering.connections import DEFAULT_ID, ConnectionError_
+from htmxchat.answering.server_view import ServerView
 from htmxchat.keys import answering_key, chat_key, connections_key
 from htmxchat.provenance import without_password
 
@@ -52,7 +53,8 @@ def _page(
 ) -> web.Response:
     connections = request.app[connections_key]
     context = {
-        "connections": connections.all(),
+        # Plain snapshots: the template never holds the live servers.
+        "connections": [ServerView.of(c) for c in connections.all()],
         "error": error,
         "form": form or {},
         "status": status,

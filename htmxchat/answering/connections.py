@@ -5,6 +5,8 @@ read (docs/design.md, "Who answers").
 
 `Connections` is a `BotDirectory` for the chat core: picker values `<id>|<model>` reach the
 connection's own bot. Keys are never shown (only `sk-…last4`), logged or put in messages.
+
+The server itself (`Connection`) and the checks on its fields are in connection.py.
 """
 
 from __future__ import annotations
@@ -17,124 +19,54 @@ import random
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from htmxchat.answering.bots import Bot, BotError, ServerLoading
 from htmxchat.answering.bots.demo import DemoBot
-from htmxchat.answering.bots.detect import DEFAULT_CANDIDATES, Candidate
+from htmxchat.answering.bots.detect import Candidate
 from htmxchat.answering.bots.openai import OpenAICompatBot, normalize_base_url
 from htmxchat.answering.bots.openai_errors import ADDED_FIX, LOCAL_FIX
 from htmxchat.answering.bots.select import ChosenBot
+from htmxchat.answering.connection import (
+    MAX_KEY,
+    MAX_NAME,
+    MAX_URL,
+    Connection,
+    ConnectionError_,
+    Kind,
+    State,
+    checked_fields,
+    key_hint,
+    local_candidates,
+    shown_state,
+)
 from htmxchat.config import Settings
 from htmxchat.private_file import write_private
 
 log = logging.getLogger(__name__)
 
+# Imported from here by the rest of the app and the tests.
+__all__ = [
+    "MAX_KEY",
+    "MAX_NAME",
+    "MAX_URL",
+    "Connection",
+    "ConnectionError_",
+    "Connections",
+    "Kind",
+    "State",
+    "key_hint",
+    "local_candidates",
+]
+
 CONNECTIONS_FILENAME = "connections.json"
 KEYS_FILENAME = "api-keys.json"
-MAX_NAME = 60
 LIST_TIMEOUT = 3.0  # asking a server for its models must not hold up the page for long
 # Looking for a local server that may not be there at all (a closed port answers at once).
 LOCAL_TIMEOUT = 1.0
-MAX_URL = 500
-MAX_KEY = 500
 DEFAULT_ID = "default"
 DEMO_ID = "demo"
 _ID = re.compile(r"[a-z0-9-]{1,40}")
-
-Kind = Literal["default", "local", "demo", "added"]
-# up: it listed its models when last asked; down: it did not answer (problem says why);
-# loading: it answers but is still loading its model; absent: a local server never found.
-State = Literal["up", "down", "loading", "absent"]
-
-
-class ConnectionError_(ValueError):
-    """A connection the user entered is not usable; the message says why (never the key)."""
-
-
-def key_hint(key: str | None) -> str | None:
-    """What the page may show of a key: `sk-…last4` (or `…last4`), None without one."""
-    if not key:
-        return None
-    prefix = "sk-" if key.startswith("sk-") else ""
-    return f"{prefix}…{key[-4:]}" if len(key) > 8 else f"{prefix}…"
-
-
-def local_candidates(urls: Sequence[str] | None) -> tuple[Candidate, ...]:
-    """The local servers to look for: the usual ports (None), or these base URLs, named
-    after the usual server when they are its address."""
-    if urls is None:
-        return DEFAULT_CANDIDATES
-    known = {c.base_url: c.label for c in DEFAULT_CANDIDATES}
-    found = []
-    for url in urls:
-        base = normalize_base_url(url)
-        found.append(Candidate(base, known.get(base, f"Local server at {base}")))
-    return tuple(found)
-
-
-@dataclass
-class Connection:
-    """One model server: its bot, the models it offered, and why it is down (if it is)."""
-
-    id: str
-    name: str
-    kind: Kind
-    bot: Bot
-    base_url: str | None
-    models: tuple[str, ...] = ()
-    problem: str | None = None
-    key_hint: str | None = None
-    # A local server is offered in the picker once it has answered; before, only the
-    # settings page names it ("not running").
-    found: bool = True
-    description: str | None = None
-    loading: bool = False  # it answered HTTP 503: still loading its model
-    # Tokens each model can hold, where the server says (docs/design.md, "Context window").
-    context: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def down(self) -> bool:
-        """True when the last attempt to list its models failed (or it is still loading)."""
-        return self.problem is not None
-
-    @property
-    def state(self) -> State:
-        """What the page shows about it: up, down, loading, or absent (never found)."""
-        if not self.found:
-            return "absent"
-        if self.loading:
-            return "loading"
-        return "down" if self.down else "up"
-
-    @property
-    def asks_server(self) -> bool:
-        """True when it has a server to ask (the demo bot has none)."""
-        return self.base_url is not None
-
-    @property
-    def editable(self) -> bool:
-        """Only the connections the user added can be edited or removed."""
-        return self.kind == "added"
-
-    @property
-    def in_picker(self) -> bool:
-        """Whether the model picker shows this connection's group."""
-        return self.found
-
-    def choices(self) -> list[tuple[str, str]]:
-        """The picker's (value, text) pairs: the default's models are plain names, the
-        others' `<id>|<model>`; a server that names no models offers its own default."""
-        prefix = "" if self.kind == "default" else f"{self.id}|"
-        # A server that went down keeps the models it listed, so a conversation's choice
-        # stays its own: a send then says the server is not answering, and no other bot
-        # answers instead (docs/design.md, "Who answers").
-        if self.models:
-            return [(prefix + m, m) for m in self.models]
-        text = "The server's default model" if self.asks_server else "Canned replies"
-        return [(prefix, text)]
 
 
 class Connections:
@@ -223,7 +155,7 @@ class Connections:
 
     def add(self, name: str, base_url: str, api_key: str | None) -> Connection:
         """Add and save a connection; ConnectionError_ when a field is not usable."""
-        name, base_url, api_key = _checked(name, base_url, api_key)
+        name, base_url, api_key = checked_fields(name, base_url, api_key)
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:30] or "server"
         keys = self._read_keys()
         connection_id = self._new_id(slug)
@@ -245,7 +177,7 @@ class Connections:
         """Change an added connection (a blank key keeps the saved one, `forget_key` drops
         it); ConnectionError_ when it is not one the user added or a field is not usable."""
         old = self._added(connection_id)
-        name, base_url, api_key = _checked(name, base_url, api_key)
+        name, base_url, api_key = checked_fields(name, base_url, api_key)
         keys = self._read_keys()
         if forget_key:
             keys.pop(connection_id, None)
@@ -276,9 +208,9 @@ class Connections:
         LIST_TIMEOUT (or `limit` seconds) is marked down with why. The demo bot has nothing to ask.
         True when what the page shows of any of them changed."""
         chosen = [c for c in self.all() if c.kind != "default"] if only is None else only
-        before = [_shown(c) for c in chosen]
+        before = [shown_state(c) for c in chosen]
         await asyncio.gather(*(self._refresh(c, limit) for c in chosen))
-        return before != [_shown(c) for c in chosen]
+        return before != [shown_state(c) for c in chosen]
 
     async def _refresh(self, connection: Connection, within: float | None) -> None:
         bot = connection.bot
@@ -389,31 +321,3 @@ class Connections:
         kept = {c.id: keys[c.id] for c in added if keys.get(c.id)}
         write_private(self.data_dir / CONNECTIONS_FILENAME, json.dumps(entries, indent=2) + "\n")
         write_private(self.data_dir / KEYS_FILENAME, json.dumps(kept) + "\n")
-
-
-def _shown(connection: Connection) -> tuple[object, ...]:
-    """What the page shows of a connection: a change of this is worth telling the pages."""
-    return (
-        connection.state,
-        connection.models,
-        connection.problem,
-        tuple(sorted(connection.context.items())),
-    )
-
-
-def _checked(name: str, base_url: str, api_key: str | None) -> tuple[str, str, str | None]:
-    """The fields tidied up; ConnectionError_ (never naming the key) when one is not usable."""
-    name = " ".join(name.split())[:MAX_NAME]
-    base_url = base_url.strip()
-    api_key = (api_key or "").strip() or None
-    if not name:
-        raise ConnectionError_("Give the connection a name.")
-    if base_url and "://" not in base_url:  # as servers show it: "127.0.0.1:1234/v1"
-        base_url = "http://" + base_url
-    if not re.match(r"https?://[^\s/]+", base_url) or len(base_url) > MAX_URL:
-        raise ConnectionError_(
-            "The base URL must start with http:// or https://, e.g. http://127.0.0.1:8080/v1."
-        )
-    if api_key is not None and (len(api_key) > MAX_KEY or not api_key.isprintable()):
-        raise ConnectionError_("The API key must be one line of at most 500 characters.")
-    return name, normalize_base_url(base_url), api_key
