@@ -28,7 +28,7 @@ from htmxchat.attachments import (
 )
 from htmxchat.fragments import ATTACHMENT_PREFIX
 from htmxchat.ids import is_valid_id, new_id
-from htmxchat.keys import store_key
+from htmxchat.keys import chat_key, store_key
 from htmxchat.limits import MAX_PENDING_UPLOADS, MAX_UPLOADS_AT_ONCE
 from htmxchat.store import ChatStore
 
@@ -77,7 +77,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
         gate.reading -= 1
     async with gate.lock:  # checking and storing together: no two uploads share the room
         await _check_room(store, conversation_id, len(files))
-        await store.add_pending_attachments(conversation_id, files)
+        await request.app[chat_key].hold_attachments(conversation_id, files)
     return web.json_response(
         {
             "attachments": [

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from htmxchat import tree
 from htmxchat.answering.routing import ChatInputError
-from htmxchat.attachments import MAX_FILES, AttachmentInfo
+from htmxchat.attachments import MAX_FILES, AttachmentData, AttachmentInfo
 from htmxchat.chat_reading import PAGE_MESSAGES, FeedSnapshot, Snapshot
 from htmxchat.chat_tree import ChatTree
 from htmxchat.events import MessageAdded
@@ -92,6 +92,12 @@ class ChatService(ChatTree):
                 "are removed). Remove it and attach it again."
             )
         return files
+
+    async def hold_attachments(self, conversation_id: str, files: Sequence[AttachmentData]) -> None:
+        """Keep uploaded files waiting in the conversation until a message claims them. No
+        event: only the tab that uploaded them shows them (in its composer), until the send
+        that carries them publishes the message."""
+        await self.store.add_pending_attachments(conversation_id, list(files))
 
     async def regenerate(
         self, conversation_id: str, *, target: str | None = None, model: str | None = None
