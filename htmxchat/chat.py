@@ -27,6 +27,22 @@ __all__ = ["PAGE_MESSAGES", "ChatInputError", "ChatService", "FeedSnapshot", "Sn
 MAX_MESSAGE_CHARS = 100_000
 # What str.isspace() calls blank: a message of only these is ignored (the page is told them).
 BLANK_CHARS = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
+# What the core says when it refuses a message; the page says the same before sending, so
+# it is given these texts (with {length} and {limit} filled in there) instead of copies.
+TOO_LONG = (
+    "Your message is {length} characters long; the limit is {limit}. Shorten it or split it "
+    "into several messages."
+)
+EMPTY_EDIT = "An edited message cannot be empty; type something or cancel."
+# What the page says when it cannot send at all (no connection to ask the core).
+OFFLINE = (
+    "Not connected to htmxchat right now. Your message stays here; send it once the "
+    "connection is back."
+)
+OFFLINE_EDIT = (
+    "Not connected to htmxchat right now. Your edit stays here; save it once the connection "
+    "is back."
+)
 
 
 class ChatService(ChatTree):
@@ -132,7 +148,7 @@ class ChatService(ChatTree):
 
         Raises ChatInputError like `send`, and when `target` is not one of your messages."""
         if not text.strip():
-            raise ChatInputError("An edited message cannot be empty; type something or cancel.")
+            raise ChatInputError(EMPTY_EDIT)
         _check_length(text)
         self.answering.check(model)
         room = self._reserve(conversation_id)
@@ -164,6 +180,5 @@ def _check_length(text: str) -> None:
     """ChatInputError when a message is longer than the server takes."""
     if len(text) > MAX_MESSAGE_CHARS:
         raise ChatInputError(
-            f"Your message is {len(text):,} characters long; the limit is "
-            f"{MAX_MESSAGE_CHARS:,}. Shorten it or split it into several messages."
+            TOO_LONG.format(length=f"{len(text):,}", limit=f"{MAX_MESSAGE_CHARS:,}")
         )

@@ -22,7 +22,16 @@ from htmxchat import __version__
 from htmxchat.answering.service import Answering
 from htmxchat.attachments import attachment_limits, size_text
 from htmxchat.channel import Numbered
-from htmxchat.chat import BLANK_CHARS, MAX_MESSAGE_CHARS, FeedSnapshot, Snapshot
+from htmxchat.chat import (
+    BLANK_CHARS,
+    EMPTY_EDIT,
+    MAX_MESSAGE_CHARS,
+    OFFLINE,
+    OFFLINE_EDIT,
+    TOO_LONG,
+    FeedSnapshot,
+    Snapshot,
+)
 from htmxchat.events import (
     BranchShown,
     ChoiceChanged,
@@ -98,6 +107,13 @@ def setup_environment(env: jinja2.Environment) -> None:
     # The page checks messages by the server's own rules before sending them.
     env.globals["max_message_chars"] = MAX_MESSAGE_CHARS
     env.globals["blank_chars"] = " ".join(str(ord(c)) for c in BLANK_CHARS)  # code points
+    # What the page says when it refuses before sending: the core's own words.
+    env.globals["page_texts"] = {
+        "too-long": TOO_LONG,
+        "empty-edit": EMPTY_EDIT,
+        "offline": OFFLINE,
+        "offline-edit": OFFLINE_EDIT,
+    }
     env.globals["attachment_url"] = attachment_url
     env.globals["source_url"] = source_url
     env.globals["inline_source_chars"] = INLINE_SOURCE_CHARS

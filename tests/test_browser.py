@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from htmxchat.chat import TOO_LONG
 from tests.helpers import FakeModelServer, ServerProcess
 
 pytestmark = pytest.mark.browser
@@ -183,7 +184,9 @@ def test_a_message_over_the_limit_stays_in_the_box_with_a_notice(
     page.evaluate("t => { document.getElementById('composer-input').value = t; }", huge)
     page.press("#composer-input", "Enter")
     page.wait_for_function("() => document.getElementById('notice').textContent.length > 0")
-    assert "the limit is 100,000" in page.locator("#notice").inner_text()
+    # The server's own words, given to the page (not a copy in its script).
+    said = TOO_LONG.format(length="1,200,000", limit="100,000")
+    assert page.locator("#notice").inner_text() == said
     assert len(page.locator("#composer-input").input_value()) == len(huge)
     assert page.locator("#connection").get_attribute("data-state") == "open"
     page.fill("#composer-input", "short one")

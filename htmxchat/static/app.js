@@ -48,6 +48,11 @@
   const rules = document.getElementById("composer")?.dataset || {};
   const blankChars = new Set((rules.blank || "9 10 13 32").split(" ").map((n) => String.fromCodePoint(Number(n))));
   const MAX_MESSAGE_CHARS = Number(rules.maxChars || 100000);
+  // What to say when refusing before sending: the server's own words (data-text-*).
+  const say = (name, values = {}) =>
+    (rules["text" + name.replace(/(^|-)(\w)/g, (_, __, c) => c.toUpperCase())] || "")
+      .replace(/\{(\w+)\}/g, (_, key) => values[key] ?? "");
+  window.htmxchatText = say;
 
   function isBlank(text) {
     for (const c of text) if (!blankChars.has(c)) return false;
@@ -432,13 +437,15 @@
     if (blank || !online() || busy() || lastSent !== null) {
       e.preventDefault();
       if (!blank && !online()) {
-        showNotice("Not connected to htmxchat right now. Your message stays here; send it once the connection is back.");
+        showNotice(say("offline"));
       }
       return;
     }
     if (text.length > MAX_MESSAGE_CHARS) {
       e.preventDefault();
-      showNotice(`Your message is ${text.length.toLocaleString("en")} characters long; the limit is ${MAX_MESSAGE_CHARS.toLocaleString("en")}. Shorten it or split it into several messages.`);
+      showNotice(say("too-long", {
+        length: text.length.toLocaleString("en"), limit: MAX_MESSAGE_CHARS.toLocaleString("en"),
+      }));
       return;
     }
     lastSent = text;

@@ -74,10 +74,10 @@
       const text = typeof params.message === "string" ? params.message : "";
       if (!text.trim()) {
         e.preventDefault();
-        notice("An edited message cannot be empty; type something or cancel.");
+        notice(window.htmxchatText?.("empty-edit"));
       } else if (app.dataset.connection !== "open") {
         e.preventDefault();
-        notice("Not connected to htmxchat right now. Your edit stays here; save it once the connection is back.");
+        notice(window.htmxchatText?.("offline-edit"));
       }
     }
   });
