@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from htmxchat.answering.bots import BotError, Item, Piece, ReplyEnd, Turn
+from htmxchat.answering.bots import BotError, Piece, ReplyEnd, Turn
 from htmxchat.answering.bots.tool_stream import ToolCallsPiece
 from htmxchat.answering.plan import ReplyPlan, tool_turns
 from htmxchat.attachments import CANNOT_SEE, cannot_see
@@ -225,7 +225,7 @@ class Reply:
             if not self._add(item):
                 continue
             if self._size >= MAX_ANSWER_CHARS:
-                await _close(items)  # at once: drops the connection, the server stops
+                await items.aclose()  # at once: drops the connection, the server stops
                 return end, calls, True
             if self.clock() - last_checkpoint >= self._checkpoint_every():
                 last_checkpoint = self.clock()
@@ -313,10 +313,3 @@ class Reply:
         self.phase = "ended"
         self.publish(ReplyFinished(final))
         return final
-
-
-async def _close(items: AsyncIterator[Item]) -> None:
-    """Close a bot's stream that is not read to its end (an async generator's `aclose`)."""
-    aclose = getattr(items, "aclose", None)
-    if aclose is not None:
-        await aclose()
