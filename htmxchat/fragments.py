@@ -51,7 +51,7 @@ from htmxchat.events import (
 from htmxchat.ids import new_id
 from htmxchat.limits import INLINE_SOURCE_CHARS
 from htmxchat.markdown import render_markdown
-from htmxchat.markdown.html import render_ops, render_state
+from htmxchat.markdown.html import Part, render_ops, render_state, stream_ids
 from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
 from htmxchat.provenance import without_password
@@ -126,14 +126,16 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.lstrip_blocks = True
 
 
-def stream_state(ops: Sequence[Op], target: str) -> Markup:
-    """A streaming body (element id `target`) as its Markdown operations build it."""
-    return render_state(target, ops)
+def stream_state(ops: Sequence[Op], message_id: str, part: Part) -> Markup:
+    """A streaming reply's body or reasoning as its Markdown operations build it."""
+    prefix, tail = stream_ids(message_id, part)
+    return render_state(prefix, ops, tail)
 
 
-def stream_ops(ops: Sequence[Op], target: str) -> Markup:
-    """The out-of-band fragments applying `ops` to the body element `target`."""
-    return render_ops(target, ops)
+def stream_ops(ops: Sequence[Op], message_id: str, part: Part) -> Markup:
+    """The out-of-band fragments applying `ops` to a streaming reply's body or reasoning."""
+    prefix, tail = stream_ids(message_id, part)
+    return render_ops(prefix, ops, tail)
 
 
 def source_url(conversation_id: str, message_id: str) -> str:
@@ -215,9 +217,10 @@ class Fragments:
     def _header(self, kind: str, req: int, **data: object) -> str:
         return frame_header(kind=kind, req=req, **data)
 
-    def message(self, message: Message, *, oob: str | None = None) -> str:
-        """One message; `oob` is the hx-swap-oob value (None for a page render)."""
-        return self._render("_message.html", m=message, oob=oob)
+    def message(self, message: Message, *, oob: str | None = None, streamed: bool = False) -> str:
+        """One message; `oob` is the hx-swap-oob value (None for a page render). `streamed`:
+        the page has its body from the stream already; the fragment keeps that body."""
+        return self._render("_message.html", m=message, oob=oob, streamed=streamed)
 
     # -- a conversation ----------------------------------------------------------------
 
@@ -286,7 +289,8 @@ class Fragments:
                 oob=True,
             )
         if isinstance(event, ReplyFinished):
-            return self.message(event.message, oob="true") + self.composer_actions(busy=False)
+            finished = self.message(event.message, oob="true", streamed=True)
+            return finished + self.composer_actions(busy=False)
         if isinstance(event, ReplyNotStarted):
             return self.composer_actions(busy=False)
         if isinstance(event, BranchShown):

@@ -36,6 +36,7 @@ from htmxchat.chat import ChatService
 from htmxchat.config import Settings
 from htmxchat.events import ReplyFinished
 from htmxchat.ids import new_id
+from htmxchat.markdown.html import Part, stream_ids
 from htmxchat.models import Message
 from htmxchat.store import DB_FILENAME, ChatStore
 
@@ -407,11 +408,10 @@ def is_final(frame: str) -> bool:
     )
 
 
-def final_reply(frames: list[str]):
-    for element in parse_frame(frames[-1]):
-        if "msg-assistant" in (element.attrs.get("class") or ""):
-            return element
-    raise AssertionError(frames[-1])
+def final_reply(frames: list[str]) -> Shown:
+    """The finished answer as the page shows it after `frames` (its text streamed in)."""
+    assert is_final(frames[-1])
+    return [m for m in shown_messages(frames) if "msg-assistant" in (m.attrs["class"] or "")][-1]
 
 
 def free_port() -> int:
@@ -691,3 +691,33 @@ def chat_core(store: ChatStore, bot: Any, **options: Any) -> ChatService:
     """The chat core over `store` with `bot` (a bare bot, or an Answering), as the app builds
     it, for tests of what the core does without a web server in between."""
     return ChatService(store, bot, **options)
+
+
+@dataclass
+class Shown:
+    """A message as the page shows it after a run of frames."""
+
+    attrs: dict[str, str | None]
+    text: str
+
+
+def shown_messages(frames: Sequence[str]) -> list[Shown]:
+    """The messages a page shows after applying `frames` in order to an empty transcript, as
+    htmx does (a finished answer keeps the blocks it streamed: `data-streamed`)."""
+    from tests.oob_dom import Page, text_of
+
+    page = Page('<div id="messages"></div>')
+    for frame in frames:
+        page.apply(frame, lenient=True)
+    messages = page.find("messages")
+    assert messages is not None
+    return [
+        Shown({k: v for k, v in node.attrs}, text_of(node))
+        for node in messages.children
+        if node.tag == "article"
+    ]
+
+
+def stream_tail(message_id: str = "", part: Part = "body") -> str:
+    """The id of a streaming reply's tail (the element every streamed frame appends to)."""
+    return stream_ids(message_id.removeprefix("m-") or "0" * 22, part)[1]

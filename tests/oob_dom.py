@@ -110,16 +110,22 @@ class Page:
                 return found
         return None
 
-    def apply(self, frame: str) -> None:
+    def apply(self, frame: str, *, lenient: bool = False) -> None:
+        """Swap `frame`'s elements in; `lenient`: drop those without a target (htmx
+        reports an error and goes on), instead of failing."""
         for element in parse(frame):
             if not element.tag:
                 assert not element.text.strip(), f"text outside elements: {element.text!r}"
                 continue
             swap = element.attr("hx-swap-oob") or "outerHTML"
+            swap = "outerHTML" if swap == "true" else swap
             element.attrs = [(k, v) for k, v in element.attrs if k != "hx-swap-oob"]
             target = self.find(element.attr("id") or "")
+            if target is None and lenient:
+                continue
             if target is None:
                 raise AssertionError(f"no target for {serialise([element])[:200]}")
+            self._preserve(element)
             parent = target.parent
             assert parent is not None
             for child in element.children:
@@ -138,3 +144,25 @@ class Page:
                 del parent.children[at]
             else:
                 raise AssertionError(f"unknown swap {swap}")
+
+    def _preserve(self, node: Node) -> None:
+        """What static/app.js does for a finished answer: an element marked `data-streamed`
+        in new content gets the children of the page's element of the same id (its
+        streamed blocks), out of their chunks."""
+        for child in node.children:
+            if not child.tag:
+                continue
+            marked = any(name == "data-streamed" for name, _ in child.attrs)
+            old = self.find(child.attr("id") or "") if marked else None
+            if old is not None:
+                child.children = unchunked(old.children)
+                for moved in child.children:
+                    moved.parent = child
+                child.attrs = [(k, v) for k, v in child.attrs if k != "data-streamed"]
+            else:
+                self._preserve(child)
+
+
+def text_of(node: Node) -> str:
+    """All the text inside `node`, as `textContent` reads it."""
+    return node.text if not node.tag else "".join(text_of(child) for child in node.children)

@@ -20,6 +20,7 @@ from htmxchat import store_queries
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.ids import new_id
+from htmxchat.markdown.html import stream_ids
 from htmxchat.store import DB_FILENAME, ChatStore, StoreError
 from tests.helpers import (
     ROOT,
@@ -29,6 +30,8 @@ from tests.helpers import (
     logged_in_client,
     parse_frame,
     run_cli,
+    shown_messages,
+    stream_tail,
 )
 from tests.oob_dom import Node, Page, parse, serialise
 
@@ -79,14 +82,18 @@ class Tab:
                 if "msg-assistant" in (article.attr("class") or ""):
                     key = str(article.attr("id"))[2:]
                     self.replies.append(key)
-                    body = f"m-{key}-body"
-                    self.pages[key] = Page(f'<div id="{body}"><div id="{body}-tail"></div></div>')
-            elif element_id.startswith("m-") and "-body" in element_id:
-                key = element_id[2:].split("-body")[0]
-                if key in self.pages:
-                    self.pages[key].apply(serialise([element]))
+                    body, tail = f"m-{key}-body", stream_tail(key)
+                    self.pages[key] = Page(f'<div id="{body}"><div id="{tail}"></div></div>')
+            elif self.replies and self._streamed_into(element_id, self.replies[-1]):
+                # a socket follows one conversation, which streams one reply at a time
+                self.pages[self.replies[-1]].apply(serialise([element]))
             elif element.tag == "article" and element.attr("hx-swap-oob") == "true":
                 self.finished.add(element_id[2:])
+
+    @staticmethod
+    def _streamed_into(element_id: str, key: str) -> bool:
+        prefix, tail = stream_ids(key, "body")
+        return element_id == tail or element_id.startswith(prefix + "-")
 
     async def send(self, conversation: str, text: str) -> str:
         """Send a message; the id of the reply it starts."""
@@ -326,7 +333,8 @@ async def test_failing_checkpoints_and_final_save_are_reported_in_the_message(
     ws = await failing_client.ws_connect("/ws")
     await ws.send_json({"action": "send", "conversation": conversation, "message": "hi"})
     frames = await frames_until(ws, finished)
-    final = [e for f in frames for e in parse_frame(f) if e.tag == "article"][-1]
+    assert any(e.tag == "article" for e in parse_frame(frames[-1]))  # the finished message
+    final = shown_messages(frames)[-1]
     assert final.attrs["data-status"] == "complete"  # the bot did not fail: the disk did
     assert "every word still arrives" in final.text
     assert "chat log" in final.text  # the reader learns it was not saved

@@ -22,10 +22,8 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.browser
 
-# Records the reply text a page built from streamed pieces, just before the final render
-# replaces it (so doubled or missing words cannot hide behind the final fragment).
-# Captures (before the page's own handlers, which empty the streamed body once its finished
-# version is about to replace it) what each page streamed.
+# Records the reply text a page built from streamed pieces, just before the finished
+# message is swapped in (so doubled or missing words cannot hide behind the final fragment).
 RECORD_STREAMED = """
 window.__streamed = {};
 document.addEventListener("htmx:oobBeforeSwap", (e) => {
@@ -35,6 +33,16 @@ document.addEventListener("htmx:oobBeforeSwap", (e) => {
   }
 }, true);
 """
+
+
+def copy_source(page, article_id: str) -> str:
+    """The text Copy puts on the clipboard for a message: its Markdown, carried by a page
+    render, fetched for an answer that streamed in (static/app.js)."""
+    return page.evaluate(
+        "async id => { const a = document.getElementById(id);"
+        " return a.dataset.markdown ?? await (await fetch(a.dataset.source)).text(); }",
+        article_id,
+    )
 
 
 def words(text: str | None) -> list[str]:
@@ -229,7 +237,7 @@ def test_two_pages_on_one_conversation(server: ServerProcess, browser, data_dir)
         assert final["status"] == "complete" and final["content"]
         for page in (one, two):
             article = f"m-{final['id']}"
-            assert page.get_attribute(f"#{article}", "data-markdown") == final["content"]
+            assert copy_source(page, article) == final["content"]
             # each page streamed exactly what the finished message shows
             shown = page.text_content(f"#{article} .msg-body")
             assert page.evaluate("window.__streamed")[article] == shown
@@ -282,7 +290,7 @@ def test_reload_mid_reply_shows_text_so_far_then_the_rest(browser, data_dir) -> 
         assert words(shown)[: len(words(text_so_far))] == words(text_so_far)
         # what streaming built is what the finished message shows: nothing moved
         assert page.evaluate("window.__streamed")[article_id] == shown
-        assert page.get_attribute(f"#{article_id}", "data-markdown") == final["content"]
+        assert copy_source(page, article_id) == final["content"]
     finally:
         context.close()
         server.kill()
@@ -328,7 +336,7 @@ def test_page_recovers_from_a_server_restart(browser, data_dir) -> None:
         saved = stored(restarted, conversation)[-1]
         assert saved["status"] == "interrupted"
         assert words(saved["content"])[: len(words(shown))] == words(shown)
-        assert cut.get_attribute("data-markdown") == saved["content"]
+        assert copy_source(page, cut.get_attribute("id") or "") == saved["content"]
 
         send(page, "After the restart")
         page.wait_for_function(

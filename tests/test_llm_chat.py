@@ -14,7 +14,7 @@ from htmxchat.answering.bots.select import ChosenBot
 from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.fake_openai import DISCONNECT, FakeOpenAI, Reply, chunk, sse, words_reply
-from tests.helpers import chat, final_reply, parse_frame
+from tests.helpers import chat, final_reply, parse_frame, stream_tail
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ async def test_reasoning_is_kept_apart_from_the_answer(
     frames = await chat(llm_client, conversation, "q")
     text = "".join(frames)
     # the reasoning streams into its own element, apart from the answer
-    assert re.search(r'-reasoning-tail" hx-swap-oob="(innerHTML|beforeend)">Let me think. ', text)
+    assert re.search(r"<b id=rt hx-swap-oob=(innerHTML|beforeend)>Let me think. ", text)
     stored = (await store.messages(conversation))[-1]
     assert stored.content == "Answer." and stored.reasoning == "Let me think. "
 
@@ -119,7 +119,7 @@ async def test_stop_closes_the_upstream_response_at_once(
     await ws.send_json({"action": "send", "conversation": conversation, "message": "go"})
     async with asyncio.timeout(10):
         async for message in ws:
-            if any("-body" in (e.id or "") for e in parse_frame(message.data)):
+            if any(e.id == stream_tail() for e in parse_frame(message.data)):
                 break
     stopped_at = time.monotonic()
     await ws.send_json({"action": "stop", "conversation": conversation})

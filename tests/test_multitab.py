@@ -18,6 +18,7 @@ from tests.helpers import (
     open_conversation,
     parse_frame,
     receive_until,
+    stream_tail,
 )
 
 
@@ -61,11 +62,11 @@ def reply_text(frames: list[str], reply_id: str) -> str:
         for element in parse_frame(frame):
             if element.id in ("messages", f"m-{reply_id}"):  # a snapshot, or the final render
                 body = find([element], f"m-{reply_id}-body")
-                if body is not None:
-                    found = find(body.children, f"m-{reply_id}-body-tail")
+                if body is not None and "data-streamed" not in body.attrs:  # (page keeps its own)
+                    found = find(body.children, stream_tail(reply_id))
                     tail = found.text if found is not None else ""
                     done = body.text[: len(body.text) - len(tail)].strip()
-            elif element.id == f"m-{reply_id}-body-tail":
+            elif element.id == stream_tail(reply_id):
                 swap = element.attrs.get("hx-swap-oob")
                 if swap == "beforebegin":  # a finished block, committed before the tail
                     done, tail = (done + " " + element.text.strip()).strip(), tail
@@ -77,7 +78,7 @@ def reply_text(frames: list[str], reply_id: str) -> str:
 
 
 async def wait_for_delta(ws, text: str) -> list[str]:
-    return await receive_until(ws, lambda f: text in f and "-body-tail" in f)
+    return await receive_until(ws, lambda f: text in f and f"id={stream_tail()} " in f)
 
 
 async def test_two_tabs_see_the_message_and_the_whole_reply(
@@ -100,7 +101,7 @@ async def test_two_tabs_see_the_message_and_the_whole_reply(
             e.text
             for f in frames
             for e in parse_frame(f)
-            if e.id == f"m-{reply_id}-body-tail"
+            if e.id == stream_tail(reply_id)
             and e.attrs.get("hx-swap-oob") in ("innerHTML", "beforeend")  # the text as it came
         ]
         assert deltas == ["one ", "two ", "three"]
@@ -141,7 +142,7 @@ async def test_a_tab_opened_mid_reply_gets_text_so_far_then_the_rest(
             e.text
             for f in later
             for e in parse_frame(f)
-            if e.id == f"m-{reply_id}-body-tail"
+            if e.id == stream_tail(reply_id)
             and e.attrs.get("hx-swap-oob") in ("innerHTML", "beforeend")
         )
         == "alpha beta gamma delta"

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from htmxchat.fragments import frame_header
 from htmxchat.ids import new_id
+from htmxchat.markdown.html import stream_ids
 from htmxchat.store import ChatStore
 from tests.helpers import (
     XSS,
@@ -20,7 +21,10 @@ from tests.helpers import (
     open_conversation,
     parse_frame,
     receive_until,
+    shown_messages,
+    stream_tail,
 )
+from tests.oob_dom import Node, Page, serialise
 
 
 async def test_send_streams_fragments_in_order(client: TestClient, bot: ScriptedBot) -> None:
@@ -51,7 +55,7 @@ async def test_send_streams_fragments_in_order(client: TestClient, bot: Scripted
     assert reply_id and reply_id.startswith("m-")
 
     # d. deltas carry only the new text, appended to the reply body's unfinished tail
-    tail = f"{reply_id}-body-tail"
+    tail = stream_tail(reply_id)
     deltas = [
         e
         for e in elements
@@ -61,10 +65,14 @@ async def test_send_streams_fragments_in_order(client: TestClient, bot: Scripted
     assert [d.attrs["hx-swap-oob"] for d in deltas] == ["innerHTML", "beforeend", "beforeend"]
     assert [d.text for d in deltas] == ["Hello ", "there, ", "friend."]
 
-    # e. the final fragment replaces the whole reply with its finished render
+    # e. the final fragment replaces the reply with its finished render, keeping the body
+    # the page streamed (the text does not come again), so the page shows the whole answer
     final = [e for e in elements if e.id == reply_id and e.attrs.get("hx-swap-oob") == "true"]
     assert len(final) == 1 and final[0].attrs["data-status"] == "complete"
-    assert "Hello there, friend." in final[0].text
+    assert "Hello there, friend." not in final[0].text
+    shown = shown_messages(frames)
+    assert [m.attrs["data-status"] for m in shown] == ["complete", "complete"]
+    assert "Hello there, friend." in shown[1].text
 
     # at the end the Markdown is committed (a block before the tail, the tail removed), so
     # the page already shows the final render when the finished message replaces it
@@ -90,12 +98,33 @@ async def test_final_fragment_is_what_a_reload_shows(client: TestClient, bot: Sc
     ws, _ = await open_conversation(client, conversation)
     await ws.send_json({"action": "send", "conversation": conversation, "message": "x"})
     frames = await receive_until(ws, is_finished)
-    final_frame = frames[-1]
-    start = final_frame.index("<article")
-    final_html = final_frame[start : final_frame.index("</article>", start) + len("</article>")]
-    page = await (await client.get(f"/c/{conversation}")).text()
-    assert final_html.replace(' hx-swap-oob="true"', "") in page
+    # what the page shows after the stream (the finished message keeping the streamed body,
+    # whose chunks have no box of their own) is what a reload shows
+    streamed = Page('<div id="messages"></div>')
+    for frame in frames:
+        streamed.apply(frame, lenient=True)
+    reloaded = Page(await (await client.get(f"/c/{conversation}")).text())
+    answer = next(n for n in parse_frame(frames[-1]) if n.tag == "article").id
+    assert answer is not None
+    after, before = streamed.find(answer), reloaded.find(answer)
+    assert after is not None and before is not None
+    # the answer's Markdown: carried by the reload, fetched by Copy after streaming
+    source = after.attr("data-source")
+    assert source is not None and after.attr("data-markdown") is None
+    fetched = await client.get(source)
+    assert fetched.status == 200 and fetched.content_type == "text/plain"
+    assert await fetched.text() == before.attr("data-markdown") == "Line one\n\nline <two>"
+    for node in (after, before):
+        node.attrs = [(k, v) for k, v in node.attrs if k not in ("data-source", "data-markdown")]
+    prefix = stream_ids(answer.removeprefix("m-"), "body")[0]  # streamed blocks' ids
+    assert serialise(_unchunk_tree(after), drop_ids=prefix) == serialise([before])
     await ws.close()
+
+
+def _unchunk_tree(node: Node) -> list[Node]:
+    """`node` with every chunk (`md-chunk`, no box of its own) replaced by its children."""
+    node.children = [c for child in node.children for c in _unchunk_tree(child)]
+    return node.children if node.attr("class") == "md-chunk" else [node]
 
 
 async def test_user_and_bot_text_is_escaped(client: TestClient, bot: ScriptedBot) -> None:
@@ -241,7 +270,7 @@ async def test_stop_over_the_socket_keeps_partial_text(
     bot.enqueue(["word "] * 500)
     ws, _ = await open_conversation(client, conversation)
     await ws.send_json({"action": "send", "conversation": conversation, "message": "go"})
-    await receive_until(ws, lambda f: any("-body" in (e.id or "") for e in parse_frame(f)))
+    await receive_until(ws, lambda f: any(e.id == stream_tail() for e in parse_frame(f)))
     await ws.send_json({"action": "stop", "conversation": conversation})
     frames = await receive_until(ws, is_finished)
     assert 'data-status="stopped"' in frames[-1]
@@ -417,4 +446,23 @@ async def test_a_frame_that_replaces_the_messages_says_so_in_its_header(
     frames = await receive_until(ws, is_finished)
     rebuilding = [f for f in frames if 'id="messages" hx-swap-oob="innerHTML"' in f]
     assert rebuilding and all(header(f).get("data-rebuild") == "1" for f in rebuilding)
+    await ws.close()
+
+
+async def test_a_message_source_is_served_only_for_its_own_conversation(
+    client: TestClient, bot: ScriptedBot
+) -> None:
+    bot.enqueue(["**bold** ", "words"])
+    conversation = new_id()
+    ws, _ = await open_conversation(client, conversation)
+    await ws.send_json({"action": "send", "conversation": conversation, "message": "go"})
+    frames = await receive_until(ws, is_finished)
+    answer = next(n for n in parse_frame(frames[-1]) if n.tag == "article")
+    source = answer.attrs["data-source"]
+    assert source is not None
+    fetched = await client.get(source)
+    assert fetched.status == 200 and await fetched.text() == "**bold** words"
+    other = source.replace(conversation, new_id())
+    missing = await client.get(other)
+    assert missing.status == 404 and "does not exist" in await missing.text()
     await ws.close()

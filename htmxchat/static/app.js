@@ -468,17 +468,37 @@
     }
   });
 
-  // A finished answer replaces its streaming version whole. Before removing an element htmx
-  // walks all of it, firing an event on every element, to undo what it set up there; but it
-  // sets up nothing inside a message body or its reasoning (hx-disable), which at the end of
-  // a long answer hold thousands of elements. Emptied first, the walk is short. Nothing is
-  // laid out in between: the finished version is in place before the next paint.
+  // A finished answer replaces its streaming version. Its body and reasoning come empty and
+  // marked data-streamed: the page has them already (the last blocks are committed before
+  // the answer is marked finished), so they are neither sent nor parsed again. Their blocks
+  // move into the finished message before htmx swaps it in, out of their chunks (boxes of
+  // their own only while streaming: docs/design.md) and without the lists' stream ids,
+  // which leaves the HTML a reload shows. Before removing an element htmx walks all of it,
+  // firing an event on every element, to undo what it set up there; it sets up nothing in
+  // a message body (hx-disable), so the bodies are left empty and that walk stays short.
   document.body.addEventListener("htmx:oobBeforeSwap", (e) => {
     const target = e.detail.target;
     if (!target || !target.matches || !target.matches("article.msg[data-status=streaming]")) return;
     if (!e.detail.shouldSwap) return;
-    for (const inert of target.querySelectorAll("[hx-disable]")) inert.replaceChildren();
+    const fragment = e.detail.fragment;
+    for (const inert of target.querySelectorAll("[hx-disable]")) {
+      const kept = fragment && fragment.querySelector(`[id="${inert.id}"][data-streamed]`);
+      if (kept) moveStreamed(inert, kept);
+      else inert.replaceChildren();
+    }
   });
+
+  function moveStreamed(from, to) {
+    const nodes = [];
+    for (const node of from.childNodes) {
+      if (node.nodeType === 1 && node.classList.contains("md-chunk")) nodes.push(...node.childNodes);
+      else nodes.push(node);
+    }
+    to.replaceChildren(...nodes);
+    from.replaceChildren(); // the empty chunks: nothing left for htmx to walk
+    for (const list of to.querySelectorAll(":scope > ul[id], :scope > ol[id]")) list.removeAttribute("id");
+    to.removeAttribute("data-streamed");
+  }
 
   document.body.addEventListener("htmx:oobAfterSwap", (e) => {
     const target = e.detail.target;
@@ -533,6 +553,24 @@
     if (ok) done(); else showNotice("Could not copy: the browser refused.");
   }
 
+  // An answer that streamed into the page does not carry its Markdown (it would travel a
+  // second time), nor does a big one (docs/limits.md): Copy fetches it. The clipboard is handed the promise at once,
+  // while the click still counts as the reader's (browsers allow a write only then).
+  function copySource(article, button) {
+    const failed = () => showNotice("Could not copy: the answer's text did not load. Try again.");
+    const text = fetch(article.dataset.source, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.text() : Promise.reject(new Error(String(r.status)))));
+    if (window.ClipboardItem && navigator.clipboard && navigator.clipboard.write && window.isSecureContext) {
+      const blob = text.then((t) => new Blob([t], { type: "text/plain" }));
+      navigator.clipboard.write([new ClipboardItem({ "text/plain": blob })]).then(() => {
+        button.textContent = "Copied";
+        window.setTimeout(() => { button.textContent = "Copy"; }, 1500);
+      }, () => text.then((t) => copyText(t, button), failed));
+      return;
+    }
+    text.then((t) => copyText(t, button), failed);
+  }
+
   document.addEventListener("click", (e) => {
     if (e.target.closest && e.target.closest("#jump-latest")) {
       jumpToLatest();
@@ -546,11 +584,8 @@
       if (code) copyText(code.textContent, button);
     } else {
       const article = button.closest("article.msg");
-      if (article && article.dataset.source) {
-        // A big answer does not carry its Markdown in the page: fetch it (docs/limits.md).
-        fetch(article.dataset.source, { credentials: "same-origin" })
-          .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
-          .then((text) => copyText(text, button), () => showNotice("Could not copy: the answer could not be loaded. Reload the page and try again."));
+      if (article && article.dataset.markdown === undefined && article.dataset.source) {
+        copySource(article, button);
       } else if (article) {
         copyText(article.dataset.markdown || "", button);
       }

@@ -131,7 +131,7 @@ def _metrics(cdp) -> dict[str, float]:
 RECORD_LAST_DELTA = """
 document.addEventListener("htmx:wsAfterMessage", (e) => {
   window.__frames = (window.__frames || 0) + 1;
-  if (typeof e.detail.message === "string" && e.detail.message.includes("-body-tail")) {
+  if (typeof e.detail.message === "string" && /^<!--[0-9-]+--><b id=t /.test(e.detail.message)) {
     window.__lastDelta = performance.now();
   }
 });
