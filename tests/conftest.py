@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -19,8 +17,8 @@ from htmxchat.config import Settings
 from htmxchat.store import DB_FILENAME, ChatStore
 from tests.fake_openai import FakeOpenAI
 from tests.helpers import (
-    ROOT,
     EchoBot,
+    FakeModelServer,
     ScriptedBot,
     ServerProcess,
     logged_in_client,
@@ -163,40 +161,15 @@ async def fake(aiohttp_server) -> AsyncIterator[tuple[FakeOpenAI, str]]:
 @pytest.fixture
 def model_server() -> Iterator[str]:
     """tests/fake_openai.py in its own process on 127.0.0.1; yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        yield line.rsplit(" ", 1)[-1].strip()
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    with FakeModelServer() as server:
+        yield server.base_url
 
 
 @pytest.fixture
 def second_server() -> Iterator[str]:
     """A second fake model server process."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().rsplit(" ", 1)[-1].strip()
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    with FakeModelServer() as server:
+        yield server.base_url
 
 
 @pytest.fixture
