@@ -145,12 +145,9 @@ def render_block(source: str, refs: Refs = ()) -> Markup:
 
 
 def _top_level_html(source: str, env: dict[str, Any]) -> list[str]:
-    """The unsanitised HTML of each top-level block of `source` (each well-formed alone).
-
-    A long text is sanitised a block at a time: the sanitiser holds the GIL for its whole
-    input (about 0.35 ms per KB), and long texts are rendered in a worker thread beside the
-    event loop, which must get its turn every few milliseconds (docs/limits.md).
-    """
+    """The unsanitised HTML of each top-level block of `source` (each well-formed alone):
+    a long text's size is known before anything is sanitised, and it is sanitised in
+    pieces of one block."""
     tokens = MD.parse(source, env)
     parts: list[str] = []
     first = depth = 0
@@ -165,8 +162,7 @@ def _top_level_html(source: str, env: dict[str, Any]) -> list[str]:
 @lru_cache(maxsize=256)
 def render_markdown(source: str) -> Markup:
     """The full, final render of a message; plain text when its HTML would be too big for a
-    browser to lay out quickly, or to sanitise without holding up the loop
-    (MAX_RENDERED_CHARS, docs/limits.md)."""
+    browser to lay out quickly (MAX_RENDERED_CHARS, docs/limits.md)."""
     if len(source) <= _WHOLE_RENDER_CHARS:
         return render_block(source)
     parts = _top_level_html(source, new_env())
