@@ -174,6 +174,8 @@ class Reply:
                 if too_long:
                     return "complete", TOO_LONG
                 if run is None or not calls:
+                    if run is not None:
+                        run.answered("".join(self._text))
                     break
                 if number >= run.offer.rounds:
                     run.stop()
@@ -194,7 +196,7 @@ class Reply:
         except BotError as exc:
             if any(turn.images for turn in history) and cannot_see(str(exc)):
                 return "error", CANNOT_SEE  # plain words instead of the server's error
-            return "error", str(exc)
+            return "error", run.refused(str(exc)) if run is not None else str(exc)
         except Exception:
             log.exception("bot %s failed", self.plan.label)
             return "error", "The bot failed unexpectedly; the server log has the details."

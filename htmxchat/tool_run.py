@@ -22,6 +22,14 @@ from htmxchat.tools.results import Approval, ToolCall, ToolResult, failed
 log = logging.getLogger(__name__)
 
 DECISIONS: dict[str, Approval] = {"allow": "allowed", "always": "always", "deny": "denied"}
+REFUSED = (
+    "If this model server does not take tool calls, turn this chat's tools off in Chat "
+    "settings, or pick a server that does."
+)
+AS_TEXT = (
+    "The model wrote a tool call as text instead of making it, so nothing ran: its server may "
+    "not have tool calls turned on (llama.cpp needs --jinja and a chat template with tools)."
+)
 
 
 class ToolRun:
@@ -141,6 +149,18 @@ class ToolRun:
             task.add_done_callback(self._saving.discard)
             task.add_done_callback(_log_failure)
         return True
+
+    def answered(self, text: str) -> None:
+        """The reply ended without calling a tool: if its text names an offered tool, the
+        model probably wrote the call as text (a server without tool support); say so."""
+        names = offered_names(self.specs)
+        if not self.calls and any(name in text for name in names):
+            self.notes.append(AS_TEXT)
+
+    def refused(self, error: str) -> str:
+        """A model request with tools failed before anything came: the error, and what to
+        do if the server does not take tools."""
+        return f"{error} {REFUSED}" if self.specs and not self.calls else error
 
     def stop(self) -> None:
         """Mark every call that had not returned as stopped (Stop, shutdown, failure)."""

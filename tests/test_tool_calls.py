@@ -341,3 +341,22 @@ async def test_regenerate_across_tool_rounds_sends_the_question_only(setup: Setu
     await setup.chat.edit(setup.conversation, user.id, "echo again")
     assert (await setup.finished()).content == "Edited."
     assert [m["role"] for m in setup.fake.chat_requests[-1].json["messages"]] == ["user"]
+
+
+async def test_a_call_written_as_text_is_pointed_out(setup: Setup) -> None:
+    # llama.cpp without --jinja: the model writes the call into its answer.
+    await setup.allow_servers("test")
+    text = 'I will call {"name": "test__add", "arguments": {"a": 1, "b": 2}}'
+    setup.fake.enqueue(Reply(chunks=words_reply(text)))
+    await setup.send("add")
+    final = await setup.finished()
+    assert final.error is not None and "wrote a tool call as text" in final.error
+
+
+async def test_a_server_refusing_tools_gets_a_hint(setup: Setup) -> None:
+    await setup.allow_servers("test")
+    setup.fake.enqueue(Reply.error(400, "tools are not supported by this model"))
+    await setup.send("add")
+    final = await setup.finished()
+    assert final.status == "error" and final.error is not None
+    assert "tools are not supported" in final.error and "turn this chat's tools off" in final.error
