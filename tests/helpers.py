@@ -532,8 +532,10 @@ def assert_inert(page) -> None:
     assert page.evaluate("window.__pwned") is None
     assert page.evaluate("window.__violations") == []
     injected = (
-        "#messages script, #messages img, #messages svg, #messages [hx-get], "
-        # the only buttons: the page's own message actions
+        "#messages script, #messages img, #messages svg, "
+        # the only buttons, and the only hx-get (Edit fetches its form): the page's own
+        # message actions, outside every body a person or a model wrote
+        "#messages [hx-get]:not(.msg-actions > [hx-get]), "
         "#messages button:not(.msg-actions > button):not(.versions > button)"
     )
     assert page.evaluate(f"document.querySelectorAll({injected!r}).length") == 0
