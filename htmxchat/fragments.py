@@ -352,7 +352,11 @@ class Fragments:
     def feed_event(self, event: FeedEvent, current: str | None, selected: str | None = None) -> str:
         """The fragments for one change of the conversation list."""
         if isinstance(event, ConversationCreated | ConversationUpdated):
-            return self._render("_conversation_moved.html", c=event.conversation, current=current)
+            # A new conversation has no entry to move yet: deleting it would miss its target.
+            created = isinstance(event, ConversationCreated)
+            return self._render(
+                "_conversation_moved.html", c=event.conversation, current=current, created=created
+            )
         if isinstance(event, ConversationRenamed):
             return self._render("_conversation_renamed.html", c=event.conversation, current=current)
         if isinstance(event, ConversationDeleted):

@@ -196,6 +196,8 @@ def _login(request: web.Request, port: int, token: str) -> web.StreamResponse:
         quoted = html.escape(target, quote=True)
         response = web.Response(
             text=f'<!doctype html><meta http-equiv="refresh" content="0;url={quoted}">'
+            # Without an icon of its own the browser would ask for /favicon.ico (a 404).
+            '<link rel="icon" href="/static/icon.svg" type="image/svg+xml">'
             f'<title>htmxchat</title><a href="{quoted}">Continue to htmxchat</a>',
             content_type="text/html",
         )

@@ -15,6 +15,7 @@ from htmxchat.access import load_or_create_token
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.store import DB_FILENAME, ChatStore
+from tests.browser_errors import BrowserErrors
 from tests.fake_openai import FakeOpenAI
 from tests.helpers import (
     EchoBot,
@@ -137,6 +138,28 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def browser_errors(request: pytest.FixtureRequest) -> Iterator[BrowserErrors]:
+    """Fail a browser test on any console error or uncaught page error it did not expect
+    (`browser_errors.expect(pattern)`): every context and page made from the `browser`
+    fixture is watched."""
+    errors = BrowserErrors()
+    if "browser" not in request.fixturenames:
+        yield errors
+        return
+    browser = request.getfixturevalue("browser")
+    new_context, new_page = browser.new_context, browser.new_page
+    browser.new_context = lambda *a, **k: errors.watch(new_context(*a, **k))
+    browser.new_page = lambda *a, **k: errors.watch(new_page(*a, **k))
+    try:
+        yield errors
+    finally:
+        browser.new_context, browser.new_page = new_context, new_page
+    unexpected = errors.unexpected()
+    if unexpected:
+        pytest.fail("the page logged errors:\n" + "\n".join(unexpected), pytrace=False)
 
 
 @pytest.fixture

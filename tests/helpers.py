@@ -282,7 +282,7 @@ class ServerProcess:
         self.url = self._wait_for_url()
         self.base_url, _, self.token = self.url.partition("?token=")
 
-    def _wait_for_url(self, timeout: float = 15.0) -> str:
+    def _wait_for_url(self, timeout: float = 60.0) -> str:
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -669,9 +669,10 @@ class PacedEcho(BuiltIn):
     ) -> AsyncIterator[Piece]:
         text = history[-1].content
         slow = text.startswith("slow")
-        step = 12 if slow else 4000
+        burst = text.startswith("burst")  # several paragraphs a piece, as a fast model sends
+        step = 12 if slow else 700 if burst else 4000
         for start in range(0, len(text), step):
-            await asyncio.sleep(0.03 if slow else 0)
+            await asyncio.sleep(0.03 if slow else 0.25 if burst else 0)
             yield Piece(text=text[start : start + step])
 
 

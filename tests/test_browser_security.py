@@ -86,7 +86,10 @@ def test_hostile_user_and_model_text_stays_inert(page, echo_server: str) -> None
     assert not [url for url in requested if "pwned" in url], requested
 
 
-def test_the_policy_blocks_inline_script_in_the_browser(page, echo_server: str) -> None:
+def test_the_policy_blocks_inline_script_in_the_browser(
+    page, echo_server: str, browser_errors
+) -> None:
+    browser_errors.expect("Executing inline script violates the following Content Security")
     page.add_init_script(WATCH_CSP)
     page.goto(echo_server)
     wait_connected(page)

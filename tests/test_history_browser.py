@@ -296,9 +296,10 @@ def test_reload_mid_reply_shows_text_so_far_then_the_rest(browser, data_dir) -> 
         server.kill()
 
 
-def test_page_recovers_from_a_server_restart(browser, data_dir) -> None:
+def test_page_recovers_from_a_server_restart(browser, data_dir, browser_errors) -> None:
     """SIGTERM mid-reply, start again on the same port and data dir: the open page
     reconnects by itself, shows the saved partial reply, and keeps working."""
+    browser_errors.expect_server_down()
     server = ServerProcess(data_dir, "--port", "0", "--word-delay", "0.25")
     context = browser.new_context(viewport={"width": 1000, "height": 700})
     restarted: ServerProcess | None = None

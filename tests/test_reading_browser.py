@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import TIMEOUT, PacedEcho, connect, send, served_in_thread, wait_done
 
@@ -141,6 +142,72 @@ def test_scrolled_up_nothing_moves_and_jump_to_latest_goes_back(page, url: str) 
     page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
     wait_done(page, 3)
     page.wait_for_timeout(100)
+    assert gap_below(page) < 2
+
+
+# Where the newest streamed words are: the last character of the streaming answer's text,
+# against the transcript's visible box (what the reader sees, not a scroll offset).
+NEWEST_WORDS = """
+() => {
+  const body = document.querySelector('article.msg-assistant:last-of-type .msg-body');
+  const t = document.getElementById('transcript');
+  if (!body || !t) return null;
+  const walk = document.createTreeWalker(body, NodeFilter.SHOW_TEXT);
+  let last = null;
+  while (walk.nextNode()) if (walk.currentNode.textContent.trim()) last = walk.currentNode;
+  if (!last) return null;
+  const end = last.textContent.trimEnd().length;
+  const range = document.createRange();
+  range.setStart(last, Math.max(0, end - 1));
+  range.setEnd(last, end);
+  const word = range.getBoundingClientRect();
+  const box = t.getBoundingClientRect();
+  return {
+    words: last.textContent.trimEnd().slice(-30),
+    visible: word.height > 0 && word.top >= box.top - 1 && word.bottom <= box.bottom + 1,
+    length: body.textContent.length,
+  };
+}
+"""
+
+
+def newest_words_on_screen(page) -> bool:
+    where = page.evaluate(NEWEST_WORDS)
+    return bool(where and where["visible"])
+
+
+def test_jump_to_latest_during_a_streaming_answer_shows_its_newest_words(page, url: str) -> None:
+    connect(page, url)
+    # Long enough (about 12 s) to still be streaming when the button is pressed.
+    send(page, "burst " + "\n\n".join([LONG] * 12))
+    page.wait_for_function(
+        "() => (document.querySelector('article[data-status=streaming] .msg-body')"
+        " ?.textContent.length || 0) > 600",
+        timeout=TIMEOUT,
+    )
+    # A few notches of a real mouse wheel over the conversation, as a reader does.
+    page.hover("#transcript")
+    for _ in range(4):
+        page.mouse.wheel(0, -120)
+    page.wait_for_function("() => !document.querySelector('#jump-latest').hidden", timeout=TIMEOUT)
+    settle(page)
+    assert not newest_words_on_screen(page)
+    # More of the answer arrives while the reader is up there (chunks drawn out of view).
+    length = page.evaluate(NEWEST_WORDS)["length"]
+    page.wait_for_function(
+        "n => document.querySelector('article[data-status=streaming] .msg-body')"
+        ".textContent.length > n",
+        arg=length + 1500,
+        timeout=TIMEOUT,
+    )
+    assert streaming(page), "the answer must still be streaming when Jump to latest is pressed"
+    page.click("#jump-latest")
+    page.wait_for_function(f"() => ({NEWEST_WORDS})()?.visible === true", timeout=TIMEOUT)
+    assert page.locator("#jump-latest").is_hidden()
+    # ...and the view keeps following the words as they come, to the answer's end.
+    page.wait_for_selector("article.msg-assistant[data-status=complete]", timeout=60_000)
+    page.wait_for_function(f"() => ({NEWEST_WORDS})()?.visible === true", timeout=TIMEOUT)
+    assert page.locator("#jump-latest").is_hidden()
     assert gap_below(page) < 2
 
 
@@ -329,6 +396,9 @@ def test_keyboard_shortcuts(page, url: str) -> None:
     assert active(page) == "search-input"
     page.keyboard.type("?/")  # typing in a text field is typing, not a shortcut
     assert page.input_value("#search-input") == "?/"
+    # ...and a search: wait for its answer, which would otherwise come after the server
+    # this test started is gone.
+    expect(page.locator("#search-results")).to_contain_text("“?/”")
     assert page.evaluate("document.getElementById('shortcuts').open") is False
     # Esc stops a reply
     page.keyboard.press("Alt+Shift+M")

@@ -67,6 +67,10 @@
   }
   window.htmxchatNotice = showNotice;
 
+  // Notices about the connection itself (with say("offline")): the next open socket makes
+  // them untrue.
+  const UNREACHABLE_NOTICE = "Could not reach htmxchat. Check that it is still running, then try again.";
+
   // Following the newest text (docs/design.md, "Reading position"). The transcript ends
   // with a sentinel (#scroll-end). While any of it is in view the reader is "at the latest":
   // CSS scroll anchoring (only the sentinel may be the anchor then) keeps it in view as the
@@ -147,9 +151,17 @@
     endObserver.observe(end);
   }
 
+  // Scroll first, then follow: while the reader was up in the answer every chunk was laid
+  // out at its real height, so this end is where the newest words are. Following makes the
+  // chunks away from the view skippable (markdown.css), which only shrinks what is above the
+  // view. The next frame checks once more, in case the end moved without the sentinel
+  // (which the observer watches) ever coming into view.
   function jumpToLatest() {
-    setFollowing(true);
     scrollToBottom();
+    setFollowing(true);
+    requestAnimationFrame(() => {
+      if (following) scrollToBottom();
+    });
   }
 
   // The message at the top of the view and where it is, to put it back after a swap
@@ -367,6 +379,8 @@
     // Never replay prompts typed while offline: the Send button was disabled then.
     socket.queue.length = 0;
     setConnection("open", "Connected");
+    const shown = $("notice")?.textContent;
+    if (shown && (shown === say("offline") || shown === UNREACHABLE_NOTICE)) showNotice("");
     send("sync"); // the server answers with the conversation as it has it now
   });
   let retryTimer = null;
@@ -395,7 +409,7 @@
     showNotice(text || `That did not work (the server answered ${xhr ? xhr.status : "nothing"}). Try again.`);
   });
   document.body.addEventListener("htmx:sendError", () => {
-    showNotice("Could not reach htmxchat. Check that it is still running, then try again.");
+    showNotice(UNREACHABLE_NOTICE);
   });
 
   // A snapshot or another branch rebuilds the messages, which scroll anchoring cannot see
