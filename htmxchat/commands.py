@@ -100,6 +100,13 @@ def run(argv: Sequence[str]) -> int:
         )
     except SettingsError as exc:
         parser.error(str(exc))
+    if settings.data_dir.exists() and not settings.data_dir.is_dir():
+        print(
+            f"htmxchat {args.command}: the data dir {settings.data_dir} is a file, not a "
+            "directory; choose another with --data-dir",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     if args.command == "stop":
         return stop_server(settings.data_dir)
     if args.command == "desktop":
@@ -138,7 +145,13 @@ async def _with_store(
     action: Callable[[ChatStore, argparse.Namespace], Awaitable[None]],
     args: argparse.Namespace,
 ) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # chat logs are private
+    except OSError as exc:
+        raise CommandError(
+            f"cannot use the data dir {path.parent} ({exc.strerror or exc}); "
+            "choose another with --data-dir"
+        ) from None
     # recover=False: a running server may be writing the replies still marked streaming.
     store = await ChatStore.open(path, recover=False)
     try:

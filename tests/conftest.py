@@ -141,22 +141,26 @@ def browser():
 
 
 @pytest.fixture(autouse=True)
-def browser_errors(request: pytest.FixtureRequest) -> Iterator[BrowserErrors]:
+def browser_errors(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[BrowserErrors]:
     """Fail a browser test on any console error or uncaught page error it did not expect
-    (`browser_errors.expect(pattern)`): every context and page made from the `browser`
-    fixture is watched."""
+    (`browser_errors.expect(pattern)`): every context and page a browser test opens is
+    watched, from the `browser` fixture or from a Chromium a benchmark starts itself."""
     errors = BrowserErrors()
-    if "browser" not in request.fixturenames:
+    if request.node.get_closest_marker("browser") is None:
         yield errors
         return
-    browser = request.getfixturevalue("browser")
-    new_context, new_page = browser.new_context, browser.new_page
-    browser.new_context = lambda *a, **k: errors.watch(new_context(*a, **k))
-    browser.new_page = lambda *a, **k: errors.watch(new_page(*a, **k))
-    try:
-        yield errors
-    finally:
-        browser.new_context, browser.new_page = new_context, new_page
+    from playwright.sync_api import Browser
+
+    new_context, new_page = Browser.new_context, Browser.new_page
+    monkeypatch.setattr(
+        Browser, "new_context", lambda self, *a, **k: errors.watch(new_context(self, *a, **k))
+    )
+    monkeypatch.setattr(
+        Browser, "new_page", lambda self, *a, **k: errors.watch(new_page(self, *a, **k))
+    )
+    yield errors
     unexpected = errors.unexpected()
     if unexpected:
         pytest.fail("the page logged errors:\n" + "\n".join(unexpected), pytrace=False)

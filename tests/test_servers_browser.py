@@ -76,4 +76,5 @@ def test_a_server_that_comes_and_goes_shows_in_the_open_page(page, browser, data
                 timeout=15_000,
             )
     finally:
+        page.close()  # first: a page left open would log each refused reconnection
         server.stop()

@@ -9,6 +9,9 @@ import pytest
 
 from htmxchat.cli import build_parser, main
 from htmxchat.config import SettingsError, resolve_settings
+from htmxchat.export import to_json
+from htmxchat.ids import new_id
+from htmxchat.models import Conversation
 from tests.helpers import run_cli
 
 
@@ -86,3 +89,32 @@ def test_usage_errors_name_the_help_of_the_command_used(
     assert f"{command}: error: " in err
     assert err.endswith(f"(see {command} -h)\n")
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "words", [["logs"], ["logs", "--json"], ["import", "x.json"], ["desktop", "install"], ["stop"]]
+)
+def test_a_data_dir_that_is_a_file_is_said_in_one_line(
+    words: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_dir = tmp_path / "chats"
+    not_a_dir.write_text("a file")
+    assert main(["--data-dir", str(not_a_dir), *words]) == 1
+    assert capsys.readouterr().err == (
+        f"htmxchat {words[0]}: the data dir {not_a_dir} is a file, not a directory; "
+        "choose another with --data-dir\n"
+    )
+
+
+def test_a_data_dir_that_cannot_be_made_is_said_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("a file")
+    document = tmp_path / "chat.json"
+    document.write_text(to_json(Conversation(new_id(), "t", 1.0, 1.0), []))
+    data_dir = tmp_path / "file" / "chats"  # its parent is a file
+    assert main(["--data-dir", str(data_dir), "import", str(document)]) == 1
+    assert capsys.readouterr().err == (
+        f"htmxchat import: cannot use the data dir {data_dir} (Not a directory); "
+        "choose another with --data-dir\n"
+    )
