@@ -360,3 +360,14 @@ async def test_a_server_refusing_tools_gets_a_hint(setup: Setup) -> None:
     final = await setup.finished()
     assert final.status == "error" and final.error is not None
     assert "tools are not supported" in final.error and "turn this chat's tools off" in final.error
+
+
+async def test_a_chosen_server_switched_off_is_named_not_silently_dropped(setup: Setup) -> None:
+    await setup.allow_servers("test")
+    toolbox = setup.chat.answering.toolbox
+    assert toolbox is not None
+    await toolbox.switch("test", False)
+    await setup.send("hi")
+    final = await setup.finished()
+    assert final.error is not None and "Not offered: test" in final.error
+    assert "tools" not in setup.fake.chat_requests[-1].json
