@@ -43,6 +43,7 @@ def test_deleting_a_chat_asks_in_the_page_dialog_with_focus_kept_inside(page, ec
     delete = item.locator(".icon-danger")
     dialog = page.locator("#confirm")
 
+    item.hover()  # a row's actions show while the pointer is over it, as for a person
     delete.click()
     assert dialog.is_visible()
     assert page.locator("#confirm-title").text_content() == "Delete this chat?"
