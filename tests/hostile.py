@@ -97,14 +97,17 @@ async def chat_until_final(
     text: str,
     timeout: float = 30.0,  # noqa: ASYNC109 (a bound on the whole exchange, for the test)
 ) -> str:
-    """Send `text` over a socket; return the final frame of the reply (its finished render)."""
+    """Send `text` over a socket; return every frame up to the reply's finished one, joined
+    (what the page was sent: the streamed text, then the finished message)."""
     ws = await client.ws_connect("/ws")
+    frames: list[str] = []
     try:
         await ws.send_json({"action": "send", "conversation": conversation, "message": text})
         async with asyncio.timeout(timeout):
             async for message in ws:
+                frames.append(str(message.data))
                 if is_final(message.data):
-                    return str(message.data)
+                    return "".join(frames)
         raise AssertionError("the socket closed before the reply finished")
     finally:
         await ws.close()
@@ -121,9 +124,11 @@ def is_final(frame: str) -> bool:
     return _FINAL.search(frame) is not None
 
 
-def final_bubble_text(frame: str) -> tuple[str, str]:
-    """The finished reply's status and its text (the answer and the note under it)."""
-    for element in parse_frame(frame):
-        if "msg-assistant" in (element.attrs.get("class") or ""):
-            return element.attrs.get("data-status") or "", element.text
-    raise AssertionError(frame[:500])
+def final_bubble_text(frames: str) -> tuple[str, str]:
+    """The finished reply's status, and all the text the page was sent (the streamed answer,
+    then the finished message with the note under it)."""
+    elements = parse_frame(frames)
+    finished = [e for e in elements if "msg-assistant" in (e.attrs.get("class") or "")]
+    if not finished:
+        raise AssertionError(frames[-500:])
+    return finished[-1].attrs.get("data-status") or "", " ".join(e.text for e in elements)
