@@ -15,7 +15,7 @@ import base64
 import os
 import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.utilities.types import Image
 
 PNG = base64.b64decode(
@@ -54,6 +54,13 @@ def image() -> Image:
 @server.tool(description="The names of the environment variables the server was started with.")
 def env() -> str:
     return " ".join(sorted(os.environ))
+
+
+@server.tool(description="Add a tool called extra, and tell the client its tools changed.")
+async def grow(ctx: Context) -> str:
+    server.add_tool(lambda: "extra ran", name="extra", description="Added while running.")
+    await ctx.session.send_tool_list_changed()
+    return "grown"
 
 
 @server.tool(description="Exit the server process at once.")

@@ -230,3 +230,16 @@ async def test_reload_picks_up_a_changed_file(servers: ToolServers) -> None:
     os.utime(servers.config_path, (1, 1))
     assert servers.reload()
     assert servers.names == ("other",)
+
+
+async def test_a_changed_tool_list_is_read_again(servers: ToolServers) -> None:
+    found, _ = await servers.tools(["test"])
+    assert "extra" not in {t.name for t in found["test"]}
+    assert (await servers.call("test", "grow", {})).text == "grown"
+    for _ in range(100):  # the notification follows the result
+        found, _ = await servers.tools(["test"])
+        if "extra" in {t.name for t in found["test"]}:
+            break
+        await asyncio.sleep(0.02)
+    assert "Added while running." in [t.description for t in found["test"]]
+    assert (await servers.call("test", "extra", {})).text == "extra ran"

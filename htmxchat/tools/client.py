@@ -85,6 +85,7 @@ class Connection:
         self._stop = asyncio.Event()
         self._stderr: IO[str] | None = None
         self.closed = False  # the session ended (stopped, or the server went away)
+        self.stale = False  # the server said its tools changed: list them again
 
     async def start(self) -> None:
         """Start the server (or connect to it) and list its tools; ToolServerError saying
@@ -149,12 +150,29 @@ class Connection:
             async with (
                 client,
                 streamable_http_client(self.entry.url or "", http_client=client) as (read, write),
-                ClientSession(read, write) as session,
+                ClientSession(read, write, message_handler=self._on_message) as session,
             ):
                 yield session
             return
-        async with transport as (read, write), ClientSession(read, write) as session:
+        async with (
+            transport as (read, write),
+            ClientSession(read, write, message_handler=self._on_message) as session,
+        ):
             yield session
+
+    async def _on_message(self, message: object) -> None:
+        """Notifications from the server: a changed tool list is read again when next
+        needed (notifications/tools/list_changed); the rest is only logged."""
+        if getattr(message, "method", None) == "notifications/tools/list_changed":
+            self.stale = True
+        elif isinstance(message, Exception):
+            log.info("MCP server %s: %s", self.entry.name, message)
+
+    async def relist(self) -> None:
+        """Read the server's tools again (after it said they changed)."""
+        self.stale = False
+        if self._session is not None:
+            self.tools = await _list_tools(self._session)
 
     def _why(self, exc: BaseException) -> str:
         first = _first(exc)

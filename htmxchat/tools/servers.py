@@ -154,6 +154,9 @@ class ToolServers:
         async with lock:
             conn = self._connections.get(name)
             if conn is not None and not conn.closed:
+                if conn.stale:  # it said its tools changed
+                    await conn.relist()
+                    self._on_change()
                 return conn, False
             restarted = conn is not None or name in self._failures
             if conn is not None:
