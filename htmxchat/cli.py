@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 import tempfile
 import time
-import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,15 +17,13 @@ from htmxchat.config import (
     BOT_CHOICES,
     DEFAULT_APP_GRACE,
     PREFERRED_PORT,
+    Settings,
     SettingsError,
     is_loopback_host,
     resolve_settings,
 )
 from htmxchat.instance import InstanceLock, find_running_server
-from htmxchat.lifecycle import LOG_FILENAME
-from htmxchat.logfile import setup_logging
-from htmxchat.server import NotSavedError, PortInUseError, open_login, open_window, serve
-from htmxchat.store import StoreError
+from htmxchat.logfile import LOG_FILENAME, setup_logging
 
 log = logging.getLogger("htmxchat")
 
@@ -132,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+async def serve(settings: Settings) -> None:
+    """Run the server until it is stopped. The server (aiohttp, the chat core, the page's
+    code) is imported only now: `--version` and `--help` need none of it."""
+    from htmxchat.server import serve as run_server
+
+    await run_server(settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run htmxchat; returns the process exit code."""
     words = list(sys.argv[1:] if argv is None else argv)
@@ -156,6 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
             flush=True,
         )
+
+    import asyncio
+
+    from htmxchat.server import NotSavedError, PortInUseError
+    from htmxchat.store import StoreError
 
     lock = InstanceLock(settings.data_dir)
     if not lock.acquire():
@@ -202,6 +211,10 @@ def check_data_dir(path: Path) -> str | None:
 
 
 def _reuse_running_server(data_dir: Path, open_browser: bool, app: bool) -> int:
+    import webbrowser
+
+    from htmxchat.server import open_login, open_window
+
     # The other instance may still be starting: give it a moment to write its runtime file.
     deadline = time.monotonic() + 5
     while True:

@@ -6,21 +6,19 @@ They open the SQLite database directly; WAL mode lets them run while the server 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from htmxchat import desktop
 from htmxchat.config import SettingsError, resolve_settings
-from htmxchat.export import ImportFormatError, parse_export, to_json, to_markdown
-from htmxchat.models import Conversation, Message
-from htmxchat.stop import stop_server
-from htmxchat.store import DB_FILENAME, ChatStore, StoreError
+
+if TYPE_CHECKING:
+    from htmxchat.models import Conversation, Message
+    from htmxchat.store import ChatStore
 
 COMMANDS = ("logs", "export", "import", "stop", "desktop")
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -89,6 +87,14 @@ def build_parser() -> UsageParser:
 
 def run(argv: Sequence[str]) -> int:
     """Run one subcommand; returns the exit code."""
+    # Imported here: `htmxchat --version` and `--help` (which build the parser) need none
+    # of the chat log or export code.
+    import asyncio
+
+    from htmxchat import desktop
+    from htmxchat.stop import stop_server
+    from htmxchat.store import DB_FILENAME, StoreError
+
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # report it as the subcommand's own error, with its help
@@ -145,6 +151,8 @@ async def _with_store(
     action: Callable[[ChatStore, argparse.Namespace], Awaitable[None]],
     args: argparse.Namespace,
 ) -> None:
+    from htmxchat.store import ChatStore
+
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # chat logs are private
     except OSError as exc:
@@ -169,6 +177,8 @@ async def _document(store: ChatStore, conversation_id: str, as_json: bool) -> st
     # JSON keeps the whole tree with the files' bytes; Markdown is the branch shown
     # (docs/design.md, "Message tree").
     messages = await (store.export_messages if as_json else store.branch)(conversation_id)
+    from htmxchat.export import to_json, to_markdown
+
     return (to_json if as_json else to_markdown)(conversation, messages)
 
 
@@ -205,6 +215,8 @@ async def _export(store: ChatStore, args: argparse.Namespace) -> None:
     if args.output == "-":
         sys.stdout.write(text)
         return
+    import asyncio
+
     await asyncio.to_thread(_write, Path(args.output), text, args.force)
     print(f"Wrote {args.output}", file=sys.stderr)
 
@@ -223,6 +235,8 @@ def _write(path: Path, text: str, force: bool) -> None:
 
 
 def _read_export(path: Path) -> tuple[Conversation, list[Message]]:
+    from htmxchat.export import ImportFormatError, parse_export
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -19,6 +19,7 @@ from aiohttp import hdrs, web
 
 from htmxchat import __version__
 from htmxchat.keys import chat_key, settings_key, sockets_key
+from htmxchat.logfile import LOG_FILENAME
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ stop_key = web.AppKey("stop_key", asyncio.Event)
 # A browser may take a while to start (first run, slow disk): wait this long for the first
 # page before the grace period applies.
 FIRST_PAGE_WAIT = 60.0
-LOG_FILENAME = "htmxchat.log"
 
 QUIT_PAGE = (
     '<main class="quit-page" role="status"><h1>htmxchat has quit</h1>'

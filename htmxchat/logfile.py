@@ -13,7 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from htmxchat.lifecycle import LOG_FILENAME
+LOG_FILENAME = "htmxchat.log"
+
 
 FILE_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 MAX_BYTES = 1_000_000

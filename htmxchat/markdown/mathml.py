@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 
-from latex2mathml.converter import convert
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 from markdown_it.rules_inline import StateInline
@@ -22,6 +21,8 @@ log = logging.getLogger(__name__)
 
 def math_html(tex: str, display: bool) -> str:
     """MathML for `tex` (not yet sanitised), or the source as code when it does not convert."""
+    from latex2mathml.converter import convert  # at the first formula, not at start-up
+
     tex = tex.strip()
     try:
         mathml = tex_spacing(convert(tex, display="block" if display else "inline"))
