@@ -90,6 +90,8 @@ def test_the_model_is_chosen_once_and_saving_chat_settings_keeps_it(page, echo: 
     page.wait_for_selector(".chat-settings-form", timeout=TIMEOUT)
     assert page.locator(".chat-settings-form select").count() == 0
     assert page.locator("select").count() == 1
+    # the form fits the menu: nothing runs off its side (the bar's no-wrap stays outside)
+    assert page.locator(".menu-panel").evaluate("p => p.scrollWidth <= p.clientWidth")
     chosen = page.input_value("#model")
     assert chosen
     posted: list[str] = []
