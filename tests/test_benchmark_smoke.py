@@ -11,13 +11,25 @@ from pathlib import Path
 import pytest
 
 from tests.benchmarks import bench_markdown_browser, bench_open
-from tests.benchmarks.test_startup import measure
+from tests.benchmarks.test_startup import command_seconds, measure, url_seconds
 from tests.conftest import CHROMIUM
 
 
 def test_startup_benchmark_runs(data_dir: Path) -> None:
     (seconds,) = measure(data_dir, "demo", runs=1)
     assert 0 < seconds < 30
+
+
+def test_url_version_and_help_benchmark_runs_and_prints(data_dir: Path, capsys) -> None:
+    (url,) = url_seconds(data_dir, runs=1)
+    (version,) = command_seconds("--version", runs=1)
+    (usage,) = command_seconds("--help", runs=1)
+    with capsys.disabled():
+        print(
+            f"\nURL line {url * 1000:.0f} ms, --version {version * 1000:.0f} ms, "
+            f"--help {usage * 1000:.0f} ms"
+        )
+    assert 0 < version < 30 and 0 < usage < 30 and 0 < url < 30
 
 
 def test_open_benchmark_runs_on_the_server(data_dir: Path, capsys) -> None:

@@ -6,7 +6,11 @@ Run: python -m pytest -m benchmark tests/benchmarks -s
 
 from __future__ import annotations
 
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -42,3 +46,44 @@ def test_startup_time_and_cost_of_auto_detection(data_dir: Path) -> None:
     print(f"\nstart to first page, demo bot: median {statistics.median(demo) * 1000:.0f} ms")
     print(f"start to first page, auto detection: median {statistics.median(auto) * 1000:.0f} ms")
     assert statistics.median(auto) - statistics.median(demo) < 0.3
+
+
+def url_seconds(data_dir: Path, runs: int = RUNS) -> list[float]:
+    """Seconds from starting `python -m htmxchat` to the line with its URL, `runs` times."""
+    times = []
+    env = {**os.environ, "HTMXCHAT_BOT": "demo", "HTMXCHAT_LOCAL_SERVERS": "off"}
+    for run in range(runs):
+        command = [sys.executable, "-m", "htmxchat", "--port", "0", "--no-browser"]
+        command += ["--data-dir", str(data_dir / f"url-{run}")]
+        started = time.perf_counter()
+        with subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if "http://" in line:
+                    times.append(time.perf_counter() - started)
+                    break
+            process.send_signal(signal.SIGINT)
+            process.wait(30)
+    return times
+
+
+def command_seconds(*args: str, runs: int = RUNS) -> list[float]:
+    """Seconds `python -m htmxchat ARGS` takes (e.g. --version), `runs` times."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "htmxchat", *args], capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def test_url_version_and_help_times(data_dir: Path) -> None:
+    """Targets (an idle machine): the URL within 0.25 s, --version and --help under 0.15 s."""
+    for name, times in (
+        ("start to the URL line", url_seconds(data_dir)),
+        ("--version", command_seconds("--version")),
+        ("--help", command_seconds("--help")),
+    ):
+        print(f"\n{name}: median {statistics.median(times) * 1000:.0f} ms")
