@@ -6,6 +6,7 @@ error names where *that* server's setting is changed."""
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 
 import pytest
 
@@ -19,7 +20,9 @@ from htmxchat.ids import new_id
 from htmxchat.store import ChatStore
 from tests.fake_openai import FakeOpenAI, Reply, words_reply
 from tests.helpers import (
+    FakeModelServer,
     ScriptedBot,
+    ServerProcess,
     chat,
     eventually,
     final_reply,
@@ -213,3 +216,23 @@ async def test_choosing_a_model_tells_every_tab_on_the_conversation(
     )
     assert refused.status == 422 and "not offered" in await refused.text()
     await other.close()
+
+
+def test_the_terminal_and_the_page_agree_on_htmxchat_local_servers(data_dir) -> None:
+    """`HTMXCHAT_LOCAL_SERVERS=<url> htmxchat` with a server there: the terminal says replies
+    come from it (not from the demo bot), and the Servers page lists it as the default,
+    ready."""
+    with FakeModelServer() as model:
+        env = {"HTMXCHAT_BOT": "auto", "HTMXCHAT_LOCAL_SERVERS": model.base_url}
+        server = ServerProcess(data_dir, "--port", "0", env=env)
+        try:
+            said = "".join(server.output)
+            assert f"Replies come from Local server at {model.base_url}" in said
+            assert "demo bot" not in said
+            request = urllib.request.Request(f"{server.base_url}settings", headers=server.headers)
+            with urllib.request.urlopen(request, timeout=10) as response:
+                page = response.read().decode()
+            assert 'data-connection="default" data-state="up"' in page
+            assert model.base_url in page
+        finally:
+            server.stop()
