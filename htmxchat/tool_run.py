@@ -56,12 +56,22 @@ class ToolRun:
         """The `tools` to send (servers started as needed); a note for each that cannot."""
         if not self.offer.servers:
             return []
-        found, problems = await self.offer.toolbox.tools(self.offer.servers)
+        toolbox = self.offer.toolbox
+        starting = [name for name in self.offer.servers if not toolbox.running(name)]
+        note = f"Starting {', '.join(starting)}…"  # shown while it takes (npx may download)
+        if starting:
+            self.notes.append(note)
+            self._changed()
+        try:
+            found, problems = await toolbox.tools(self.offer.servers)
+        finally:
+            if starting:
+                self.notes.remove(note)
         for name, why in problems.items():
             self.notes.append(f'The tool server "{name}" cannot run: {why}')
         self.specs, left_out = functions(found)
         self.notes.extend(left_out)
-        if problems:
+        if problems or starting:
             self._changed()
         return self.specs
 

@@ -115,6 +115,10 @@ async def test_an_allowed_call_runs_and_the_model_goes_on(setup: Setup) -> None:
     setup.chat.decide(setup.conversation, asking.message_id, 0, "allow")
     final = await setup.finished()
     assert final.content == "The sum is 42." and final.status == "complete"
+    # The server was started for this answer, and the answer said so meanwhile.
+    notes = [e.notes for e in setup.events if isinstance(e, ToolCallsChanged)]
+    assert notes[0] == ("Starting test…",) and notes[1] == ()
+    assert final.error is None
     (call,) = final.tool_calls
     assert (call.state, call.approval, call.result and call.result.text) == (
         "done",

@@ -140,6 +140,11 @@ class ToolServers:
 
     # -- running -----------------------------------------------------------------------
 
+    def running(self, name: str) -> bool:
+        """Whether server `name` runs now (its tools are at hand)."""
+        conn = self._connections.get(name)
+        return conn is not None and not conn.closed
+
     async def start(self, name: str) -> tuple[Connection, bool]:
         """The running connection to `name`, started if needed; the flag says it had died
         and was started again. ToolServerError saying why it cannot run."""
