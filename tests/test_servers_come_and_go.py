@@ -130,9 +130,9 @@ async def test_a_send_to_a_server_that_is_down_is_kept_explained_and_answered_af
                 "model": "side|",
             }
         )
-        frames = await receive_until(
-            ws, lambda f: "Here now." in f and 'data-status="complete"' in f
-        )
+        await receive_until(ws, lambda f: 'msg-assistant" data-status="complete"' in f)
+        answers = [m for m in await store.messages(conversation) if m.role == "assistant"]
+        assert answers[-1].content == "Here now." and answers[-1].status == "complete"
         assert [r.json["messages"][-1]["content"] for r in fake.chat_requests] == ["are you there?"]
         assert default.histories == []
         await ws.close()
