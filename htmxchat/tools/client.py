@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -42,12 +43,10 @@ class ToolServerError(Exception):
 
 
 def sdk_installed() -> bool:
-    """True when the MCP SDK can be imported."""
-    try:
-        import mcp.client.session  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """True when the MCP SDK is installed. Found, not imported: importing it (pydantic,
+    httpx, anyio...) took seconds, and this runs before the server prints its address;
+    it is imported when a tool server is first started."""
+    return importlib.util.find_spec("mcp") is not None
 
 
 def child_environment(entry: ServerEntry, environ: Mapping[str, str]) -> dict[str, str]:
