@@ -559,8 +559,9 @@ def chat_once(server: ServerProcess, conversation: str, text: str) -> None:
 
 
 def reply_streaming(frame: str) -> bool:
-    """At least one word of the reply arrived."""
-    return any("-body" in (e.id or "") for e in parse_frame(frame))
+    """At least one word of the reply arrived: a numbered room frame that adds no message
+    (deltas address the streaming body by a short id, not by the message's own)."""
+    return bool(re.match(r"<!--\d", frame)) and "<article" not in frame and "hx-swap-oob" in frame
 
 
 def send_and_wait(
