@@ -58,7 +58,7 @@ def create_app(
     *,
     bot: Bot | ChosenBot | None = None,
     store: ChatStore | None = None,
-    coalesce_window: float = 0.04,
+    coalesce_window: float = 0.1,
     checkpoint_interval: float = 1.0,
     instance_id: str = "",
     token: str | None = None,

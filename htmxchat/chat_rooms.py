@@ -35,7 +35,7 @@ class ChatRooms:
         answering: Answering | Bot,
         *,
         models: tuple[str, ...] = (),
-        coalesce_window: float = 0.04,
+        coalesce_window: float = 0.1,
         checkpoint_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         defaults: ChatSettings | None = None,

@@ -29,3 +29,11 @@ def test_wire_benchmark_runs_and_prints_its_figures(data_dir: Path, capsys) -> N
     assert names <= set(figures)
     assert all(figures[name] > 5 for name in names)  # at least the text itself travels
     assert figures["first token existing chat"] > 0 and figures["first token new chat"] > 0
+    # The coalescing window is what keeps a slow model's words cheap: at 20 tokens/s two
+    # words share a frame (a frame per word, about 1.05 frames a token with the answer's own
+    # frames, is what a 40 ms window sent). A slow machine only bunches words further.
+    wire = results["wire"]
+    assert isinstance(wire, dict)
+    for kind in kinds:
+        slow = wire[f"{kind} at 20"]
+        assert slow.frames <= 0.8 * slow.tokens, (kind, slow.frames, slow.tokens)
