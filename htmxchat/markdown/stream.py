@@ -79,8 +79,9 @@ class _OpenFence:
 
 
 # An unfinished text longer than this is committed as it is (see `_force_commit`): parsing
-# 32 KiB of table takes about 25 ms, so a flush never holds the loop for long.
-MAX_OPEN_CHARS = 32 * 1024
+# 16 KiB of table takes about 16 ms, so a flush never holds the loop for long (32 KiB,
+# about 33 ms, let a parse stack up with other work to ~100 ms of delay for other tabs).
+MAX_OPEN_CHARS = 16 * 1024
 # Below this an unfinished text is parsed at every flush that brings a line break.
 PARSE_EVERY_CHARS = 4 * 1024
 
