@@ -22,6 +22,7 @@ from tests.helpers import (
     FakeModelServer,
     ScriptedBot,
     ServerProcess,
+    TwoModels,
     logged_in_client,
     served_in_thread,
 )
@@ -201,5 +202,13 @@ def second_server() -> Iterator[str]:
 
 @pytest.fixture
 def echo(data_dir: Path) -> Iterator[str]:
+    """A page served in a thread whose bot answers with the user's own text."""
     with served_in_thread(data_dir, EchoBot()) as url:
+        yield url
+
+
+@pytest.fixture
+def two_models(data_dir: Path) -> Iterator[str]:
+    """As `echo`, with two models to choose from (the top bar shows a picker)."""
+    with served_in_thread(data_dir, TwoModels()) as url:
         yield url

@@ -445,6 +445,18 @@ def send(page, text: str) -> None:
     page.press("#composer-input", "Enter")
 
 
+DONE = "article.msg-assistant[data-status=complete]"
+
+
+def chat_in_page(page, url: str, text: str) -> None:
+    """Open `url`, send `text` once connected, and wait until an answer is finished."""
+    page.goto(url)
+    # attached: on a phone the connection's badge is not drawn, but its state is kept
+    page.wait_for_selector('#connection[data-state="open"]', state="attached", timeout=TIMEOUT)
+    send(page, text)
+    page.wait_for_selector(DONE, timeout=TIMEOUT)
+
+
 def wait_reply_done(page, count: int) -> None:
     """Until the page shows `count` finished replies and Send is back."""
     page.wait_for_function(
@@ -680,15 +692,6 @@ class PacedEcho(BuiltIn):
 def connect(page, url: str) -> None:
     page.goto(url)
     page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
-
-
-def wait_done(page, count: int) -> None:
-    page.wait_for_function(
-        "n => document.querySelectorAll('article.msg-assistant[data-status=complete]').length"
-        " >= n && document.querySelector('#composer-actions').dataset.busy === 'false'",
-        arg=count,
-        timeout=TIMEOUT,
-    )
 
 
 def chat_core(store: ChatStore, bot: Any, **options: Any) -> ChatService:

@@ -3,30 +3,11 @@ on Cancel and stays inside, Esc and Enter say no, only the danger button erases.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.helpers import EchoBot, served_in_thread
+from tests.helpers import DONE, TIMEOUT, chat_in_page
 
 pytestmark = pytest.mark.browser
-TIMEOUT = 15_000
-DONE = "article.msg-assistant[data-status=complete]"
-
-
-@pytest.fixture
-def echo(data_dir: Path) -> Iterator[str]:
-    with served_in_thread(data_dir, EchoBot()) as url:
-        yield url
-
-
-def chat(page, url: str, text: str) -> None:
-    page.goto(url)
-    page.wait_for_selector('#connection[data-state="open"]', timeout=TIMEOUT)
-    page.fill("#composer-input", text)
-    page.press("#composer-input", "Enter")
-    page.wait_for_selector(DONE, timeout=TIMEOUT)
 
 
 def focused_class(page) -> str:
@@ -38,7 +19,7 @@ def test_deleting_a_chat_asks_in_the_page_dialog_with_focus_kept_inside(page, ec
     page.on("dialog", lambda d: (native.append(d.message), d.dismiss()))
     deletes: list[str] = []
     page.on("request", lambda r: r.method == "DELETE" and deletes.append(r.url))
-    chat(page, echo, "Plan a weekend in Lisbon")
+    chat_in_page(page, echo, "Plan a weekend in Lisbon")
     item = page.locator("#conversations .conv").first
     delete = item.locator(".icon-danger")
     dialog = page.locator("#confirm")
@@ -75,7 +56,7 @@ def test_deleting_a_message_asks_first_and_cancel_keeps_it(page, echo: str) -> N
     page.on("dialog", lambda d: (native.append(d.message), d.dismiss()))
     sent: list[str] = []
     page.on("websocket", lambda ws: ws.on("framesent", lambda f: sent.append(str(f))))
-    chat(page, echo, "Keep this one")
+    chat_in_page(page, echo, "Keep this one")
     answer = page.locator(DONE)
     answer.hover()
     answer.locator(".delete-message").click()

@@ -4,31 +4,16 @@ no word broken in two."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.helpers import EchoBot, served_in_thread
+from tests.helpers import DONE, chat_in_page
 
 pytestmark = pytest.mark.browser
-TIMEOUT = 15_000
-DONE = "article.msg-assistant[data-status=complete]"
-
-
-@pytest.fixture
-def echo(data_dir: Path) -> Iterator[str]:
-    """The echo bot answers with the user's text: the test writes the model's Markdown."""
-    with served_in_thread(data_dir, EchoBot()) as url:
-        yield url
 
 
 def answer(page, url: str, markdown: str) -> None:
-    page.goto(url)
-    page.wait_for_selector('#connection[data-state="open"]', state="attached", timeout=TIMEOUT)
-    page.fill("#composer-input", markdown)
-    page.press("#composer-input", "Enter")
-    page.wait_for_selector(DONE, timeout=TIMEOUT)
+    """The echo bot answers with the user's text: the test writes the model's Markdown."""
+    chat_in_page(page, url, markdown)
     # the math font, loaded (formulas are laid out again once it is)
     assert page.evaluate("document.fonts.load('16px \"STIX Two Math\"').then(f => f.length)") == 1
 

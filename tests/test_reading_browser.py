@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import TIMEOUT, PacedEcho, connect, send, served_in_thread, wait_done
+from tests.helpers import TIMEOUT, PacedEcho, connect, send, served_in_thread, wait_reply_done
 
 pytestmark = pytest.mark.browser
 
@@ -70,7 +70,7 @@ def anchoring(request, page) -> None:
 def test_the_view_follows_the_reply_while_at_the_bottom(page, url: str) -> None:
     connect(page, url)
     send(page, LONG)
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     send(page, "slow " + LONG[:1500])
     page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
     samples = []
@@ -80,7 +80,7 @@ def test_the_view_follows_the_reply_while_at_the_bottom(page, url: str) -> None:
     assert len(samples) > 5
     # every sample sits at the bottom (a frame may have landed since the last render)
     assert max(samples) < 60, samples
-    wait_done(page, 2)
+    wait_reply_done(page, 2)
     assert gap_below(page) < 2
     assert page.locator("#jump-latest").is_hidden()
 
@@ -91,7 +91,7 @@ def test_following_survives_the_transcript_changing_size(page, url: str) -> None
     offset without the reader: following must go on (as it must without scroll anchoring)."""
     connect(page, url)
     send(page, LONG)
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     send(page, "slow " + LONG[:1500])
     page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
     hint = "document.querySelector('.hint')"
@@ -102,7 +102,7 @@ def test_following_survives_the_transcript_changing_size(page, url: str) -> None
         toggles += 1
         page.wait_for_timeout(150)
     assert toggles > 3
-    wait_done(page, 2)
+    wait_reply_done(page, 2)
     page.wait_for_timeout(200)
     assert gap_below(page) < 2
     assert page.locator("#jump-latest").is_hidden()
@@ -112,7 +112,7 @@ def test_following_survives_the_transcript_changing_size(page, url: str) -> None
 def test_scrolled_up_nothing_moves_and_jump_to_latest_goes_back(page, url: str) -> None:
     connect(page, url)
     send(page, LONG)
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     send(page, "slow " + LONG[:1200])
     page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
     page.hover("#transcript")
@@ -127,7 +127,7 @@ def test_scrolled_up_nothing_moves_and_jump_to_latest_goes_back(page, url: str) 
     while streaming(page):
         seen.append(page.eval_on_selector(probe, "p => p.getBoundingClientRect().top"))
         page.wait_for_timeout(80)
-    wait_done(page, 2)  # the finished render replaced the streamed message too
+    wait_reply_done(page, 2)  # the finished render replaced the streamed message too
     seen.append(page.eval_on_selector(probe, "p => p.getBoundingClientRect().top"))
     assert len(seen) > 5
     assert set(seen) == {top}, seen
@@ -140,7 +140,7 @@ def test_scrolled_up_nothing_moves_and_jump_to_latest_goes_back(page, url: str) 
     # following again: the next reply is followed to its end
     send(page, "slow " + LONG[:800])
     page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
-    wait_done(page, 3)
+    wait_reply_done(page, 3)
     page.wait_for_timeout(100)
     assert gap_below(page) < 2
 
@@ -214,14 +214,14 @@ def test_jump_to_latest_during_a_streaming_answer_shows_its_newest_words(page, u
 def test_sending_while_scrolled_up_goes_back_to_following(page, url: str) -> None:
     connect(page, url)
     send(page, LONG)
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     page.hover("#transcript")
     page.mouse.wheel(0, -1500)
     page.wait_for_function("() => !document.querySelector('#jump-latest').hidden", timeout=TIMEOUT)
     send(page, "slow " + LONG[:1000])
     page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
     assert page.locator("#jump-latest").is_hidden()
-    wait_done(page, 2)
+    wait_reply_done(page, 2)
     page.wait_for_timeout(100)
     assert gap_below(page) < 2
 
@@ -249,14 +249,14 @@ def test_a_streaming_answer_is_busy_and_announced_once_when_finished(page, url: 
     assert page.get_attribute("article.msg-assistant", "aria-busy") == "true"
     page.wait_for_timeout(300)
     assert page.evaluate("window.__said") == []  # nothing while it streams
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     assert page.get_attribute("article.msg-assistant", "aria-busy") is None
     said = page.evaluate("window.__said")
     assert len(said) == 1, said
     assert said[0].startswith("echo-1 answered: slow Paragraph 0")
     # a second answer: one more announcement, the first is not repeated
     send(page, "slow short")
-    wait_done(page, 2)
+    wait_reply_done(page, 2)
     page.wait_for_timeout(200)
     said = page.evaluate("window.__said")
     assert len(said) == 2 and said[1] == "echo-1 answered: slow short", said
@@ -269,7 +269,7 @@ def test_a_streaming_answer_is_busy_and_announced_once_when_finished(page, url: 
 def test_time_shows_on_hover_and_focus(page, url: str) -> None:
     connect(page, url)
     send(page, "hello")
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     page.mouse.move(1, 700)
     time = "article.msg-assistant time.msg-time"
     assert page.eval_on_selector(time, "t => getComputedStyle(t).opacity") == "0"
@@ -303,7 +303,7 @@ def test_narrow_screen_drawer(browser, url: str) -> None:
     try:
         connect_narrow(page, url)
         send(page, "hello")
-        wait_done(page, 1)
+        wait_reply_done(page, 1)
         # the conversation has the whole width; the sidebar is out of sight and out of reach
         box = page.locator("#transcript").bounding_box()
         assert box is not None and box["x"] == 0 and box["width"] == 360
@@ -359,7 +359,7 @@ def test_keyboard_shortcuts(page, url: str) -> None:
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     connect(page, url)
     send(page, "first chat")
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     first = page.get_attribute("#app", "data-conversation")
     # new chat
     page.keyboard.press("Alt+Shift+N")
@@ -367,7 +367,7 @@ def test_keyboard_shortcuts(page, url: str) -> None:
         "a => document.querySelector('#app').dataset.conversation !== a", arg=first
     )
     send(page, "second chat")
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     second = page.get_attribute("#app", "data-conversation")
     page.wait_for_selector(f"#conv-{second}")
     # copy the last answer
@@ -449,7 +449,7 @@ FOCUS_VISIBLE = """() => {
 def test_every_control_is_reachable_and_visibly_focused(page, url: str) -> None:
     connect(page, url)
     send(page, "hello")
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     page.evaluate("document.activeElement.blur()")
     seen = []
     for _ in range(80):  # once round the page: until the first control has the focus again
@@ -491,7 +491,7 @@ def test_the_message_box_grows_to_a_limit_then_scrolls(page, url: str) -> None:
     # sent at its limit: the server's fresh, empty box grows again as it is typed in
     page.fill(box, "line\n" * 200)
     page.press(box, "Enter")
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     page.wait_for_function(f"h => document.querySelector('{box}').clientHeight <= h + 2", arg=one)
     page.fill(box, "line\n" * 4)
     page.wait_for_function(f"h => document.querySelector('{box}').clientHeight > h + 40", arg=one)

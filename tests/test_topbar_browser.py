@@ -3,30 +3,15 @@ one menu), the menu's choices, one model choice, and no keyboard hint on a touch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.helpers import TwoModels, served_in_thread
+from tests.helpers import TIMEOUT, chat_in_page
 
 pytestmark = pytest.mark.browser
-TIMEOUT = 15_000
-DONE = "article.msg-assistant[data-status=complete]"
 
 
-@pytest.fixture
-def echo(data_dir: Path) -> Iterator[str]:
-    with served_in_thread(data_dir, TwoModels()) as url:
-        yield url
-
-
-def chat(page, url: str, text: str = "A question with a rather long title to cut short") -> None:
-    page.goto(url)
-    page.wait_for_selector('#connection[data-state="open"]', state="attached", timeout=TIMEOUT)
-    page.fill("#composer-input", text)
-    page.press("#composer-input", "Enter")
-    page.wait_for_selector(DONE, timeout=TIMEOUT)
+def chat(page, url: str) -> None:
+    chat_in_page(page, url, "A question with a rather long title to cut short")
 
 
 # The boxes of what the top bar shows, and the bar's own height.
@@ -41,9 +26,9 @@ ROW = """() => {
 
 
 @pytest.mark.parametrize("width", [360, 768, 1280, 1920])
-def test_the_top_bar_is_one_row_at_every_width(page, echo: str, width: int) -> None:
+def test_the_top_bar_is_one_row_at_every_width(page, two_models: str, width: int) -> None:
     page.set_viewport_size({"width": width, "height": 740})
-    chat(page, echo)
+    chat(page, two_models)
     bar = page.evaluate(ROW)
     names = " ".join(item["name"] for item in bar["shown"])
     for needed in ("model-picker", "conversation-title", "page-menu"):
@@ -57,9 +42,9 @@ def test_the_top_bar_is_one_row_at_every_width(page, echo: str, width: int) -> N
     assert title.evaluate("t => getComputedStyle(t).textOverflow") == "ellipsis"
 
 
-def test_the_menu_holds_the_rest_and_closes_on_esc_and_outside(page, echo: str) -> None:
+def test_the_menu_holds_the_rest_and_closes_on_esc_and_outside(page, two_models: str) -> None:
     page.set_viewport_size({"width": 360, "height": 740})
-    chat(page, echo)
+    chat(page, two_models)
     assert not page.is_visible("text=Download as Markdown")
     page.click(".menu-button")
     for item in (
@@ -82,8 +67,8 @@ def test_the_menu_holds_the_rest_and_closes_on_esc_and_outside(page, echo: str) 
     assert "json" in (page.get_attribute(".export a >> nth=1", "href") or "")
 
 
-def test_the_model_is_chosen_once_and_saving_chat_settings_keeps_it(page, echo: str) -> None:
-    chat(page, echo)
+def test_the_model_is_chosen_once_and_saving_chat_settings_keeps_it(page, two_models: str) -> None:
+    chat(page, two_models)
     assert page.locator("select").count() == 1  # the top bar's picker, nothing else
     page.click(".menu-button")
     page.click(".chat-settings-button")
@@ -103,7 +88,7 @@ def test_the_model_is_chosen_once_and_saving_chat_settings_keeps_it(page, echo: 
     assert any("model=" + chosen.replace("|", "%7C") in body for body in posted), posted
 
 
-def test_a_touch_screen_shows_no_enter_hint(browser, echo: str) -> None:
+def test_a_touch_screen_shows_no_enter_hint(browser, two_models: str) -> None:
     phone = browser.new_context(
         viewport={"width": 360, "height": 740}, has_touch=True, is_mobile=True
     )
@@ -111,7 +96,7 @@ def test_a_touch_screen_shows_no_enter_hint(browser, echo: str) -> None:
     try:
         for context, shown in ((phone, False), (desk, True)):
             page = context.new_page()
-            page.goto(echo)
+            page.goto(two_models)
             page.wait_for_selector("#composer", timeout=TIMEOUT)
             assert page.is_visible("text=Enter to send") is shown
     finally:

@@ -3,23 +3,13 @@ the choice kept across reloads and shown in other tabs (docs/design.md, "Message
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import EchoBot, connect, served_in_thread
+from tests.helpers import connect
 
 pytestmark = pytest.mark.browser
 TIMEOUT = 15_000
-
-
-@pytest.fixture
-def echo(data_dir: Path) -> Iterator[str]:
-    """The echo bot: every answer repeats the question, so the test knows each answer."""
-    with served_in_thread(data_dir, EchoBot()) as url:
-        yield url
 
 
 def ask(page, text: str, answers: int) -> None:
