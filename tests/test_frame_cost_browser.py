@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from htmxchat.answering.bots import BuiltIn, Piece, Turn
-from tests.helpers import TIMEOUT, PacedEcho, connect, send, served_in_thread, wait_done
+from tests.helpers import TIMEOUT, PacedEcho, connect, send, served_in_thread, wait_reply_done
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +74,7 @@ def test_a_streamed_frame_changes_nothing_but_the_reply(page, url: str) -> None:
     inside, outside = page.evaluate("() => [window.__inside, window.__outside]")
     assert inside >= 15, "the answer finished before enough frames were watched"
     assert outside == []
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
 
 
 # The subjects of every `:has()` rule in the page's own stylesheets that match an element
@@ -144,7 +144,7 @@ def test_answer_blocks_are_painted_each_on_their_own(page, url: str) -> None:
         ".map((block) => getComputedStyle(block).isolation)"
     )
     streaming = page.evaluate(check)
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     finished = page.evaluate(check)
     assert page.locator("article.msg-assistant .md-chunk").count() == 0
     assert len(finished) > 12
@@ -163,7 +163,7 @@ def test_empty_state_download_links_and_tree_actions_follow_the_conversation(
     assert not page.is_visible(".export")
     page.keyboard.press("Escape")
     send(page, "hello")
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     assert not page.is_visible(".empty-state")
     page.click(".menu-button")
     assert page.is_visible(".export")
@@ -173,7 +173,7 @@ def test_empty_state_download_links_and_tree_actions_follow_the_conversation(
     send(page, ANSWER)
     page.wait_for_selector("article.msg-assistant[data-status=streaming]", timeout=TIMEOUT)
     assert regenerate.evaluate("b => getComputedStyle(b).visibility") == "hidden"
-    wait_done(page, 2)
+    wait_reply_done(page, 2)
     assert regenerate.evaluate("b => getComputedStyle(b).visibility") == "visible"
     # Delete the whole conversation's first message (and so everything): empty again.
     first = page.locator("article.msg-user").first
@@ -197,9 +197,9 @@ def test_finished_messages_away_from_the_view_are_skipped(page, url: str) -> Non
     of the streaming answer; a skipped message keeps its real height once it was drawn."""
     connect(page, url)
     send(page, "first")
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     send(page, "\n\n".join(f"Paragraph {n}, long enough to fill a line or two." for n in range(60)))
-    wait_done(page, 2)
+    wait_reply_done(page, 2)
     send(page, ANSWER)
     streaming = page.locator("article.msg-assistant[data-status=streaming]")
     streaming.wait_for(timeout=TIMEOUT)
@@ -208,7 +208,7 @@ def test_finished_messages_away_from_the_view_are_skipped(page, url: str) -> Non
     first = page.locator("#messages > .msg").first
     assert first.evaluate("m => getComputedStyle(m).contentVisibility") == "auto"
     assert first.evaluate(SKIPPED)  # far above the view: not laid out
-    wait_done(page, 3)
+    wait_reply_done(page, 3)
     newest = page.locator("#messages > .msg").last
     assert not newest.evaluate(SKIPPED)
     # The finished answer came in as a new element: never a candidate for skipping (Firefox
@@ -313,7 +313,7 @@ def test_chunks_far_from_the_view_are_skipped_and_blocks_never_move(page, data_d
         assert not chunks.first.evaluate(CHUNK_SKIPPED)
         assert body.evaluate(BLOCK_TOPS) == streamed
         bot.release.set()
-        wait_done(page, 1)
+        wait_reply_done(page, 1)
         assert chunks.count() == 0
         finished = body.evaluate(BLOCK_TOPS)
     assert len(finished) == len(streamed) > 60
@@ -349,7 +349,7 @@ def test_the_finished_answer_replaces_the_streamed_one_without_walking_it(page, 
         "'article.msg-assistant[data-status=streaming] .msg-body *').length > 40",
         timeout=TIMEOUT,
     )
-    wait_done(page, 1)
+    wait_reply_done(page, 1)
     body = page.locator("article.msg-assistant .msg-body")
     assert body.locator("li").count() == 24  # the finished answer is all there
     assert "Block 11 with bold words" in body.text_content()
