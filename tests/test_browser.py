@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from htmxchat.chat import TOO_LONG
-from tests.helpers import FakeModelServer, ServerProcess
+from tests.helpers import TIMEOUT, FakeModelServer, ServerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -86,8 +86,13 @@ def test_blank_input_sends_nothing_and_shift_enter_makes_a_new_line(
     box.type("line two")
     assert box.input_value() == "line one\nline two"
     box.press("Enter")
-    page.wait_for_selector(".msg-user")
-    assert page.locator(".msg-user .msg-body").inner_text() == "line one\nline two"
+    # Read once its text is shown: one read right after the message appeared found it empty
+    # in a full run on a busy machine.
+    body = ".msg-user .msg-body"
+    page.wait_for_function(
+        "s => (document.querySelector(s)?.innerText ?? '').trim() !== ''", arg=body, timeout=TIMEOUT
+    )
+    assert page.locator(body).inner_text() == "line one\nline two"
 
 
 def test_stop_button_ends_the_reply_and_keeps_the_text(data_dir, page) -> None:
