@@ -23,6 +23,7 @@ from htmxchat.config import (
     resolve_settings,
 )
 from htmxchat.instance import InstanceLock, find_running_server
+from htmxchat.launch import Listener, PortInUseError, announce, open_login
 from htmxchat.logfile import LOG_FILENAME, setup_logging
 
 log = logging.getLogger("htmxchat")
@@ -128,12 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def serve(settings: Settings) -> None:
-    """Run the server until it is stopped. The server (aiohttp, the chat core, the page's
-    code) is imported only now: `--version` and `--help` need none of it."""
+async def serve(settings: Settings, listener: Listener) -> None:
+    """Run the server on `listener` until it is stopped. The server (aiohttp, the chat
+    core, the page's code) is imported only now: `--version` and `--help` need none of it,
+    and the URL is printed and the browser started before it loads."""
     from htmxchat.server import serve as run_server
 
-    await run_server(settings)
+    await run_server(settings, listener=listener)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,17 +163,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
 
-    import asyncio
-
-    from htmxchat.server import NotSavedError, PortInUseError
-    from htmxchat.store import StoreError
-
     lock = InstanceLock(settings.data_dir)
     if not lock.acquire():
         return _reuse_running_server(settings.data_dir, settings.open_browser, settings.app)
     try:
         print(f"htmxchat {__version__}: chats are saved in {settings.data_dir}", flush=True)
-        asyncio.run(serve(settings))
+        listener = announce(settings)
+        return _run(settings, listener)
+    except PortInUseError as exc:
+        print(f"htmxchat: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:  # e.g. --host with an address this machine does not have
+        print(f"htmxchat: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:  # Ctrl+C before the server's own handler is in place
+        return EXIT_OK
+    finally:
+        lock.release()
+
+
+def _run(settings: Settings, listener: Listener) -> int:
+    """Load the server and serve on `listener` (announced already) until stopped; the exit
+    code, with the reason printed when it is not a clean stop."""
+    import asyncio
+
+    from htmxchat.server import NotSavedError
+    from htmxchat.store import StoreError
+
+    try:
+        asyncio.run(serve(settings, listener))
     except NotSavedError as exc:
         # Stopping itself worked (exit 0 as after any stop); say what is missing, in one line.
         print(
@@ -180,19 +200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_OK
-    except PortInUseError as exc:
-        print(f"htmxchat: {exc}", file=sys.stderr)
-        return EXIT_FAILURE
     except StoreError as exc:
         print(f"htmxchat: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:  # e.g. --host with an address this machine does not have
+    except OSError as exc:
         print(f"htmxchat: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:  # platforms without signal handlers in the loop
         pass
-    finally:
-        lock.release()
     return EXIT_OK
 
 
@@ -213,7 +228,7 @@ def check_data_dir(path: Path) -> str | None:
 def _reuse_running_server(data_dir: Path, open_browser: bool, app: bool) -> int:
     import webbrowser
 
-    from htmxchat.server import open_login, open_window
+    from htmxchat.server import open_window
 
     # The other instance may still be starting: give it a moment to write its runtime file.
     deadline = time.monotonic() + 5

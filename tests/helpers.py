@@ -281,6 +281,7 @@ class ServerProcess:
         # The login URL as printed, with ?token=… (a browser's first visit sets the cookie).
         self.url = self._wait_for_url()
         self.base_url, _, self.token = self.url.partition("?token=")
+        self._wait_until_serving()
 
     def _wait_for_url(self, timeout: float = 60.0) -> str:
         assert self.process.stdout is not None
@@ -295,6 +296,17 @@ class ServerProcess:
         self.process.kill()
         _, err = self.process.communicate(timeout=5)
         raise AssertionError(f"no URL printed; stdout={self.output!r} stderr={err!r}")
+
+    def _wait_until_serving(self) -> None:
+        """The URL is printed before the server has loaded (its socket queues requests);
+        the line saying who answers comes once it serves."""
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        self.output.append(line)
+        if not line:
+            self.process.kill()
+            _, err = self.process.communicate(timeout=5)
+            raise AssertionError(f"stopped after printing its URL; stderr={err!r}")
 
     @property
     def port(self) -> int:

@@ -19,7 +19,8 @@ from htmxchat.access import OPEN_FILENAME, TOKEN_FILENAME
 from htmxchat.app import create_app
 from htmxchat.config import Settings
 from htmxchat.guard import Policy, cookie_name, cookie_value
-from htmxchat.server import serve, url_for
+from htmxchat.launch import Listener, bind_socket, url_for
+from htmxchat.server import serve
 from htmxchat.store import ChatStore
 from tests.helpers import ScriptedBot, ServerProcess, run_cli
 
@@ -155,6 +156,23 @@ async def test_redirect_file_is_0600_and_points_at_the_login_url(
 # -- remote binding ----------------------------------------------------------------------------
 
 
+def serve_on_loopback(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    """Make `htmxchat` bind 127.0.0.1 whatever --host says (tests stay on loopback) and
+    return at once; the list collects the settings it was started with."""
+    served: list[Settings] = []
+
+    def announce(settings: Settings) -> Listener:
+        return Listener(bind_socket("127.0.0.1", 0), "http://127.0.0.1/", "token")
+
+    async def serve(settings: Settings, listener: Listener) -> None:
+        served.append(settings)
+        listener.sock.close()
+
+    monkeypatch.setattr(cli, "announce", announce)
+    monkeypatch.setattr(cli, "serve", serve)
+    return served
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "example.org"])
 def test_non_loopback_host_is_refused_without_allow_remote(data_dir: Path, host: str) -> None:
     result = run_cli("--data-dir", str(data_dir), "--host", host, "--port", "0")
@@ -165,24 +183,14 @@ def test_non_loopback_host_is_refused_without_allow_remote(data_dir: Path, host:
 def test_allow_remote_prints_a_warning(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    served: list[Settings] = []
-
-    async def fake_serve(settings: Settings) -> None:  # no bind: tests stay on loopback
-        served.append(settings)
-
-    monkeypatch.setattr(cli, "serve", fake_serve)
+    served = serve_on_loopback(monkeypatch)
     code = cli.main(["--no-browser", "--host", "0.0.0.0", "--allow-remote", "--port", "0"])
     assert code == 0 and served[0].allow_remote and served[0].host == "0.0.0.0"
     assert "warning" in capsys.readouterr().err.lower()
 
 
 def test_loopback_hosts_need_no_flag(monkeypatch: pytest.MonkeyPatch) -> None:
-    served: list[Settings] = []
-
-    async def fake_serve(settings: Settings) -> None:
-        served.append(settings)
-
-    monkeypatch.setattr(cli, "serve", fake_serve)
+    served = serve_on_loopback(monkeypatch)
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
         assert cli.main(["--no-browser", "--host", host]) == 0
     assert not any(s.allow_remote for s in served)
@@ -222,10 +230,10 @@ async def test_remote_server_still_requires_the_token(
 def test_an_address_that_cannot_be_used_is_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async def fake_serve(settings: Settings) -> None:
+    def cannot_bind(settings: Settings) -> Listener:  # tests never bind another address
         raise OSError(99, "Cannot assign requested address")
 
-    monkeypatch.setattr(cli, "serve", fake_serve)
+    monkeypatch.setattr(cli, "announce", cannot_bind)
     assert cli.main(["--no-browser", "--host", "192.0.2.10", "--allow-remote"]) == 1
     err = capsys.readouterr().err
     assert "cannot start: Cannot assign requested address" in err and "Traceback" not in err

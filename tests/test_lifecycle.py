@@ -18,6 +18,7 @@ import pytest
 
 from htmxchat import cli
 from htmxchat.config import Settings
+from htmxchat.launch import Listener
 from htmxchat.lifecycle import stop_key
 from htmxchat.server import NotSavedError, stopping_text
 from htmxchat.store import DB_FILENAME
@@ -197,7 +198,8 @@ def test_app_without_a_browser_falls_back_to_the_default_browser(data_dir: Path)
 def test_full_disk_while_stopping_is_one_line_and_exit_0(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async def serve_then_fail(settings: Settings) -> None:
+    async def serve_then_fail(settings: Settings, listener: Listener) -> None:
+        listener.sock.close()
         raise NotSavedError(f"{os.strerror(28)}")
 
     monkeypatch.setattr(cli, "serve", serve_then_fail)
