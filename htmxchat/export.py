@@ -24,7 +24,6 @@ from htmxchat.attachments import (
     size_text,
 )
 from htmxchat.ids import new_id
-from htmxchat.markdown.outline import demote_headings
 from htmxchat.models import Conversation, Message, Role, Status
 from htmxchat.provenance import clean_provenance
 from htmxchat.store import TITLE_LENGTH
@@ -89,6 +88,8 @@ def to_markdown(conversation: Conversation, messages: list[Message]) -> str:
     """A document any Markdown viewer shows well: the title, a few facts, then one section
     per message, headed by its speaker (the model, for answers) and its local time with the
     zone. A message's own headings are moved two levels down, under its section's."""
+    from htmxchat.markdown.outline import demote_headings  # markdown-it: not needed at start
+
     lines = [
         f"# {_plain(conversation.title) or 'Untitled conversation'}",
         "",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from markupsafe import Markup
@@ -50,14 +50,15 @@ from htmxchat.events import (
 )
 from htmxchat.ids import new_id
 from htmxchat.limits import INLINE_SOURCE_CHARS
-from htmxchat.markdown import render_markdown
-from htmxchat.markdown.html import Part, render_ops, render_state, stream_ids
 from htmxchat.markdown.ops import Op
 from htmxchat.models import Message
 from htmxchat.provenance import without_password
 from htmxchat.speakers import picker_model, speaker, speaker_server
 from htmxchat.times import clock_time, full_time, iso_time, list_group
 from htmxchat.tools.results import ToolResult
+
+if TYPE_CHECKING:
+    from htmxchat.markdown.html import Part
 
 STATIC_PREFIX = "/static/"
 # Header values are server-made ids, hex epochs and numbers: nothing that could end a comment.
@@ -101,7 +102,7 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.filters["reply_stats"] = reply_stats
     env.globals["static_url"] = static_url
     env.globals["streams"] = {}  # a page or snapshot passes the streaming reply's state
-    env.filters["markdown"] = render_markdown
+    env.filters["markdown"] = markdown_html
     env.filters["stream_state"] = stream_state
     env.filters["stream_ops"] = stream_ops
     # The page checks messages by the server's own rules before sending them.
@@ -126,14 +127,29 @@ def setup_environment(env: jinja2.Environment) -> None:
     env.lstrip_blocks = True
 
 
+# The Markdown renderer is imported by the first message shown, not at start (it is most of
+# the start-up's own code): hence the imports inside the three filters.
+
+
+def markdown_html(text: str) -> Markup:
+    """A finished message's Markdown as sanitised HTML."""
+    from htmxchat.markdown.render import render_markdown
+
+    return render_markdown(text)
+
+
 def stream_state(ops: Sequence[Op], message_id: str, part: Part) -> Markup:
     """A streaming reply's body or reasoning as its Markdown operations build it."""
+    from htmxchat.markdown.html import render_state, stream_ids
+
     prefix, tail = stream_ids(message_id, part)
     return render_state(prefix, ops, tail)
 
 
 def stream_ops(ops: Sequence[Op], message_id: str, part: Part) -> Markup:
     """The out-of-band fragments applying `ops` to a streaming reply's body or reasoning."""
+    from htmxchat.markdown.html import render_ops, stream_ids
+
     prefix, tail = stream_ids(message_id, part)
     return render_ops(prefix, ops, tail)
 

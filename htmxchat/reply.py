@@ -20,7 +20,6 @@ from htmxchat.answering.plan import ReplyPlan, tool_turns
 from htmxchat.attachments import CANNOT_SEE, cannot_see
 from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent, StreamState, ToolCallsChanged
 from htmxchat.limits import CHECKPOINT_BYTES_PER_SECOND, MAX_ANSWER_CHARS
-from htmxchat.markdown.stream import MarkdownStream
 from htmxchat.models import Message, Status
 from htmxchat.store import ChatStore, StoreError
 from htmxchat.tool_run import ToolRun
@@ -79,6 +78,8 @@ class Reply:
         self._pending_reasoning: list[str] = []
         # The Markdown of the answer and of the reasoning, split into finished blocks as
         # they arrive, so each block is rendered once (docs/markdown.md).
+        from htmxchat.markdown.stream import MarkdownStream  # loaded by the first answer
+
         self._markdown = MarkdownStream()
         self._reasoning_markdown = MarkdownStream()
         self._last_flush = float("-inf")

@@ -24,8 +24,6 @@ from htmxchat.events import ChoiceChanged, FeedEvent, ReplyDelta, ReplyFinished,
 from htmxchat.fragments import Fragments
 from htmxchat.frames import ClientFrame, FrameError, Position, parse_client_frame
 from htmxchat.keys import answering_key, chat_key, sockets_key
-from htmxchat.markdown import render_markdown
-from htmxchat.markdown.html import prerender
 from htmxchat.markdown.offload import prerender_messages
 from htmxchat.markdown.ops import Block, FenceClose, Op
 from htmxchat.store import StoreError
@@ -91,6 +89,9 @@ async def _prerender_large(items: Sequence[Numbered[RoomEvent]]) -> None:
 
 
 def _prerender(ops: Sequence[Op], texts: Sequence[str]) -> None:
+    from htmxchat.markdown.html import prerender  # loaded when first needed, not at start
+    from htmxchat.markdown.render import render_markdown
+
     prerender(ops)
     for text in texts:
         render_markdown(text)

@@ -1,5 +1,6 @@
-"""Start-up order: the URL is printed and the browser started before the server loads, and
-that early URL already works (its socket queues the browser's request)."""
+"""Start-up order: the URL is printed and the browser started before the server loads, that
+early URL already works (its socket queues the browser's request), and Markdown's code is
+loaded by the first message that needs it, not at start."""
 
 from __future__ import annotations
 
@@ -46,10 +47,16 @@ def test_url_comes_before_the_server_loads_and_answers_at_once(data_dir: Path) -
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200
+        # A fresh account's first page: a new chat, with no Markdown to render.
+        request = urllib.request.Request(base_url, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert b'id="composer"' in response.read()
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=30)
+        rest, _ = process.communicate(timeout=30)
     assert process.returncode == 0
+    # Markdown's parser is loaded by the first message that needs it, not at start.
+    assert "markdown_it" not in rest and "htmxchat.markdown.render" not in rest
 
 
 def test_announcing_starts_the_browser_without_a_server(data_dir: Path) -> None:

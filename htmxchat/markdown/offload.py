@@ -14,9 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from htmxchat.events import StreamState
 from htmxchat.models import Message
 
-from .html import prerender
 from .ops import Op
-from .render import render_markdown
 
 
 async def prerender_messages(
@@ -37,6 +35,9 @@ async def prerender_messages(
 
 
 def _render(texts: Sequence[str], ops: Sequence[Op]) -> None:
+    from .html import prerender  # the renderer is loaded when first needed, not at start
+    from .render import render_markdown
+
     for text in texts:
         render_markdown(text)
     prerender(ops)

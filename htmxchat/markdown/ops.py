@@ -8,8 +8,10 @@ presentation layer (`htmxchat.markdown.html`), through the cached renderer. Numb
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .render import Refs
+if TYPE_CHECKING:  # the renderer loads markdown-it: the chat core imports ops at start
+    from .render import Refs
 
 
 @dataclass(frozen=True, slots=True)

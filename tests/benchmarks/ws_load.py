@@ -39,8 +39,8 @@ from htmxchat.guard import cookie_name, cookie_value
 from htmxchat.ids import new_id
 from htmxchat.keys import chat_key, sockets_key, store_key
 from htmxchat.launch import bind_socket
-from htmxchat.markdown import render_markdown
 from htmxchat.markdown.html import stream_ids
+from htmxchat.markdown.render import render_markdown
 from htmxchat.server import SHUTDOWN_TIMEOUT
 from tests.oob_dom import Node, Page, parse, serialise, unchunked
 
