@@ -46,6 +46,7 @@ from htmxchat.keys import (
     tools_key,
 )
 from htmxchat.store import DB_FILENAME, ChatStore
+from htmxchat.template_cache import TemplateCache
 from htmxchat.tools.config import default_config_path
 from htmxchat.tools.servers import ToolServers
 
@@ -85,6 +86,7 @@ def create_app(
         loader=jinja2.PackageLoader("htmxchat", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
+        bytecode_cache=TemplateCache(settings.cache_dir / "templates"),
     )
     setup_environment(env)
     lifecycle.setup(app)  # POST /quit and the About text

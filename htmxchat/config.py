@@ -51,6 +51,7 @@ class Settings:
     app_grace: float = DEFAULT_APP_GRACE
     idle_exit: float | None = None  # minutes without an open page before stopping by itself
     log_dir: Path = field(default_factory=lambda: default_log_dir())
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir())  # compiled templates
     # Base URLs of local servers to list besides the default (None: the usual ports).
     local_servers: tuple[str, ...] | None = None
     # The MCP servers' configuration (None: mcp.json in the user config dir).
@@ -69,6 +70,11 @@ def default_data_dir() -> Path:
 def default_log_dir() -> Path:
     """The per-user log dir (e.g. ~/.local/state/htmxchat/log on Linux)."""
     return platformdirs.user_log_path("htmxchat", appauthor=False)
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache dir (e.g. ~/.cache/htmxchat on Linux): only what saves time."""
+    return platformdirs.user_cache_path("htmxchat", appauthor=False)
 
 
 def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:

@@ -55,6 +55,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HTMXCHAT_DATA_DIR", str(path))
     monkeypatch.setenv("HTMXCHAT_LOG_DIR", str(tmp_path / "log"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # mcp.json
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # compiled templates
     return path
 
 

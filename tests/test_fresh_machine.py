@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -123,15 +124,18 @@ def test_a_fresh_account_from_install_to_uninstall(tmp_path: Path) -> None:
     assert not (home / ".local/share/icons").exists()
 
     # What is left is what htmxchat says it keeps: the chats, their access token, the lock
-    # file and the log, each named in the README.
-    left = files_under(home)
+    # file, the log and the compiled templates, each named in the README.
+    cached = home / ".cache/htmxchat/templates"
+    assert all(p.name.endswith(".cache") for p in cached.iterdir())
+    assert stat.S_IMODE(cached.stat().st_mode) == 0o700
+    left = [f for f in files_under(home) if not f.startswith(".cache/htmxchat/templates/")]
     assert left == [
         ".local/share/htmxchat/chats.sqlite3",
         ".local/share/htmxchat/htmxchat.lock",
         ".local/share/htmxchat/token",
         ".local/state/htmxchat/log/htmxchat.log",
     ]
-    assert [p.name for p in home.iterdir()] == [".local"]  # no config or cache dir either
+    assert sorted(p.name for p in home.iterdir()) == [".cache", ".local"]  # no config dir
     assert sorted(p.name for p in (home / ".local").iterdir()) == ["share", "state"]
     assert [p.name for p in (home / ".local/share").iterdir()] == ["htmxchat"]
     readme = (ROOT / "README.md").read_text()
