@@ -11,9 +11,12 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
-from yarl import URL
+
+if TYPE_CHECKING:
+    from yarl import URL
 
 DEFAULT_HOST = "127.0.0.1"
 # An uncommon fixed port: open tabs find the server again after a restart.
@@ -146,13 +149,20 @@ def resolve_settings(args: argparse.Namespace, environ: Mapping[str, str]) -> Se
     )
 
 
+def parsed_url(text: str) -> URL:
+    """`text` as a yarl URL (imported here: `--version` and `--help` parse no URL)."""
+    from yarl import URL
+
+    return URL(text)
+
+
 def parse_local_servers(value: str) -> tuple[str, ...]:
     """HTMXCHAT_LOCAL_SERVERS: comma-separated base URLs, or "off" to look for none."""
     if value.strip().lower() in ("off", "none", "0", "no", "false"):
         return ()
     urls = tuple(u.strip() for u in value.split(",") if u.strip())
     for url in urls:
-        if URL(url).scheme not in ("http", "https"):
+        if parsed_url(url).scheme not in ("http", "https"):
             raise SettingsError(f"HTMXCHAT_LOCAL_SERVERS: {url!r} is not an http:// URL")
     return urls
 
@@ -167,7 +177,7 @@ def parse_base_url(value: str) -> str:
     if "://" not in text:
         text = "http://" + text
     try:
-        url = URL(text)
+        url = parsed_url(text)
         usable = (
             url.scheme in ("http", "https")
             and bool(url.host)
@@ -192,7 +202,7 @@ def resolve_api_key(base_url: str, environ: Mapping[str, str]) -> str | None:
     own = environ.get(ENV_PREFIX + "API_KEY", "").strip()
     if own:
         return own
-    url = URL(base_url.strip())
+    url = parsed_url(base_url.strip())
     if url.scheme == "https" and url.host == "api.openai.com" and url.port == 443:
         return environ.get("OPENAI_API_KEY", "").strip() or None
     return None

@@ -6,8 +6,6 @@ import contextlib
 import json
 import logging
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -108,6 +106,9 @@ def find_running_server(data_dir: Path, *, timeout: float = 1.0) -> RunningServe
     token = read_token(data_dir)
     if token is None:
         return None
+    import urllib.error  # here: every start imports this module, few ask another instance
+    import urllib.request
+
     # /healthz needs the token like every route; only the owner of the data dir can read it.
     health = urllib.request.Request(
         server.url.rstrip("/") + "/healthz", headers={"Authorization": f"Bearer {token}"}
