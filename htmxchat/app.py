@@ -33,7 +33,6 @@ from htmxchat.answering.service import Answering
 from htmxchat.answering.watch import ServerWatch
 from htmxchat.chat import ChatService
 from htmxchat.config import Settings
-from htmxchat.fragments import setup_environment
 from htmxchat.keys import (
     answering_key,
     chat_key,
@@ -47,6 +46,7 @@ from htmxchat.keys import (
 )
 from htmxchat.store import DB_FILENAME, ChatStore
 from htmxchat.template_cache import TemplateCache
+from htmxchat.template_helpers import setup_environment
 from htmxchat.tools.config import default_config_path
 from htmxchat.tools.servers import ToolServers
 

@@ -26,11 +26,11 @@ from htmxchat.attachments import (
     check_file,
     clean_name,
 )
-from htmxchat.fragments import ATTACHMENT_PREFIX
 from htmxchat.ids import is_valid_id, new_id
 from htmxchat.keys import chat_key, store_key
 from htmxchat.limits import MAX_PENDING_UPLOADS, MAX_UPLOADS_AT_ONCE
 from htmxchat.store import ChatStore
+from htmxchat.template_helpers import ATTACHMENT_PREFIX
 
 log = logging.getLogger(__name__)
 

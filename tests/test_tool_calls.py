@@ -249,7 +249,8 @@ def render_message(message: Message) -> str:
     import jinja2
 
     from htmxchat.answering.service import Answering
-    from htmxchat.fragments import Fragments, setup_environment
+    from htmxchat.fragments import Fragments
+    from htmxchat.template_helpers import setup_environment
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("htmxchat", "templates"),
