@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
@@ -101,6 +102,7 @@ def create_app(
         )
     )
     app.on_shutdown.append(_close_sockets)
+    app.on_cleanup.append(_stop_render_process)
     app.router.add_get("/", views.index, name="index")
     app.router.add_get("/new", views.new_conversation, name="new_conversation")
     app.router.add_get("/c/{conversation_id}", views.conversation_page, name="conversation")
@@ -209,6 +211,14 @@ def _servers_changed(app: web.Application) -> None:
     if default is not None:
         app[answering_key].models = default.models
     app[chat_key].models_changed()
+
+
+async def _stop_render_process(_app: web.Application) -> None:
+    """Stop the Markdown render process, if a large render ever started it (looked up
+    rather than imported: stopping an app that rendered nothing imports nothing)."""
+    worker = sys.modules.get("htmxchat.markdown.worker")
+    if worker is not None:
+        await worker.WORKER.stop()
 
 
 async def _close_sockets(app: web.Application) -> None:

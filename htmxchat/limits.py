@@ -35,6 +35,11 @@ INLINE_SOURCE_CHARS = 64 * 1024
 """A finished answer's Markdown travels with its HTML (for Copy) only up to this size;
 a bigger one is fetched when Copy is pressed, so it never goes out twice in one frame."""
 
+RENDER_SECONDS = 20.0
+"""The longest one render may take in the render process (markdown/worker.py). A render
+that takes longer is stopped (the process is replaced) and its text shown as plain text,
+saying why. Ordinary answers, even of a million characters, take a few seconds."""
+
 # -- checkpoints -------------------------------------------------------------------------------
 
 CHECKPOINT_BYTES_PER_SECOND = 256 * 1024

@@ -24,8 +24,8 @@ from htmxchat.events import ChoiceChanged, FeedEvent, ReplyDelta, ReplyFinished,
 from htmxchat.fragments import Fragments
 from htmxchat.frames import ClientFrame, FrameError, Position, parse_client_frame
 from htmxchat.keys import answering_key, chat_key, sockets_key
-from htmxchat.markdown.offload import prerender_messages
-from htmxchat.markdown.ops import Block, FenceClose, Op
+from htmxchat.markdown.offload import PROCESS_CHARS, prerender, prerender_messages
+from htmxchat.markdown.ops import Block, FenceClose, ListItem, Op
 from htmxchat.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,8 @@ HEARTBEAT_SECONDS = 30.0
 # A client that does not take a frame within this time is stuck: drop it (bounded memory).
 SEND_TIMEOUT_SECONDS = 15.0
 MAX_EVENTS_PER_FRAME = 64
-# Blocks larger than this are rendered in a thread before the frame is built.
-PRERENDER_CHARS = 4000
+# Blocks larger than this are rendered off the loop before the frame is built.
+PRERENDER_CHARS = PROCESS_CHARS
 
 
 async def chat_ws(request: web.Request) -> web.StreamResponse:
@@ -65,9 +65,9 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
 
 
 async def _prerender_large(items: Sequence[Numbered[RoomEvent]]) -> None:
-    """Render big finished code blocks and big finished replies in a thread (the results
-    are cached), so rendering the frame does not hold up every other socket on the event
-    loop."""
+    """Render big finished blocks and big finished replies in the render process (the
+    results are cached), so rendering the frame does not hold up every other socket on the
+    event loop."""
     ops: list[Op] = []
     texts: list[str] = []
     for item in items:
@@ -76,7 +76,8 @@ async def _prerender_large(items: Sequence[Numbered[RoomEvent]]) -> None:
             ops += [
                 op
                 for op in event.ops + event.reasoning_ops
-                if isinstance(op, FenceClose | Block) and len(op.source) > PRERENDER_CHARS
+                if isinstance(op, FenceClose | Block | ListItem)
+                and len(op.source) > PRERENDER_CHARS
             ]
         elif isinstance(event, ReplyFinished):
             texts += [
@@ -85,16 +86,7 @@ async def _prerender_large(items: Sequence[Numbered[RoomEvent]]) -> None:
                 if len(text) > PRERENDER_CHARS
             ]
     if ops or texts:
-        await asyncio.to_thread(_prerender, ops, texts)
-
-
-def _prerender(ops: Sequence[Op], texts: Sequence[str]) -> None:
-    from htmxchat.markdown.html import prerender  # loaded when first needed, not at start
-    from htmxchat.markdown.render import render_markdown
-
-    prerender(ops)
-    for text in texts:
-        render_markdown(text)
+        await prerender(texts, ops)
 
 
 class _Connection:

@@ -1,11 +1,13 @@
 """Answers that are costly to render: opening them never freezes the app (docs/limits.md).
 
-Markdown is rendered in a worker thread before a page or snapshot is drawn (the template
-then finds it in the cache), and the inline-math scan is linear."""
+Markdown is rendered off the event loop (a large text in the render process, a small one in
+a thread) before a page or snapshot is drawn (the template then finds it in the cache), and
+the inline-math scan is linear."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
@@ -13,8 +15,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from htmxchat.ids import new_id
+from htmxchat.markdown import offload
 from htmxchat.markdown import render as render_module
-from htmxchat.markdown.render import render_block, render_list_item, render_markdown
+from htmxchat.markdown.offload import PROCESS_CHARS
+from htmxchat.markdown.worker import WORKER
 from htmxchat.models import Message
 from htmxchat.store import ChatStore
 from tests.hostile import Probe
@@ -24,9 +28,7 @@ async def store_answer(store: ChatStore, text: str) -> str:
     conversation = new_id()
     await store.add_message(Message(new_id(), conversation, "user", "question"))
     await store.add_message(Message(new_id(), conversation, "assistant", text))
-    render_block.cache_clear()
-    render_markdown.cache_clear()
-    render_list_item.cache_clear()
+    render_module.clear_caches()
     return conversation
 
 
@@ -48,55 +50,75 @@ async def test_an_answer_of_math_openers_opens_at_once(
 
 @pytest.fixture
 def render_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The threads the answer's Markdown was rendered in (the cache makes it one render)."""
+    """The threads of this process that parsed the answer's Markdown (the cache makes it
+    one parse)."""
     threads: list[str] = []
-    parse = render_module.MD.render
+    parse = render_module.MD.parse
 
-    def recording(source: str, env: object = None) -> str:
+    def recording(source: str, env: object = None) -> object:
         if "MARKER" in source:
             threads.append(threading.current_thread().name)
         return parse(source, env)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(render_module.MD, "render", recording)
+    monkeypatch.setattr(render_module.MD, "parse", recording)
     return threads
 
 
-COSTLY = "MARKER " + "$x^2$ http://a.example/x " * 200  # formulas and links: the slow kinds
+# Formulas and links: the slow kinds. A large answer renders in the render process, a
+# small one in a thread (tests/test_render_process.py has the details).
+COSTLY = {
+    "small": "MARKER " + "$x^2$ http://a.example/x " * 100,
+    "large": "MARKER " + "$x^2$ http://a.example/x " * 200,
+}
+assert len(COSTLY["small"]) <= PROCESS_CHARS < len(COSTLY["large"])
 
 
+def assert_rendered_off_the_loop(size: str, threads: list[str]) -> None:
+    if size == "large":  # in the render process: never parsed here
+        assert threads == [] and WORKER.pid not in (None, os.getpid())
+    else:
+        assert threads and threading.main_thread().name not in threads
+
+
+@pytest.mark.parametrize("size", COSTLY)
 async def test_a_page_renders_answers_off_the_event_loop(
-    client: TestClient, store: ChatStore, render_threads: list[str]
+    client: TestClient, store: ChatStore, render_threads: list[str], size: str
 ) -> None:
-    conversation = await store_answer(store, COSTLY)
+    conversation = await store_answer(store, COSTLY[size])
     response = await client.get(f"/c/{conversation}")
-    assert response.status == 200 and "MARKER" in await response.text()
-    assert render_threads and threading.main_thread().name not in render_threads
+    page = await response.text()
+    assert response.status == 200 and "MARKER" in page and "<math" in page
+    assert_rendered_off_the_loop(size, render_threads)
 
 
+@pytest.mark.parametrize("size", COSTLY)
 async def test_a_snapshot_renders_answers_off_the_event_loop(
-    client: TestClient, store: ChatStore, render_threads: list[str]
+    client: TestClient, store: ChatStore, render_threads: list[str], size: str
 ) -> None:
-    conversation = await store_answer(store, COSTLY)
+    conversation = await store_answer(store, COSTLY[size])
     ws = await client.ws_connect("/ws")
     await ws.send_json({"action": "sync", "conversation": conversation, "req": 1})
     async with asyncio.timeout(10):
         async for message in ws:
             if "MARKER" in message.data:
+                assert "<math" in message.data
                 break
     await ws.close()
-    assert render_threads and threading.main_thread().name not in render_threads
+    assert_rendered_off_the_loop(size, render_threads)
 
 
+@pytest.mark.parametrize("size", COSTLY)
 async def test_older_messages_render_off_the_event_loop(
-    client: TestClient, store: ChatStore, render_threads: list[str]
+    client: TestClient, store: ChatStore, render_threads: list[str], size: str
 ) -> None:
-    conversation = await store_answer(store, COSTLY)
+    conversation = await store_answer(store, COSTLY[size])
     for i in range(60):  # more than a page, so the costly answer is an older one
         await store.add_message(Message(new_id(), conversation, "user", f"later {i}"))
     messages = await store.messages(conversation)
     response = await client.get(f"/c/{conversation}/messages", params={"before": messages[2].id})
-    assert response.status == 200 and "MARKER" in await response.text()
-    assert render_threads and threading.main_thread().name not in render_threads
+    page = await response.text()
+    assert response.status == 200 and "MARKER" in page and "<math" in page
+    assert_rendered_off_the_loop(size, render_threads)
 
 
 async def test_a_big_finished_answer_goes_out_once(
@@ -127,6 +149,7 @@ async def test_an_answer_too_big_to_format_is_shown_as_plain_text(
     client: TestClient, store: ChatStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(render_module, "MAX_RENDERED_CHARS", 100_000)
+    monkeypatch.setattr(offload, "PROCESS_CHARS", 10**9)  # rendered here, with that limit
     formulas = "$x^2$ " * 4_000  # 24 KB of source, about 600 KB of MathML
     conversation = await store_answer(store, formulas + "<b>tag</b>")
     page = await (await client.get(f"/c/{conversation}")).text()

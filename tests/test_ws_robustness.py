@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
 from collections.abc import Callable
 
 import aiohttp
@@ -297,24 +296,33 @@ async def test_a_big_finished_reply_is_rendered_off_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The final fragment of a long answer is one full Markdown render: on the event loop it
-    # would stall every other socket, so the frame builder renders it in a thread first.
+    # would stall every other socket, so the frame builder has it rendered in the render
+    # process first (its HTML lands in the cache the fragment reads).
     from htmxchat.channel import Numbered
     from htmxchat.events import ReplyFinished
+    from htmxchat.markdown import render as render_module
+    from htmxchat.markdown.jobs import RenderJob
+    from htmxchat.markdown.worker import WORKER
     from htmxchat.models import Message
 
-    rendered_on_main: list[tuple[int, bool]] = []
-    real = ws_module.render_markdown
+    parsed_here: list[int] = []
+    parse = render_module.MD.parse
 
-    def spy(text: str) -> object:
-        on_main = threading.current_thread() is threading.main_thread()
-        rendered_on_main.append((len(text), on_main))
-        return real(text)
+    def spy(text: str, env: object = None) -> object:
+        parsed_here.append(len(text))
+        return parse(text, env)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ws_module, "render_markdown", spy)
+    monkeypatch.setattr(render_module.MD, "parse", spy)
+    render_module.clear_caches()
     big = "Some *words* here.\n\n" * (ws_module.PRERENDER_CHARS // 10)
     small = Message(new_id(), new_id(), "assistant", "short")
     large = Message(new_id(), new_id(), "assistant", big, reasoning="think")
-    await ws_module._prerender_large([Numbered(1, ReplyFinished(small))])
-    assert rendered_on_main == []  # small answers are rendered with the frame
-    await ws_module._prerender_large([Numbered(2, ReplyFinished(large))])
-    assert rendered_on_main == [(len(big), False)]
+    try:
+        await ws_module._prerender_large([Numbered(1, ReplyFinished(small))])
+        # Small answers are rendered with the frame.
+        assert not RenderJob("markdown", "short").cached() and WORKER.pid is None
+        await ws_module._prerender_large([Numbered(2, ReplyFinished(large))])
+        assert RenderJob("markdown", big).cached() and parsed_here == []
+        assert not RenderJob("markdown", "think").cached()  # small: left for the frame
+    finally:
+        await WORKER.stop()

@@ -219,15 +219,3 @@ def render_state(target: str, ops: Sequence[Op], tail_id: str | None = None) -> 
         html.append(f'<div id="{tail_id or f"{target}-tail"}" class="md-tail">{escape(tail)}</div>')
     # Safe: escaped text, ids from `target` and numbers, and sanitised renderer output.
     return Markup("".join(html))
-
-
-def prerender(ops: Sequence[Op]) -> None:
-    """Render (and cache) the blocks of `ops`: run it in a thread before `render_ops` when a
-    big code block closes, so highlighting does not hold up the event loop."""
-    for op in ops:
-        if isinstance(op, Block):
-            render_block(op.source, op.refs)
-        elif isinstance(op, FenceClose):
-            render_fence(op.source)
-        elif isinstance(op, ListItem):
-            render_list_item(op.source, op.loose, op.refs)

@@ -1,27 +1,37 @@
-"""Render a conversation's Markdown in a worker thread before a page or snapshot shows it.
+"""Render Markdown away from the event loop before a page, snapshot or frame shows it.
 
-Rendering is cached (`render.py`), so the page's template then finds every message already
+Rendering is cached (`render.py`), so the template then finds every message already
 rendered and the event loop only joins strings. A message can take seconds to render
 (tens of thousands of formulas or links): on the loop, that would freeze every tab and
-/healthz for as long (docs/limits.md).
+/healthz for as long (docs/limits.md). Large texts go to the render process (`worker.py`),
+whose work does not compete with the loop at all; small ones cost less than the trip
+there and are rendered in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from htmxchat.events import StreamState
 from htmxchat.models import Message
 
 from .ops import Op
 
+if TYPE_CHECKING:
+    from .jobs import RenderJob
+
+PROCESS_CHARS = 4000
+"""Texts and blocks longer than this are rendered in the render process (a round trip
+there costs about a millisecond; rendering 4,000 characters, several)."""
+
 
 async def prerender_messages(
     messages: Iterable[Message], streams: Mapping[str, StreamState] | None = None
 ) -> None:
     """Render the finished messages' text and reasoning, and the streaming replies'
-    published blocks, in a thread (the results are cached for the template)."""
+    published blocks (the results are cached for the template)."""
     texts = [
         text
         for m in messages
@@ -31,13 +41,33 @@ async def prerender_messages(
     ]
     ops = [op for state in (streams or {}).values() for op in state.body + state.reasoning]
     if texts or ops:
-        await asyncio.to_thread(_render, texts, ops)
+        await prerender(texts, ops)
 
 
-def _render(texts: Sequence[str], ops: Sequence[Op]) -> None:
-    from .html import prerender  # the renderer is loaded when first needed, not at start
-    from .render import render_markdown
+async def prerender(texts: Iterable[str], ops: Sequence[Op]) -> None:
+    """Render (and cache) whole messages `texts` and the blocks of `ops` off the loop:
+    the large ones in the render process, the rest in a thread."""
+    # The renderer is loaded by the first message that needs it, not at start.
+    from .jobs import jobs_for
 
-    for text in texts:
-        render_markdown(text)
-    prerender(ops)
+    jobs = [job for job in dict.fromkeys(jobs_for(texts, ops)) if not job.cached()]
+    large = [job for job in jobs if len(job.source) > PROCESS_CHARS]
+    small = [job for job in jobs if len(job.source) <= PROCESS_CHARS]
+    await asyncio.gather(_in_process(large), _in_thread(small))
+
+
+async def _in_process(jobs: Sequence[RenderJob]) -> None:
+    from .worker import WORKER
+
+    if jobs:
+        await _in_thread(await WORKER.render(jobs))  # what it could not take
+
+
+async def _in_thread(jobs: Sequence[RenderJob]) -> None:
+    if jobs:
+        await asyncio.to_thread(_run, jobs)
+
+
+def _run(jobs: Sequence[RenderJob]) -> None:
+    for job in jobs:
+        job.run()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 from markdown_it import MarkdownIt
@@ -24,6 +23,7 @@ from mdit_py_plugins.tasklists import tasklists_plugin
 
 from htmxchat.limits import MAX_RENDERED_CHARS
 
+from .cache import RenderCache
 from .highlight import code_block_html
 from .mathml import bracket_math_plugin, math_html
 from .sanitise import sanitise
@@ -132,12 +132,16 @@ def new_env(refs: Refs = ()) -> dict[str, Any]:
     return {"references": {label: {"href": href, "title": title} for label, href, title in refs}}
 
 
-@lru_cache(maxsize=4096)
 def render_block(source: str, refs: Refs = ()) -> Markup:
     """Render Markdown `source` (one block or a whole text), sanitised.
 
     Cached: every browser tab watching a reply renders the same blocks.
     """
+    return BLOCK_CACHE((source, refs))
+
+
+def _render_block(key: tuple[str, Refs]) -> Markup:
+    source, refs = key
     env = new_env(refs)
     if len(source) <= _WHOLE_RENDER_CHARS:
         return sanitise(MD.render(source, env))
@@ -159,24 +163,36 @@ def _top_level_html(source: str, env: dict[str, Any]) -> list[str]:
     return parts
 
 
-@lru_cache(maxsize=256)
 def render_markdown(source: str) -> Markup:
     """The full, final render of a message; plain text when its HTML would be too big for a
     browser to lay out quickly (MAX_RENDERED_CHARS, docs/limits.md)."""
+    return MARKDOWN_CACHE((source,))
+
+
+def _render_markdown(key: tuple[str]) -> Markup:
+    (source,) = key
     if len(source) <= _WHOLE_RENDER_CHARS:
         return render_block(source)
     parts = _top_level_html(source, new_env())
     if sum(map(len, parts)) > MAX_RENDERED_CHARS:
-        return Markup(
-            '<p class="md-too-big">This answer is too large to show formatted, so it is '
-            'shown as plain text.</p><pre class="md-plain">{}</pre>'
-        ).format(source)
+        return plain_text(source, "This answer is too large to show formatted")
     return Markup("".join(sanitise(part) for part in parts))
 
 
-@lru_cache(maxsize=4096)
+def plain_text(source: str, why: str) -> Markup:
+    """`source` as escaped plain text, after a note saying why it is not formatted."""
+    return Markup(
+        '<p class="md-too-big">{}, so it is shown as plain text.</p><pre class="md-plain">{}</pre>'
+    ).format(why, source)
+
+
 def render_list_item(source: str, loose: bool, refs: Refs = ()) -> Markup:
     """One top-level list item (`<li>...</li>\\n`), tight or loose as its whole list is."""
+    return ITEM_CACHE((source, loose, refs))
+
+
+def _render_list_item(key: tuple[str, bool, Refs]) -> Markup:
+    source, loose, refs = key
     tokens = MD.parse(source, new_env(refs))
     end = next((i for i, t in enumerate(tokens) if t.level == 0 and t.nesting == -1), len(tokens))
     items = tokens[1:end]  # inside the list's open/close
@@ -197,3 +213,15 @@ def list_open_html(ordered: bool, start: int | None) -> str:
 def render_fence(source: str) -> Markup:
     """A closed code fence, highlighted; slow for big blocks, so callers may use a thread."""
     return render_block(source)
+
+
+# Every tab watching a reply renders the same blocks; a page shows the same messages again.
+BLOCK_CACHE = RenderCache(_render_block, maxsize=4096)
+ITEM_CACHE = RenderCache(_render_list_item, maxsize=4096)
+MARKDOWN_CACHE = RenderCache(_render_markdown, maxsize=256)
+
+
+def clear_caches() -> None:
+    """Forget every render (tests and benchmarks measure renders from scratch)."""
+    for cache in (BLOCK_CACHE, ITEM_CACHE, MARKDOWN_CACHE):
+        cache.clear()

@@ -76,8 +76,7 @@ class Result:
 
 
 def _clear_caches() -> None:
-    render_module.render_block.cache_clear()
-    render_module.render_list_item.cache_clear()
+    render_module.clear_caches()
 
 
 def full_render(text: str) -> float:
