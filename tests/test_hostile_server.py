@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient
 from htmxchat import reply as reply_module
 from htmxchat.answering.bots import BotError
 from htmxchat.answering.bots.budget import OverBudget, ReadBudget
-from htmxchat.answering.bots.openai import OpenAICompatBot, list_models
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.openai_models import list_models
 from htmxchat.answering.bots.select import ChosenBot, choose_bot
 from htmxchat.config import Settings
 from htmxchat.ids import new_id

@@ -14,11 +14,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from htmxchat.answering.bots import Bot, BotError, Piece, ReplyEnd, Turn
-from htmxchat.answering.bots.openai import (
-    OpenAICompatBot,
-    list_models,
-    normalize_base_url,
-)
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.openai_models import list_models, normalize_base_url
 from htmxchat.config import resolve_api_key
 from tests.fake_openai import DISCONNECT, FakeOpenAI, Reply, Step, chunk, split, sse
 

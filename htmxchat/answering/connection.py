@@ -12,7 +12,7 @@ from typing import Literal
 
 from htmxchat.answering.bots import Bot
 from htmxchat.answering.bots.detect import DEFAULT_CANDIDATES, Candidate
-from htmxchat.answering.bots.openai import normalize_base_url
+from htmxchat.answering.bots.openai_models import normalize_base_url
 
 MAX_NAME = 60
 MAX_URL = 500

@@ -24,8 +24,9 @@ from pathlib import Path
 from htmxchat.answering.bots import Bot, BotError, ServerLoading
 from htmxchat.answering.bots.demo import DemoBot
 from htmxchat.answering.bots.detect import Candidate
-from htmxchat.answering.bots.openai import OpenAICompatBot, normalize_base_url
+from htmxchat.answering.bots.openai import OpenAICompatBot
 from htmxchat.answering.bots.openai_errors import ADDED_FIX, LOCAL_FIX
+from htmxchat.answering.bots.openai_models import normalize_base_url
 from htmxchat.answering.bots.select import ChosenBot
 from htmxchat.answering.connection import (
     MAX_KEY,

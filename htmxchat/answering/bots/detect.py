@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from htmxchat.answering.bots import BotError
-from htmxchat.answering.bots.openai import list_models
+from htmxchat.answering.bots.openai_models import list_models
 
 log = logging.getLogger(__name__)
 

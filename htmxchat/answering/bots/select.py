@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from htmxchat.answering.bots import Bot, BotError
 from htmxchat.answering.bots.demo import DemoBot
 from htmxchat.answering.bots.detect import DEFAULT_CANDIDATES, Candidate, detect_local_server
-from htmxchat.answering.bots.openai import OpenAICompatBot, list_models
+from htmxchat.answering.bots.openai import OpenAICompatBot
+from htmxchat.answering.bots.openai_models import list_models
 from htmxchat.config import Settings
 from htmxchat.provenance import without_password
 
