@@ -227,6 +227,11 @@ class Reply:
                 continue
             if not self._add(item):
                 continue
+            if not self._pending_text and not self._pending_reasoning:
+                # It was flushed: the flush parsed the open Markdown block (up to ~16 ms),
+                # so let the loop run before the next piece. A server's pieces come many
+                # to one read; taken back to back, their flushes would add up.
+                await asyncio.sleep(0)
             if self._size >= MAX_ANSWER_CHARS:
                 await items.aclose()  # at once: drops the connection, the server stops
                 return end, calls, True

@@ -252,6 +252,7 @@ class _Connection:
                 )
                 await prerender_messages(snapshot.messages, snapshot.streams)
                 return self.fragments.snapshot(snapshot, req=self.req)
+            await _prerender_large(missed)
             return self.fragments.events(missed)
         items = room.take(MAX_EVENTS_PER_FRAME)
         if room.pending():

@@ -4,11 +4,13 @@ an answer past its limit is ended saying why (docs/limits.md)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 import pytest
 
 from htmxchat import reply as reply_module
+from htmxchat.answering.bots import Piece, ReplyEnd
 from htmxchat.ids import new_id
 from htmxchat.store import DB_FILENAME
 from tests.helpers import ScriptedBot, chat_core, open_recording, wait_finished
@@ -53,4 +55,52 @@ async def test_an_answer_past_its_limit_is_ended_saying_why(
     final = (await task).message
     assert len(final.content) == 10_000 and final.status == "complete"
     assert final.error is not None and "the most one answer may hold" in final.error
+    await store.close()
+
+
+class BurstBot(ScriptedBot):
+    """Every piece at once, without waiting in between: many pieces of one network read."""
+
+    async def stream(self, history, *, model=None, params=None):  # type: ignore[no-untyped-def]
+        for text in self.scripts.pop(0)[0]:
+            yield Piece(text=text)
+        yield ReplyEnd("stop")
+
+
+async def test_each_flush_of_a_reply_is_a_step_of_its_own(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush parses the open Markdown block (up to ~16 ms): pieces that arrive together
+    are flushed one loop step at a time, so other tabs get a turn between them."""
+    from htmxchat.markdown.stream import MarkdownStream
+
+    steps = 0
+
+    async def ticking() -> None:
+        nonlocal steps
+        while True:
+            steps += 1
+            await asyncio.sleep(0)
+
+    fed_at: list[int] = []
+    feed = MarkdownStream.feed
+
+    def recording(self: MarkdownStream, text: str) -> list[object]:
+        fed_at.append(steps)
+        return feed(self, text)  # type: ignore[return-value]
+
+    monkeypatch.setattr(MarkdownStream, "feed", recording)
+    store = await open_recording(data_dir / DB_FILENAME)
+    bot = BurstBot()
+    bot.enqueue(["| a | b |\n"] * 40)
+    chat = chat_core(store, bot, coalesce_window=0.0)
+    conversation = new_id()
+    ticker = asyncio.create_task(ticking())
+    task = asyncio.create_task(wait_finished(chat, conversation))
+    await asyncio.sleep(0)
+    await chat.send(conversation, "go")
+    await task
+    ticker.cancel()
+    assert len(fed_at) == 40
+    assert all(a < b for a, b in itertools.pairwise(fed_at)), fed_at
     await store.close()

@@ -266,3 +266,33 @@ def test_plain_list_items_are_committed_without_parsing_each_line(monkeypatch) -
     # Each once, in order; the last two went through the parser (a reference, math).
     assert items_sent == [*items, "201. See [the docs][d] and $x$.\n", "202. Last one.\n\n"]
     assert _body(page) == serialise(parse(render_markdown(text)))
+
+
+def test_the_garbage_collector_stays_out_of_a_stream_parse(monkeypatch) -> None:
+    """A parse's thousands of short-lived tokens must not trigger a full collection of the
+    whole heap on the event loop (tens of ms, nearly every parse of a long open block):
+    the collector is off while a flush is parsed, and on again after."""
+    import gc
+
+    from htmxchat.markdown import stream as stream_module
+
+    seen: list[bool] = []
+    parse = stream_module.BLOCKS.parse
+
+    def recording(source: str, env: object = None) -> object:
+        seen.append(gc.isenabled())
+        return parse(source, env)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stream_module.BLOCKS, "parse", recording)
+    stream = MarkdownStream()
+    assert gc.isenabled()
+    stream.feed("| a | b |\n|---|---|\n| 1 | 2 |\n")
+    stream.finish()
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    gc.disable()  # and it leaves a collector that was off, off
+    try:
+        MarkdownStream().feed("text\n\nmore\n")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -207,8 +207,11 @@ def _what(job: RenderJob) -> str:
     return "This answer" if job.kind == "markdown" else "This part"
 
 
+# Renders are background work: on a busy machine the app's own process (its event loop)
+# gets the CPU first. Set before the renderer is imported, which is work too.
+NICENESS = 5
 _CHILD = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[2]); "
+    f"import json, os, sys; os.nice({NICENESS}); sys.path[:] = json.loads(sys.argv[2]); "
     "from htmxchat.markdown.worker import serve; serve(int(sys.argv[1]))"
 )
 
