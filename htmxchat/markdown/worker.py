@@ -224,6 +224,8 @@ def serve(fd: int) -> None:
     """The render process: render each job it is sent, until the app closes the socket."""
     from multiprocessing.connection import Connection
 
+    from .render import clear_caches
+
     # Ctrl+C in a terminal reaches the whole process group: the app stops us itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
@@ -239,3 +241,5 @@ def serve(fd: int) -> None:
             conn.send((False, f"{type(exc).__name__}: {exc}"))
         else:
             conn.send((True, html))
+        finally:
+            clear_caches()  # the app caches the result; a second copy here is only memory
