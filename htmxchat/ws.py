@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections import deque
 from typing import Any
 
 import aiohttp_jinja2
@@ -20,12 +20,11 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from htmxchat.answering.service import Answering
 from htmxchat.channel import Numbered, Subscription
 from htmxchat.chat import ChatInputError, ChatService
-from htmxchat.events import ChoiceChanged, FeedEvent, ReplyDelta, ReplyFinished, RoomEvent
+from htmxchat.events import ChoiceChanged, FeedEvent, RoomEvent
 from htmxchat.fragments import Fragments
 from htmxchat.frames import ClientFrame, FrameError, Position, parse_client_frame
 from htmxchat.keys import answering_key, chat_key, sockets_key
-from htmxchat.markdown.offload import PROCESS_CHARS, prerender, prerender_messages
-from htmxchat.markdown.ops import Block, FenceClose, ListItem, Op
+from htmxchat.markdown.offload import prerender_events, prerender_messages
 from htmxchat.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -36,8 +35,6 @@ HEARTBEAT_SECONDS = 30.0
 # A client that does not take a frame within this time is stuck: drop it (bounded memory).
 SEND_TIMEOUT_SECONDS = 15.0
 MAX_EVENTS_PER_FRAME = 64
-# Blocks larger than this are rendered off the loop before the frame is built.
-PRERENDER_CHARS = PROCESS_CHARS
 
 
 async def chat_ws(request: web.Request) -> web.StreamResponse:
@@ -64,31 +61,6 @@ async def chat_ws(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _prerender_large(items: Sequence[Numbered[RoomEvent]]) -> None:
-    """Render big finished blocks and big finished replies in the render process (the
-    results are cached), so rendering the frame does not hold up every other socket on the
-    event loop."""
-    ops: list[Op] = []
-    texts: list[str] = []
-    for item in items:
-        event = item.event
-        if isinstance(event, ReplyDelta):
-            ops += [
-                op
-                for op in event.ops + event.reasoning_ops
-                if isinstance(op, FenceClose | Block | ListItem)
-                and len(op.source) > PRERENDER_CHARS
-            ]
-        elif isinstance(event, ReplyFinished):
-            texts += [
-                text
-                for text in (event.message.content, event.message.reasoning)
-                if len(text) > PRERENDER_CHARS
-            ]
-    if ops or texts:
-        await prerender(texts, ops)
-
-
 class _Connection:
     """Reader (the handler's own task) plus one writer task that forwards numbered events."""
 
@@ -108,6 +80,10 @@ class _Connection:
         self.wake = asyncio.Event()  # set when either subscription has something
         self.conversation_id: str | None = None
         self.room: Subscription[RoomEvent] | None = None
+        # Events the room's history gave back after this socket fell behind, not yet sent:
+        # they go out a frame at a time, like any others (one frame of a thousand events
+        # would hold the loop for 50-100 ms).
+        self.missed: deque[Numbered[RoomEvent]] = deque()
         self.feed: Subscription[FeedEvent] | None = None
         self.req = 0
         self.since: str | None = None
@@ -199,8 +175,13 @@ class _Connection:
                 return self.fragments.resumed(
                     self.conversation_id, channel.epoch, position.seq, req=self.req
                 )
+            self.missed.extend(missed[MAX_EVENTS_PER_FRAME:])  # the writer sends the rest
+            if self.missed:
+                self.wake.set()
+            first = missed[:MAX_EVENTS_PER_FRAME]
+            await prerender_events(item.event for item in first)
             return self.fragments.joined_events(
-                self.conversation_id, channel.epoch, missed, req=self.req
+                self.conversation_id, channel.epoch, first, req=self.req
             )
         self.room, snapshot = await self.chat.join(
             self.conversation_id, self.wake, since=self.since
@@ -247,20 +228,23 @@ class _Connection:
             missed = room.catch_up()
             if missed is None:
                 self.chat.leave(room)
+                self.missed.clear()
                 self.room, snapshot = await self.chat.join(
                     conversation_id, self.wake, since=self.since
                 )
                 await prerender_messages(snapshot.messages, snapshot.streams)
                 return self.fragments.snapshot(snapshot, req=self.req)
-            await _prerender_large(missed)
-            return self.fragments.events(missed)
-        items = room.take(MAX_EVENTS_PER_FRAME)
-        if room.pending():
+            self.missed.extend(missed)
+        # What it missed comes first: the room's buffer holds what followed.
+        count = min(len(self.missed), MAX_EVENTS_PER_FRAME)
+        items = [self.missed.popleft() for _ in range(count)]
+        items += room.take(MAX_EVENTS_PER_FRAME - len(items))
+        if self.missed or room.pending():
             self.wake.set()  # more than one frame's worth: come back for the rest
         for item in items:
             if isinstance(item.event, ChoiceChanged):
                 self.choice = item.event.choice  # a later picker keeps it
-        await _prerender_large(items)
+        await prerender_events(item.event for item in items)
         return self.fragments.events(items)
 
     async def _feed_updates(self) -> str:
@@ -301,6 +285,7 @@ class _Connection:
                 raise ConnectionResetError("the client stopped reading") from None
 
     def _leave(self) -> None:
+        self.missed.clear()
         if self.room is not None:
             self.chat.leave(self.room)
             self.room = None

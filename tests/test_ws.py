@@ -466,3 +466,74 @@ async def test_a_message_source_is_served_only_for_its_own_conversation(
     missing = await client.get(other)
     assert missing.status == 404 and "does not exist" in await missing.text()
     await ws.close()
+
+
+def _room_numbers(frames: list[str]) -> list[int]:
+    """The event numbers the room frames among `frames` carry, in order; each frame holds at
+    most one frame's worth (a thousand events in one frame hold the loop 50-100 ms)."""
+    from htmxchat.ws import MAX_EVENTS_PER_FRAME
+
+    numbers: list[int] = []
+    for frame in frames:
+        head = header(frame)
+        if head.get("data-kind") == "events":
+            first, last = int(head["data-first"]), int(head["data-seq"])
+            assert last - first + 1 <= MAX_EVENTS_PER_FRAME, (first, last)
+            numbers += range(first, last + 1)
+    return numbers
+
+
+async def test_a_socket_that_fell_behind_catches_up_a_frame_at_a_time(
+    client: TestClient,
+) -> None:
+    from htmxchat.channel import SUBSCRIPTION_CAPACITY
+    from htmxchat.events import ReplyNotStarted
+    from htmxchat.keys import chat_key
+
+    conversation = new_id()
+    ws, sync = await open_conversation(client, conversation)
+    room = client.server.app[chat_key]._rooms[conversation]
+    count = SUBSCRIPTION_CAPACITY + 200
+    for _ in range(count):  # at once: more than its buffer holds before its writer runs
+        room.publish(ReplyNotStarted())
+    numbers: list[int] = []
+    async with asyncio.timeout(10):
+        while len(numbers) < count:
+            numbers += _room_numbers([(await ws.receive()).data])
+    start = int(header(sync)["data-seq"] or 0) + 1
+    assert numbers == list(range(start, start + count)), "a gap or a repeat"
+    await ws.close()
+
+
+async def test_a_page_resuming_far_behind_gets_what_it_missed_a_frame_at_a_time(
+    client: TestClient,
+) -> None:
+    from htmxchat.events import ReplyNotStarted
+    from htmxchat.keys import chat_key
+
+    conversation = new_id()
+    ws, sync = await open_conversation(client, conversation)
+    start = header(sync)
+    await ws.close()
+    room = client.server.app[chat_key]._rooms[conversation]
+    for _ in range(300):
+        room.publish(ReplyNotStarted())
+    async with client.ws_connect("/ws") as page:
+        await page.send_json(
+            {
+                "action": "sync",
+                "conversation": conversation,
+                "req": 3,
+                "epoch": start["data-epoch"],
+                "seq": start["data-seq"],
+            }
+        )
+        join = (await page.receive(timeout=5)).data
+        head = header(join)
+        assert (head["data-kind"], head["data-req"]) == ("events", "3")
+        numbers = _room_numbers([join])
+        async with asyncio.timeout(10):
+            while len(numbers) < 300:
+                numbers += _room_numbers([(await page.receive()).data])
+    first = int(start["data-seq"] or 0) + 1
+    assert numbers == list(range(first, first + 300)), "a gap or a repeat"

@@ -298,10 +298,10 @@ async def test_a_big_finished_reply_is_rendered_off_the_event_loop(
     # The final fragment of a long answer is one full Markdown render: on the event loop it
     # would stall every other socket, so the frame builder has it rendered in the render
     # process first (its HTML lands in the cache the fragment reads).
-    from htmxchat.channel import Numbered
     from htmxchat.events import ReplyFinished
     from htmxchat.markdown import render as render_module
     from htmxchat.markdown.jobs import RenderJob
+    from htmxchat.markdown.offload import PROCESS_CHARS, prerender_events
     from htmxchat.markdown.worker import WORKER
     from htmxchat.models import Message
 
@@ -314,14 +314,14 @@ async def test_a_big_finished_reply_is_rendered_off_the_event_loop(
 
     monkeypatch.setattr(render_module.MD, "parse", spy)
     render_module.clear_caches()
-    big = "Some *words* here.\n\n" * (ws_module.PRERENDER_CHARS // 10)
+    big = "Some *words* here.\n\n" * (PROCESS_CHARS // 10)
     small = Message(new_id(), new_id(), "assistant", "short")
     large = Message(new_id(), new_id(), "assistant", big, reasoning="think")
     try:
-        await ws_module._prerender_large([Numbered(1, ReplyFinished(small))])
+        await prerender_events([ReplyFinished(small)])
         # Small answers are rendered with the frame.
         assert not RenderJob("markdown", "short").cached() and WORKER.pid is None
-        await ws_module._prerender_large([Numbered(2, ReplyFinished(large))])
+        await prerender_events([ReplyFinished(large)])
         assert RenderJob("markdown", big).cached() and parsed_here == []
         assert not RenderJob("markdown", "think").cached()  # small: left for the frame
     finally:

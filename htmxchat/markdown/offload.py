@@ -14,10 +14,10 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from htmxchat.events import StreamState
+from htmxchat.events import ReplyDelta, ReplyFinished, RoomEvent, StreamState
 from htmxchat.models import Message
 
-from .ops import Op
+from .ops import Block, FenceClose, ListItem, Op
 
 if TYPE_CHECKING:
     from .jobs import RenderJob
@@ -41,6 +41,28 @@ async def prerender_messages(
     ]
     ops = [op for state in (streams or {}).values() for op in state.body + state.reasoning]
     if texts or ops:
+        await prerender(texts, ops)
+
+
+async def prerender_events(events: Iterable[RoomEvent]) -> None:
+    """Render the large blocks and finished answers that room events carry (the smaller
+    ones are cheaper to render with their frame), so building the frame does not hold up
+    every other socket on the event loop."""
+    ops: list[Op] = []
+    texts: list[str] = []
+    for event in events:
+        if isinstance(event, ReplyDelta):
+            ops += [
+                op
+                for op in event.ops + event.reasoning_ops
+                if isinstance(op, FenceClose | Block | ListItem) and len(op.source) > PROCESS_CHARS
+            ]
+        elif isinstance(event, ReplyFinished):
+            message = event.message
+            texts += [
+                text for text in (message.content, message.reasoning) if len(text) > PROCESS_CHARS
+            ]
+    if ops or texts:
         await prerender(texts, ops)
 
 
