@@ -180,6 +180,19 @@ async def test_without_a_render_process_large_answers_render_in_a_thread(
     assert "rendered in a thread" in caplog.text
 
 
+async def test_where_there_is_no_render_process_large_answers_render_in_a_thread(
+    client: TestClient,
+    store: ChatStore,
+    parsed_in: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_module, "POSIX", False)  # as on Windows
+    page = await open_answer(client, store, LARGE)
+    assert "MARKER" in page and "<math" in page
+    assert parsed_in and threading.main_thread().name not in parsed_in
+    assert WORKER.pid is None
+
+
 async def test_many_tabs_opening_one_large_answer_share_one_render(
     client: TestClient, store: ChatStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The child inherits its end of the socket pair as a file descriptor, and is made nicer
+# (POSIX both): elsewhere (Windows) large renders stay in a thread, as they were.
+POSIX = os.name == "posix"
 START_SECONDS = 30.0  # for the process to import the renderer and say it is ready
 RETRY_START_SECONDS = 60.0  # after a failed start, renders use a thread this long
 MAX_QUEUED = 64  # renders waiting for the process; more go to a thread
@@ -155,11 +158,11 @@ class RenderWorker:
             self._discard()  # died while idle
         if self._conn is not None:
             return self._conn
-        if time.monotonic() - self._failed_at < RETRY_START_SECONDS:
+        if not POSIX or time.monotonic() - self._failed_at < RETRY_START_SECONDS:
             return None
         try:
             return self._start()
-        except (OSError, EOFError, StartError) as exc:
+        except Exception as exc:  # whatever stops it starting, a thread renders instead
             self._discard()
             self._failed_at = time.monotonic()
             log.warning(
