@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -213,3 +214,21 @@ def two_models(data_dir: Path) -> Iterator[str]:
     """As `echo`, with two models to choose from (the top bar shows a picker)."""
     with served_in_thread(data_dir, TwoModels()) as url:
         yield url
+
+
+@pytest.fixture
+def parse_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The threads of this process that parsed a Markdown text holding MARKER (a text
+    parsed in the render process, or not at all, leaves it empty)."""
+    from htmxchat.markdown import render as render_module
+
+    threads: list[str] = []
+    parse = render_module.MD.parse
+
+    def recording(source: str, env: object = None) -> object:
+        if "MARKER" in source:
+            threads.append(threading.current_thread().name)
+        return parse(source, env)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(render_module.MD, "parse", recording)
+    return threads

@@ -48,22 +48,6 @@ async def test_an_answer_of_math_openers_opens_at_once(
     assert time.monotonic() - started < 20
 
 
-@pytest.fixture
-def render_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The threads of this process that parsed the answer's Markdown (the cache makes it
-    one parse)."""
-    threads: list[str] = []
-    parse = render_module.MD.parse
-
-    def recording(source: str, env: object = None) -> object:
-        if "MARKER" in source:
-            threads.append(threading.current_thread().name)
-        return parse(source, env)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(render_module.MD, "parse", recording)
-    return threads
-
-
 # Formulas and links: the slow kinds. A large answer renders in the render process, a
 # small one in a thread (tests/test_render_process.py has the details).
 COSTLY = {
@@ -82,18 +66,18 @@ def assert_rendered_off_the_loop(size: str, threads: list[str]) -> None:
 
 @pytest.mark.parametrize("size", COSTLY)
 async def test_a_page_renders_answers_off_the_event_loop(
-    client: TestClient, store: ChatStore, render_threads: list[str], size: str
+    client: TestClient, store: ChatStore, parse_threads: list[str], size: str
 ) -> None:
     conversation = await store_answer(store, COSTLY[size])
     response = await client.get(f"/c/{conversation}")
     page = await response.text()
     assert response.status == 200 and "MARKER" in page and "<math" in page
-    assert_rendered_off_the_loop(size, render_threads)
+    assert_rendered_off_the_loop(size, parse_threads)
 
 
 @pytest.mark.parametrize("size", COSTLY)
 async def test_a_snapshot_renders_answers_off_the_event_loop(
-    client: TestClient, store: ChatStore, render_threads: list[str], size: str
+    client: TestClient, store: ChatStore, parse_threads: list[str], size: str
 ) -> None:
     conversation = await store_answer(store, COSTLY[size])
     ws = await client.ws_connect("/ws")
@@ -104,12 +88,12 @@ async def test_a_snapshot_renders_answers_off_the_event_loop(
                 assert "<math" in message.data
                 break
     await ws.close()
-    assert_rendered_off_the_loop(size, render_threads)
+    assert_rendered_off_the_loop(size, parse_threads)
 
 
 @pytest.mark.parametrize("size", COSTLY)
 async def test_older_messages_render_off_the_event_loop(
-    client: TestClient, store: ChatStore, render_threads: list[str], size: str
+    client: TestClient, store: ChatStore, parse_threads: list[str], size: str
 ) -> None:
     conversation = await store_answer(store, COSTLY[size])
     for i in range(60):  # more than a page, so the costly answer is an older one
@@ -118,7 +102,7 @@ async def test_older_messages_render_off_the_event_loop(
     response = await client.get(f"/c/{conversation}/messages", params={"before": messages[2].id})
     page = await response.text()
     assert response.status == 200 and "MARKER" in page and "<math" in page
-    assert_rendered_off_the_loop(size, render_threads)
+    assert_rendered_off_the_loop(size, parse_threads)
 
 
 async def test_a_big_finished_answer_goes_out_once(

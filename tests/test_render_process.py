@@ -46,21 +46,6 @@ async def fresh_worker() -> AsyncIterator[None]:
     render_module.clear_caches()
 
 
-@pytest.fixture
-def parsed_in(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The threads of this process that parsed a text holding MARKER."""
-    threads: list[str] = []
-    parse = render_module.MD.parse
-
-    def recording(source: str, env: object = None) -> object:
-        if "MARKER" in source:
-            threads.append(threading.current_thread().name)
-        return parse(source, env)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(render_module.MD, "parse", recording)
-    return threads
-
-
 async def open_answer(client: TestClient, store: ChatStore, text: str) -> str:
     """Store a conversation answered by `text`; return its page."""
     conversation = new_id()
@@ -81,22 +66,22 @@ def gone(pid: int) -> bool:
 
 
 async def test_a_large_answer_renders_in_another_process(
-    client: TestClient, store: ChatStore, parsed_in: list[str]
+    client: TestClient, store: ChatStore, parse_threads: list[str]
 ) -> None:
     page = await open_answer(client, store, LARGE)
     assert "MARKER" in page and "<math" in page  # formatted
-    assert parsed_in == [], "the large answer was parsed in the app's own process"
+    assert parse_threads == [], "the large answer was parsed in the app's own process"
     assert WORKER.pid is not None and WORKER.pid != os.getpid() and not gone(WORKER.pid)
     # Background work: the app's own process gets the CPU first.
     assert os.getpriority(os.PRIO_PROCESS, WORKER.pid) > os.getpriority(os.PRIO_PROCESS, 0)
 
 
 async def test_a_small_answer_renders_in_a_thread_and_starts_no_process(
-    client: TestClient, store: ChatStore, parsed_in: list[str]
+    client: TestClient, store: ChatStore, parse_threads: list[str]
 ) -> None:
     page = await open_answer(client, store, SMALL)
     assert "MARKER" in page and "<math" in page
-    assert parsed_in and threading.main_thread().name not in parsed_in
+    assert parse_threads and threading.main_thread().name not in parse_threads
     assert WORKER.pid is None
 
 
@@ -164,7 +149,7 @@ async def test_a_killed_render_process_is_replaced(client: TestClient, store: Ch
 async def test_without_a_render_process_large_answers_render_in_a_thread(
     client: TestClient,
     store: ChatStore,
-    parsed_in: list[str],
+    parse_threads: list[str],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -175,7 +160,7 @@ async def test_without_a_render_process_large_answers_render_in_a_thread(
     with caplog.at_level(logging.WARNING, logger="htmxchat.markdown.worker"):
         page = await open_answer(client, store, LARGE)
     assert "MARKER" in page and "<math" in page
-    assert parsed_in and threading.main_thread().name not in parsed_in
+    assert parse_threads and threading.main_thread().name not in parse_threads
     assert "could not start the render process" in caplog.text
     assert "rendered in a thread" in caplog.text
 
@@ -183,13 +168,13 @@ async def test_without_a_render_process_large_answers_render_in_a_thread(
 async def test_where_there_is_no_render_process_large_answers_render_in_a_thread(
     client: TestClient,
     store: ChatStore,
-    parsed_in: list[str],
+    parse_threads: list[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(worker_module, "POSIX", False)  # as on Windows
     page = await open_answer(client, store, LARGE)
     assert "MARKER" in page and "<math" in page
-    assert parsed_in and threading.main_thread().name not in parsed_in
+    assert parse_threads and threading.main_thread().name not in parse_threads
     assert WORKER.pid is None
 
 
@@ -213,7 +198,7 @@ async def test_many_tabs_opening_one_large_answer_share_one_render(
 
 
 async def test_a_socket_that_fell_behind_catches_up_with_large_blocks_rendered_elsewhere(
-    client: TestClient, store: ChatStore, parsed_in: list[str]
+    client: TestClient, store: ChatStore, parse_threads: list[str]
 ) -> None:
     from htmxchat.channel import SUBSCRIPTION_CAPACITY
     from htmxchat.events import ReplyDelta, ReplyNotStarted
@@ -235,7 +220,7 @@ async def test_a_socket_that_fell_behind_catches_up_with_large_blocks_rendered_e
             pass
     await ws.close()
     assert "<math" in frame
-    assert parsed_in == [], "the large block was parsed in the app's own process"
+    assert parse_threads == [], "the large block was parsed in the app's own process"
 
 
 def test_the_render_process_works_from_a_fresh_account(tmp_path: Path) -> None:

@@ -27,6 +27,17 @@ from tests.helpers import (
 from tests.oob_dom import Node, Page, serialise
 
 
+def resume_from(conversation: str, req: int, start: dict[str, str | None]) -> dict[str, object]:
+    """A page's `sync` asking to go on from the join whose header is `start`."""
+    return {
+        "action": "sync",
+        "conversation": conversation,
+        "req": req,
+        "epoch": start["data-epoch"],
+        "seq": start["data-seq"],
+    }
+
+
 async def test_send_streams_fragments_in_order(client: TestClient, bot: ScriptedBot) -> None:
     conversation = new_id()
     bot.enqueue(["Hello ", "there, ", "friend."])
@@ -372,15 +383,7 @@ async def test_frames_carry_gapless_numbers_and_a_page_resumes_from_its_own(
     # Another page that was at the snapshot's event gets exactly what followed, numbered as
     # before and answering its own request, without the conversation being sent again.
     async with client.ws_connect("/ws") as other:
-        await other.send_json(
-            {
-                "action": "sync",
-                "conversation": conversation,
-                "req": 7,
-                "epoch": start["data-epoch"],
-                "seq": start["data-seq"],
-            }
-        )
+        await other.send_json(resume_from(conversation, 7, start))
         replay = (await other.receive(timeout=5)).data
         head = header(replay)
         assert (head["data-kind"], head["data-req"]) == ("events", "7")
@@ -405,15 +408,7 @@ async def test_a_page_that_missed_nothing_hears_its_join_and_then_only_numbers(
     start = header(sync)
     await ws.close()
     async with client.ws_connect("/ws") as page:
-        await page.send_json(
-            {
-                "action": "sync",
-                "conversation": conversation,
-                "req": 4,
-                "epoch": start["data-epoch"],
-                "seq": start["data-seq"],
-            }
-        )
+        await page.send_json(resume_from(conversation, 4, start))
         frames = await receive_until(page, lambda f: "kind=feed" in f)
         assert header(frames[0]) == {
             "data-kind": "resume",
@@ -519,15 +514,7 @@ async def test_a_page_resuming_far_behind_gets_what_it_missed_a_frame_at_a_time(
     for _ in range(300):
         room.publish(ReplyNotStarted())
     async with client.ws_connect("/ws") as page:
-        await page.send_json(
-            {
-                "action": "sync",
-                "conversation": conversation,
-                "req": 3,
-                "epoch": start["data-epoch"],
-                "seq": start["data-seq"],
-            }
-        )
+        await page.send_json(resume_from(conversation, 3, start))
         join = (await page.receive(timeout=5)).data
         head = header(join)
         assert (head["data-kind"], head["data-req"]) == ("events", "3")
