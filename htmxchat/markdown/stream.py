@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from typing import Any
 
@@ -27,60 +25,26 @@ from .ops import (
     FenceClose,
     FenceOpen,
     ListClose,
-    ListItem,
     ListLoose,
     ListOpen,
     Op,
     TailAppend,
     TailSet,
 )
-from .render import BLOCKS, Refs, new_env
+from .render import BLOCKS, new_env
 from .rules import (
     TopBlock,
     closed_fence,
-    closes_fence,
     finished_as_last,
     top_blocks,
     unresolved_label,
     waits_for_math,
 )
+from .stream_fence import OpenFence
+from .stream_list import OpenList
 
 log = logging.getLogger(__name__)
 _LISTS = ("bullet_list_open", "ordered_list_open")
-# An item's first line: the bullet character, or the ordered list's delimiter.
-_MARKER = re.compile(r"(?:([-*+])|\d{1,9}([.)])) ")
-# A whole line that is one plain item: a marker at the margin, then text that starts with a
-# letter, digit, bracket or quote (never a rule, fence, heading or nested marker) and holds
-# nothing that could reach past the line or wait for later text (links and references, math,
-# escapes, HTML, tables). Such a line ends the item before it, without a parse.
-_PLAIN_ITEM = re.compile(r"(?:[-*+]|\d{1,9}[.)]) [A-Za-z0-9(\"'][^\[\]$\\<|\n]*\n")
-
-
-@dataclass
-class _OpenList:
-    list_id: int
-    ordered: bool
-    start: int | None
-    loose: bool = False
-    items: list[str] = field(default_factory=list)  # committed items' sources
-    refs: list[Refs] = field(default_factory=list)
-    context: int = 0  # length of the last committed item, kept at the start of the text
-    chunk: int = 0  # the chunk it was placed in on the page
-
-
-@dataclass
-class _OpenFence:
-    fence_id: int
-    info: str
-    char: str
-    length: int
-    indent: int
-    scan: int  # offset of the next line to check for the closing fence
-    sent: int  # offset up to which the text has been sent
-    text: list[str] = field(default_factory=list)
-    chunk: int = 0  # the chunk it was placed in on the page
-
-
 # An unfinished text longer than this is committed as it is (see `_force_commit`): parsing
 # 16 KiB of table takes about 16 ms, so a flush never holds the loop for long (32 KiB,
 # about 33 ms, let a parse stack up with other work to ~100 ms of delay for other tabs).
@@ -100,8 +64,8 @@ class MarkdownStream:
         self._pending = ""  # text not yet committed; starts at a line start
         self._refs: dict[str, tuple[str, str]] = {}  # committed reference definitions
         self._done: list[Op] = []  # committed and closed, as blocks (for snapshots)
-        self._list: _OpenList | None = None
-        self._fence: _OpenFence | None = None
+        self._list: OpenList | None = None
+        self._fence: OpenFence | None = None
         self._tail = ""  # the tail as sent
         self._ids = 0
         # The chunk new top-level elements go into on the page, and how many it holds.
@@ -140,12 +104,7 @@ class MarkdownStream:
         """The fewest operations that build the current state from an empty body."""
         ops = list(self._done)
         if self._list is not None:
-            open_list = self._list
-            ops.append(
-                ListOpen(open_list.list_id, open_list.ordered, open_list.start, open_list.chunk)
-            )
-            for source, refs in zip(open_list.items, open_list.refs, strict=True):
-                ops.append(ListItem(open_list.list_id, source, open_list.loose, refs))
+            ops += self._list.rebuilt()
         if self._fence is not None:
             ops.append(FenceOpen(self._fence.fence_id, self._fence.info, self._fence.chunk))
             if self._fence.text:
@@ -227,8 +186,7 @@ class MarkdownStream:
         self._waiting = len(source) if keep == 0 and not go_on else 0
         self._pending = self._pending[offsets[keep] :]
         if self._fence is not None:
-            self._fence.scan -= offsets[keep]
-            self._fence.sent -= offsets[keep]
+            self._fence.moved(offsets[keep])
         return go_on
 
     def _parse_later(self, source: str) -> bool:
@@ -250,8 +208,9 @@ class MarkdownStream:
         start = 0
         if self._list is not None:  # the text starts with the open list's last item
             start = self._list.context
-            ops.append(ListClose(self._list.list_id))
-            self._done.append(Block("".join(self._list.items), refs, self._list.chunk))
+            close, whole = self._list.closed(refs)
+            ops.append(close)
+            self._done.append(whole)
             self._list = None
         if source[start:].strip():
             self._commit(ops, Block(source[start:], refs))
@@ -279,25 +238,15 @@ class MarkdownStream:
         )
 
     def _plain_items(self, ops: list[Op], source: str) -> bool:
-        """An open list whose new lines are all plain items of it (`_PLAIN_ITEM`), the common
+        """An open list whose new lines are all plain items of it (`PLAIN_ITEM`), the common
         case of a long list: commit every item but the last, each ended by the next, without
         parsing. False: anything else, for the parser to judge."""
         open_list = self._list
-        if open_list is None:
+        lines = open_list.plain_lines(source) if open_list is not None else None
+        if open_list is None or lines is None:
             return False
-        marker = _MARKER.match(source)
-        lines = source[open_list.context :].splitlines(keepends=True)
-        if marker is None or bool(marker[2]) != open_list.ordered:
-            return False
-        for line in lines:
-            same = _MARKER.match(line)
-            if not _PLAIN_ITEM.fullmatch(line) or same is None or same[0][-2] != marker[0][-2]:
-                return False
         refs = tuple((label, href, title) for label, (href, title) in self._refs.items())
-        for line in lines[:-1]:
-            open_list.items.append(line)
-            open_list.refs.append(refs)
-            ops.append(ListItem(open_list.list_id, line, open_list.loose, refs))
+        ops += [open_list.add(line, refs) for line in lines[:-1]]
         if len(lines) >= 2:
             self._pending = self._pending[open_list.context + sum(map(len, lines[:-2])) :]
             open_list.context = len(lines[-2])
@@ -340,7 +289,7 @@ class MarkdownStream:
                 return block.start_line, False
             opener = tokens[block.first]
             start = opener.attrGet("start")
-            open_list = self._list = _OpenList(
+            open_list = self._list = OpenList(
                 self._new_id(),
                 opener.type == "ordered_list_open",
                 int(start) if start is not None else None,
@@ -367,13 +316,12 @@ class MarkdownStream:
         for index in range(done, len(sources) if followed else len(sources) - 1):
             if not final and self._holds(tokens, item_blocks[index], lines, references):
                 break
-            open_list.items.append(sources[index])
-            open_list.refs.append(refs)
-            ops.append(ListItem(open_list.list_id, sources[index], open_list.loose, refs))
+            ops.append(open_list.add(sources[index], refs))
             upto = index + 1
         if followed and upto == len(sources):
-            ops.append(ListClose(open_list.list_id))
-            self._done.append(Block("".join(open_list.items), refs, open_list.chunk))
+            close, whole = open_list.closed(refs)
+            ops.append(close)
+            self._done.append(whole)
             self._list = None
             return block.end_line, True
         open_list.context = len(sources[upto - 1])
@@ -381,16 +329,7 @@ class MarkdownStream:
 
     def _open_fence(self, ops: list[Op], token: Token, opener: str, body: int) -> None:
         """Stream a top-level fence that has not closed yet as plain text."""
-        fence = _OpenFence(
-            fence_id=self._new_id(),
-            info=token.info,
-            char=token.markup[0],
-            length=len(token.markup),
-            indent=len(opener) - len(opener.lstrip(" ")),
-            scan=body,
-            sent=body,
-        )
-        self._fence = fence
+        fence = self._fence = OpenFence.opened(self._new_id(), token, opener, body)
         fence.chunk, opens = self._place()
         ops.append(FenceOpen(fence.fence_id, fence.info, fence.chunk, opens))
 
@@ -399,31 +338,16 @@ class MarkdownStream:
         fence = self._fence
         assert fence is not None
         text = self._pending
-        position = fence.scan
-        closed_at = len(text) if final else -1
-        while (newline := text.find("\n", position)) >= 0:
-            if closes_fence(text[position:newline], fence.char, fence.length):
-                closed_at = newline + 1
-                break
-            position = newline + 1
-        fence.scan = position
-        if closed_at >= 0:
+        closed_at = fence.closing(text, final)
+        if closed_at is not None:
             self._fence = None
             self._pending = text[closed_at:]
             ops.append(FenceClose(fence.fence_id, text[:closed_at]))
             self._done.append(Block(text[:closed_at], chunk=fence.chunk))
             return True
-        cut = len(text)
-        partial = text.rfind("\n") + 1
-        if partial >= fence.sent and (fence.indent or not text[partial:].strip(" " + fence.char)):
-            cut = partial  # the line may become the closing fence; indented fences go by lines
-        if cut > fence.sent:
-            chunk = text[fence.sent : cut]
-            if fence.indent:  # content lines lose up to the opener's indentation
-                chunk = "".join(_dedent(line, fence.indent) for line in chunk.splitlines(True))
-            fence.text.append(chunk)
+        chunk = fence.take_new(text)
+        if chunk:
             ops.append(FenceAppend(fence.fence_id, chunk))
-            fence.sent = cut
         return False
 
     def _sync_tail(self, ops: list[Op]) -> None:
@@ -455,8 +379,3 @@ def _no_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _dedent(line: str, indent: int) -> str:
-    stripped = line.lstrip(" ")
-    return line[min(indent, len(line) - len(stripped)) :]
