@@ -42,6 +42,12 @@ ROUND_LIMIT = (
     "answer, so its last calls were not run. Regenerate, or raise Tool rounds in Chat settings."
 )
 
+NO_TOOLS = (
+    "The model asked to use {names}, but this chat offers it no tools, so nothing was run. "
+    "To let it, turn a tool server on in Chat settings (in the menu; one switched off on "
+    "the Tools page is offered to no chat), then regenerate."
+)
+
 # waiting: the task has not begun streaming; streaming: reading the bot (a stop cancels
 # it); ending: saving the final state (nothing may interrupt that); ended: published.
 Phase = Literal["waiting", "streaming", "ending", "ended"]
@@ -88,6 +94,8 @@ class Reply:
         self._first_piece_ms: float | None = None
         self._pieces = 0
         self._size = 0  # characters of answer and reasoning received (MAX_ANSWER_CHARS)
+        # Tools the model called in a chat that offers none (never run; the answer says so).
+        self._unoffered: tuple[str, ...] = ()
         # The tool calls across the reply's model requests (tool_run.py); None: no tools.
         self.tools = (
             ToolRun(plan.tools, changed=self._tools_changed, remember=self._always_allow)
@@ -203,6 +211,8 @@ class Reply:
             return "error", "The bot failed unexpectedly; the server log has the details."
         finally:
             self.phase = "ending"
+        if self._unoffered:
+            return "complete", _no_tools(self._unoffered)
         return "complete", TRUNCATED if end.truncated else None
 
     async def _request(
@@ -224,6 +234,9 @@ class Reply:
                     self._flush()
                     self.tools.streamed(number, len("".join(self._text)), item.calls)
                     calls = True
+                elif item.calls:  # a chat without tools: nothing runs, the answer says why
+                    named = dict.fromkeys(c.name for c in item.calls if c.name)
+                    self._unoffered = tuple(named) or ("a tool",)
                 continue
             if not self._add(item):
                 continue
@@ -321,3 +334,11 @@ class Reply:
         self.phase = "ended"
         self.publish(ReplyFinished(final))
         return final
+
+
+def _no_tools(names: Sequence[str]) -> str:
+    """NO_TOOLS naming what the model called (a few names, each cut short: they are the
+    model's words)."""
+    shown = [name if len(name) <= 60 else name[:59] + "…" for name in names[:3]]
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return NO_TOOLS.format(names=", ".join(shown) + more)

@@ -101,6 +101,21 @@ async def test_no_tools_unless_the_chat_turns_a_server_on(setup: Setup) -> None:
     assert "tools" not in setup.fake.chat_requests[0].json
 
 
+async def test_calls_in_a_chat_without_tools_are_not_run_and_the_answer_says_why(
+    setup: Setup,
+) -> None:
+    # A model may call tools nobody offered it (a hallucination, or tools named in a prompt).
+    calls = [("c1", "test__add", '{"a": 1, "b": 2}'), ("c2", "<b>weird</b>", "{}")]
+    setup.fake.enqueue(Reply(chunks=tool_calls_reply(calls)))
+    await setup.send("add 1 and 2")
+    final = await setup.finished()
+    assert final.status == "complete" and final.content == "" and final.tool_calls == ()
+    assert final.error is not None
+    assert "asked to use test__add, <b>weird</b>, but this chat offers it no tools" in final.error
+    assert "Chat settings" in final.error
+    assert len(setup.fake.chat_requests) == 1  # nothing ran, nothing was sent back
+
+
 async def test_an_allowed_call_runs_and_the_model_goes_on(setup: Setup) -> None:
     await setup.allow_servers("test")
     setup.fake.enqueue(Reply(chunks=tool_calls_reply([("c1", "test__add", '{"a": 2, "b": 40}')])))
