@@ -332,12 +332,28 @@ class ServerProcess:
             self.process.communicate(timeout=10)
 
 
+# tests/mcp_server.py as an MCP server entry of mcp.json (stdio, this checkout importable).
+MCP_TEST_SERVER: dict[str, object] = {
+    "command": sys.executable,
+    "args": ["-m", "tests.mcp_server"],
+    "env": {"PYTHONPATH": str(ROOT)},
+}
+
+
+def write_mcp_config(path: Path, servers: dict[str, object]) -> Path:
+    """An mcp.json at `path` naming `servers` (name: entry)."""
+    path.write_text(json.dumps({"mcpServers": servers}), "utf-8")
+    return path
+
+
 class FakeModelServer:
     """`python -m tests.fake_openai` in a subprocess: a model server for end-to-end tests."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, tools: bool = False) -> None:
+        # tools: "/call NAME ARGS" messages are answered with tool calls.
+        flags = ["--tools"] if tools else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fake_openai", "--port", str(port)],
+            [sys.executable, "-m", "tests.fake_openai", "--port", str(port), *flags],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,

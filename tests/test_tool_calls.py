@@ -4,8 +4,6 @@ kept, over a scripted OpenAI-compatible server and the test MCP server."""
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,16 +20,9 @@ from htmxchat.store import ChatStore
 from htmxchat.tools.chat_tools import ChatTools
 from htmxchat.tools.servers import ToolServers
 from tests.fake_openai import FakeOpenAI, Reply, tool_calls_reply, words_reply
-from tests.helpers import ScriptedBot, chat_core
+from tests.helpers import MCP_TEST_SERVER, ScriptedBot, chat_core, write_mcp_config
 
 pytest.importorskip("mcp")
-
-ROOT = Path(__file__).resolve().parent.parent
-STDIO = {
-    "command": sys.executable,
-    "args": ["-m", "tests.mcp_server"],
-    "env": {"PYTHONPATH": str(ROOT)},
-}
 
 
 class Setup:
@@ -83,7 +74,7 @@ async def setup(aiohttp_server, store: ChatStore, tmp_path: Path) -> AsyncIterat
     fake = FakeOpenAI()
     base = await fake.serve_with(aiohttp_server)
     config = tmp_path / "mcp.json"
-    config.write_text(json.dumps({"mcpServers": {"test": STDIO}}), "utf-8")
+    write_mcp_config(config, {"test": MCP_TEST_SERVER})
     toolbox = ToolServers(config, tmp_path / "tools.json")
     bot = OpenAICompatBot(base, "fake-model", label="Fake")
     answering = Answering(bot, models=("fake-model",))
@@ -246,7 +237,7 @@ async def test_a_model_server_without_tools_gets_none_and_the_page_says_why(
     from htmxchat.answering.bots.demo import DemoBot
 
     config = tmp_path / "mcp.json"
-    config.write_text(json.dumps({"mcpServers": {"test": STDIO}}), "utf-8")
+    write_mcp_config(config, {"test": MCP_TEST_SERVER})
     toolbox = ToolServers(config, tmp_path / "tools.json")
     answering = Answering(DemoBot(word_delay=0), models=())
     answering.toolbox = toolbox

@@ -15,29 +15,18 @@ import pytest
 from htmxchat.tools.client import child_environment, stdio_launch
 from htmxchat.tools.config import ServerEntry, ToolConfigError, load_config
 from htmxchat.tools.servers import ToolServers
+from tests.helpers import MCP_TEST_SERVER, ROOT, write_mcp_config
 
 pytest.importorskip("mcp")
-
-ROOT = Path(__file__).resolve().parent.parent
-STDIO = {
-    "command": sys.executable,
-    "args": ["-m", "tests.mcp_server"],
-    "env": {"PYTHONPATH": str(ROOT)},
-}
-
-
-def write_config(path: Path, servers: dict[str, object]) -> Path:
-    path.write_text(json.dumps({"mcpServers": servers}), "utf-8")
-    return path
 
 
 @pytest.fixture
 async def servers(tmp_path: Path) -> AsyncIterator[ToolServers]:
-    config = write_config(
+    config = write_mcp_config(
         tmp_path / "mcp.json",
         {
-            "test": STDIO,
-            "broken": {**STDIO, "args": ["-m", "tests.mcp_server", "--fail-start"]},
+            "test": MCP_TEST_SERVER,
+            "broken": {**MCP_TEST_SERVER, "args": ["-m", "tests.mcp_server", "--fail-start"]},
             "missing": {"command": str(tmp_path / "no-such-program")},
         },
     )
@@ -213,7 +202,7 @@ def http_server() -> Iterator[str]:
 
 
 async def test_streamable_http_server(tmp_path: Path, http_server: str) -> None:
-    config = write_config(tmp_path / "mcp.json", {"web": {"url": http_server}})
+    config = write_mcp_config(tmp_path / "mcp.json", {"web": {"url": http_server}})
     manager = ToolServers(config, tmp_path / "tools.json")
     try:
         result = await manager.call("web", "echo", {"text": "<b>hi</b>"})
@@ -224,7 +213,7 @@ async def test_streamable_http_server(tmp_path: Path, http_server: str) -> None:
 
 
 async def test_reload_picks_up_a_changed_file(servers: ToolServers) -> None:
-    write_config(servers.config_path, {"other": STDIO})
+    write_mcp_config(servers.config_path, {"other": MCP_TEST_SERVER})
     import os
 
     os.utime(servers.config_path, (1, 1))

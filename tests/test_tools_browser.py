@@ -3,46 +3,38 @@ Deny / Always allow, Stop during a call, reload and a second tab in the middle o
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import TIMEOUT, ServerProcess, at, send, stored, wait_connected, wait_reply_done
+from tests.helpers import (
+    MCP_TEST_SERVER,
+    TIMEOUT,
+    FakeModelServer,
+    ServerProcess,
+    at,
+    send,
+    stored,
+    wait_connected,
+    wait_reply_done,
+    write_mcp_config,
+)
 
 pytestmark = pytest.mark.browser
-ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("mcp")
 
 
 @pytest.fixture
 def tool_model() -> Iterator[str]:
     """tests/fake_openai.py answering "/call NAME ARGS" with tool calls, in its own process."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_openai", "--port", "0", "--tools"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().rsplit(" ", 1)[-1].strip()
-    finally:
-        process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+    with FakeModelServer(tools=True) as server:
+        yield server.base_url
 
 
 @pytest.fixture
 def app(data_dir: Path, tmp_path: Path, tool_model: str) -> ServerProcess:
-    config = tmp_path / "mcp.json"
-    entry = {"command": sys.executable, "args": ["-m", "tests.mcp_server"]}
-    entry["env"] = {"PYTHONPATH": str(ROOT)}  # type: ignore[assignment]
-    config.write_text(json.dumps({"mcpServers": {"test": entry}}), "utf-8")
+    config = write_mcp_config(tmp_path / "mcp.json", {"test": MCP_TEST_SERVER})
     return ServerProcess(
         data_dir,
         "--port", "0", "--base-url", tool_model, "--mcp-config", str(config),

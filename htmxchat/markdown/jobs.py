@@ -53,7 +53,9 @@ class RenderJob:
 
     def remember(self, html: str) -> None:
         """Cache `html` (rendered elsewhere, and sanitised there) as this render."""
-        markup = Markup(html)  # safe: the renderer's own, sanitised output
+        # Safe: the render process runs this same renderer, which sanitises everything it
+        # returns (nh3), and only that child holds the other end of its private socket pair.
+        markup = Markup(html)
         if self.kind == "markdown":
             MARKDOWN_CACHE.put((self.source,), markup)
         elif self.kind == "block":

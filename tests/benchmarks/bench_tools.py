@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,9 +35,8 @@ from htmxchat.store import DB_FILENAME, ChatStore
 from htmxchat.tools.chat_tools import ChatTools
 from htmxchat.tools.servers import ToolServers
 from tests.fake_openai import FakeOpenAI, Reply, tool_calls_reply, words_reply
-from tests.helpers import chat_core
+from tests.helpers import MCP_TEST_SERVER, chat_core, write_mcp_config
 
-ROOT = Path(__file__).resolve().parents[2]
 TOOL_SECONDS = 0.05  # the slow tool sleeps this long
 
 
@@ -64,10 +62,7 @@ async def measure(runs: int, directory: Path) -> dict[str, float]:
     the round's own cost."""
     fake = FakeOpenAI()
     base = await fake.start()
-    config = directory / "mcp.json"
-    entry = {"command": sys.executable, "args": ["-m", "tests.mcp_server"]}
-    entry["env"] = {"PYTHONPATH": str(ROOT)}  # type: ignore[assignment]
-    config.write_text(json.dumps({"mcpServers": {"test": entry}}), "utf-8")
+    config = write_mcp_config(directory / "mcp.json", {"test": MCP_TEST_SERVER})
     store = await ChatStore.open(directory / DB_FILENAME)
     toolbox = ToolServers(config, directory / "tools.json")
     bot = OpenAICompatBot(base, "fake-model")
